@@ -1,0 +1,36 @@
+#pragma once
+// One admin call in progress: finishes its reactor exactly once and records
+// the call's latency by method and status code.
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <string_view>
+
+#include "metrics/gateway_metrics.hpp"
+
+namespace wsgateway::admin {
+
+class AdminCall {
+ public:
+  AdminCall(grpc::CallbackServerContext* context, std::string_view method, metrics::GatewayMetrics& metrics)
+      : reactor_(context->DefaultReactor()),
+        method_(method),
+        metrics_(&metrics),
+        started_(std::chrono::steady_clock::now()) {}
+
+  grpc::ServerUnaryReactor* reactor() const { return reactor_; }
+
+  // Thread-safe; call once.
+  void Finish(const grpc::Status& status) const;
+
+ private:
+  grpc::ServerUnaryReactor* reactor_;
+  std::string_view method_;
+  metrics::GatewayMetrics* metrics_;
+  std::chrono::steady_clock::time_point started_;
+};
+
+std::string_view StatusCodeName(grpc::StatusCode code);
+
+}  // namespace wsgateway::admin

@@ -1,0 +1,42 @@
+#pragma once
+// wsgateway.v1.Admin on gRPC's callback API. Each call is validated on the
+// gRPC thread, then its work is posted to the loop(s) owning the
+// connections; the loop finishes the call, so no gRPC thread ever waits for
+// a loop and no loop ever blocks.
+
+#include <grpcpp/grpcpp.h>
+
+#include "gateway/gateway.hpp"
+#include "metrics/gateway_metrics.hpp"
+#include "wsgateway/v1/admin.grpc.pb.h"
+
+namespace wsgateway::admin {
+
+class AdminService final : public v1::Admin::CallbackService {
+ public:
+  AdminService(Gateway& gateway, metrics::GatewayMetrics& metrics);
+
+  grpc::ServerUnaryReactor* Push(grpc::CallbackServerContext* context, const v1::PushRequest* request,
+                                 v1::PushResponse* response) override;
+  grpc::ServerUnaryReactor* Broadcast(grpc::CallbackServerContext* context, const v1::BroadcastRequest* request,
+                                      v1::BroadcastResponse* response) override;
+  grpc::ServerUnaryReactor* Disconnect(grpc::CallbackServerContext* context, const v1::DisconnectRequest* request,
+                                       v1::DisconnectResponse* response) override;
+  grpc::ServerUnaryReactor* Exist(grpc::CallbackServerContext* context, const v1::ExistRequest* request,
+                                  v1::ExistResponse* response) override;
+  grpc::ServerUnaryReactor* IsEstablished(grpc::CallbackServerContext* context,
+                                          const v1::IsEstablishedRequest* request,
+                                          v1::IsEstablishedResponse* response) override;
+  grpc::ServerUnaryReactor* GetClientInfo(grpc::CallbackServerContext* context,
+                                          const v1::GetClientInfoRequest* request,
+                                          v1::GetClientInfoResponse* response) override;
+  grpc::ServerUnaryReactor* ListConnections(grpc::CallbackServerContext* context,
+                                            const v1::ListConnectionsRequest* request,
+                                            v1::ListConnectionsResponse* response) override;
+
+ private:
+  Gateway& gateway_;
+  metrics::GatewayMetrics& metrics_;
+};
+
+}  // namespace wsgateway::admin

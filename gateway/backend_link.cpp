@@ -1,0 +1,418 @@
+#include "gateway/backend_link.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <random>
+#include <unordered_set>
+
+namespace wsgateway {
+namespace {
+
+// Keeps stream messages well under gRPC's default 4 MiB receive limit;
+// a single larger event still travels alone.
+constexpr std::size_t kMaxBatchBytes = 1024 * 1024;
+constexpr auto kReadyPollInterval = std::chrono::milliseconds(20);
+constexpr auto kSweepInterval = std::chrono::seconds(1);
+
+std::shared_ptr<grpc::Channel> MakeChannel(const Config& config) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(-1);
+  args.SetMaxSendMessageSize(-1);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10'000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5'000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, static_cast<int>(config.backend_reconnect_min.count()));
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, static_cast<int>(config.backend_reconnect_min.count()));
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, static_cast<int>(config.backend_reconnect_max.count()));
+  return grpc::CreateCustomChannel(config.backend, grpc::InsecureChannelCredentials(), args);
+}
+
+}  // namespace
+
+// One Connect call. Deleted in exactly one place, OnDone. The link holds it
+// open (AddHold) while it may still start writes on it.
+class BackendStream final : public grpc::ClientBidiReactor<v1::EventBatch, v1::CommandBatch> {
+ public:
+  BackendStream(BackendLink& link, v1::Backend::Stub& stub) : link_(link) {
+    context_.set_wait_for_ready(true);
+    stub.async()->Connect(&context_, this);
+    AddHold();
+  }
+
+  void Begin() {
+    StartRead(&incoming_);
+    StartCall();
+  }
+
+  void Cancel() { context_.TryCancel(); }
+
+  void OnReadDone(bool ok) override {
+    link_.OnStreamRead(this, ok, incoming_);
+    if (!ok) return;
+    incoming_.Clear();
+    StartRead(&incoming_);
+  }
+
+  void OnWriteDone(bool ok) override { link_.OnStreamWriteDone(this, ok); }
+
+  void OnDone(const grpc::Status& status) override {
+    link_.OnStreamDone(this, status);
+    delete this;
+  }
+
+  // Guarded by the link's mutex.
+  bool dead = false;
+  bool hold_released = false;
+  bool cancel_pending = false;
+  std::chrono::steady_clock::time_point ready_at;
+
+ private:
+  BackendLink& link_;
+  grpc::ClientContext context_;
+  v1::CommandBatch incoming_;
+};
+
+void BackendLink::PendingWrite::Start() const {
+  if (stream != nullptr) stream->StartWrite(batch);
+}
+
+BackendLink::BackendLink(const Config& config, metrics::GatewayMetrics& metrics, boost::asio::any_io_executor control,
+                         Hooks hooks)
+    : config_(config),
+      metrics_(metrics),
+      control_(std::move(control)),
+      hooks_(std::move(hooks)),
+      reconnect_timer_(control_),
+      poll_timer_(control_),
+      sweep_timer_(control_),
+      backoff_(config.backend_reconnect_min) {}
+
+BackendLink::~BackendLink() { Stop(); }
+
+void BackendLink::Start() {
+  metrics_.backend_up().Set(0);
+  ScheduleSweep();
+  if (config_.backend.empty()) {
+    spdlog::warn("no --backend configured: events are held until they time out");
+    return;
+  }
+  channel_ = MakeChannel(config_);
+  stub_ = v1::Backend::NewStub(channel_);
+  spdlog::info("backend target {}", config_.backend);
+  StartStream();
+}
+
+void BackendLink::StartStream() {
+  BackendStream* stream = nullptr;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return;
+    // Registered before the call starts: its first reaction may run at once.
+    stream = new BackendStream(*this, *stub_);
+    stream_ = stream;
+    ready_ = false;
+    ++live_streams_;
+  }
+  stream->Begin();
+  PollReady();
+}
+
+void BackendLink::PollReady() {
+  // GetState may run gRPC work; never under the mutex.
+  const bool channel_ready = channel_->GetState(false) == GRPC_CHANNEL_READY;
+  PendingWrite write;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ || stream_ == nullptr || ready_) return;
+    if (channel_ready) {
+      ready_ = true;
+      stream_->ready_at = std::chrono::steady_clock::now();
+      up_ = true;
+      logged_down_ = false;
+      next_send_sequence_ = log_.empty() ? next_sequence_ : log_.front().sequence;
+      metrics_.backend_up().Set(1);
+      metrics_.backend_connects().Increment();
+      spdlog::info("backend stream up: {} (replaying {} unacknowledged batches)", config_.backend, log_.size());
+      write = TakeNextWriteLocked();
+    }
+  }
+  if (!channel_ready) {
+    poll_timer_.expires_after(kReadyPollInterval);
+    poll_timer_.async_wait([this](boost::system::error_code ec) {
+      if (!ec) PollReady();
+    });
+    return;
+  }
+  write.Start();
+}
+
+void BackendLink::Submit(std::vector<v1::Event>&& events) {
+  PendingWrite write;
+  {
+    std::lock_guard lock(mutex_);
+    if (building_.empty()) building_since_ = std::chrono::steady_clock::now();
+    for (auto& event : events) {
+      const auto bytes = event.ByteSizeLong();
+      building_bytes_ += bytes;
+      held_bytes_ += bytes;
+      ++held_events_;
+      building_.push_back(std::move(event));
+    }
+    UpdatePauseLocked();
+    PublishGaugesLocked();
+    write = TakeNextWriteLocked();
+  }
+  write.Start();
+}
+
+BackendLink::PendingWrite BackendLink::TakeNextWriteLocked() {
+  if (stream_ == nullptr || !ready_ || write_in_flight_) return {};
+  const std::uint64_t first_held = log_.empty() ? next_sequence_ : log_.front().sequence;
+  next_send_sequence_ = std::max(next_send_sequence_, first_held);
+  if (next_send_sequence_ == next_sequence_) {
+    if (building_.empty()) return {};
+    SealLocked();
+  }
+  const HeldBatch& held = log_[next_send_sequence_ - log_.front().sequence];
+  write_in_flight_ = true;
+  in_flight_sequence_ = held.sequence;
+  ++next_send_sequence_;
+  return {stream_, &held.batch};
+}
+
+void BackendLink::SealLocked() {
+  HeldBatch held;
+  held.sequence = next_sequence_++;
+  held.oldest_event_at = building_since_;
+  held.batch.set_batch_sequence(held.sequence);
+  std::size_t taken = 0;
+  auto* events = held.batch.mutable_events();
+  while (taken < building_.size() && (taken == 0 || held.bytes < kMaxBatchBytes)) {
+    const auto bytes = building_[taken].ByteSizeLong();
+    held.bytes += bytes;
+    *events->Add() = std::move(building_[taken]);
+    ++taken;
+  }
+  building_.erase(building_.begin(), building_.begin() + static_cast<std::ptrdiff_t>(taken));
+  building_bytes_ -= std::min(building_bytes_, held.bytes);
+  if (!building_.empty()) building_since_ = std::chrono::steady_clock::now();
+  log_.push_back(std::move(held));
+}
+
+void BackendLink::TrimAcknowledgedLocked() {
+  while (!log_.empty() && log_.front().sequence <= acknowledged_ &&
+         !(write_in_flight_ && log_.front().sequence == in_flight_sequence_)) {
+    held_bytes_ -= std::min(held_bytes_, log_.front().bytes);
+    held_events_ -= std::min<std::size_t>(held_events_, static_cast<std::size_t>(log_.front().batch.events_size()));
+    log_.pop_front();
+  }
+  if (log_.empty() && building_.empty()) changed_.notify_all();
+}
+
+bool BackendLink::UpdatePauseLocked() {
+  if (!paused_ && held_bytes_ > config_.backend_buffer_bytes) {
+    paused_ = true;
+    spdlog::warn("backend buffer full ({} bytes held): pausing client reads", held_bytes_);
+    return false;
+  }
+  if (paused_ && held_bytes_ <= config_.backend_buffer_bytes / 2) {
+    paused_ = false;
+    spdlog::info("backend buffer drained ({} bytes held): resuming client reads", held_bytes_);
+    return true;
+  }
+  return false;
+}
+
+void BackendLink::PublishGaugesLocked() {
+  metrics_.backend_buffered_events().Set(static_cast<double>(held_events_));
+  metrics_.backend_buffered_bytes().Set(static_cast<double>(held_bytes_));
+}
+
+bool BackendLink::ReleasableLocked(BackendStream* stream) {
+  if (!stream->dead || stream->hold_released || stream->cancel_pending) return false;
+  if (write_in_flight_) return false;
+  stream->hold_released = true;
+  return true;
+}
+
+void BackendLink::OnStreamRead(BackendStream* stream, bool ok, v1::CommandBatch& commands) {
+  if (!ok) {
+    bool release = false;
+    {
+      std::lock_guard lock(mutex_);
+      stream->dead = true;
+      if (stream_ == stream) {
+        stream_ = nullptr;
+        ready_ = false;
+        up_ = false;
+        metrics_.backend_up().Set(0);
+      }
+      release = ReleasableLocked(stream);
+    }
+    if (release) stream->RemoveHold();
+    return;
+  }
+  const auto ack = commands.ack();
+  if (commands.commands_size() > 0) hooks_.on_commands(std::move(commands));
+  bool resume = false;
+  {
+    std::lock_guard lock(mutex_);
+    if (ack > acknowledged_) {
+      acknowledged_ = std::min(ack, next_sequence_ - 1);
+      TrimAcknowledgedLocked();
+      resume = UpdatePauseLocked();
+      PublishGaugesLocked();
+    }
+  }
+  if (resume) hooks_.on_resume();
+}
+
+void BackendLink::OnStreamWriteDone(BackendStream* stream, bool ok) {
+  bool release = false;
+  bool resume = false;
+  PendingWrite write;
+  {
+    std::lock_guard lock(mutex_);
+    if (ok && !log_.empty() && in_flight_sequence_ >= log_.front().sequence) {
+      const auto& held = log_[in_flight_sequence_ - log_.front().sequence];
+      metrics_.backend_batches_sent().Increment();
+      metrics_.backend_events_sent().Increment(static_cast<double>(held.batch.events_size()));
+    }
+    write_in_flight_ = false;
+    TrimAcknowledgedLocked();
+    resume = UpdatePauseLocked();
+    PublishGaugesLocked();
+    if (stream == stream_ && ok) {
+      write = TakeNextWriteLocked();
+    } else {
+      release = ReleasableLocked(stream);
+    }
+  }
+  if (resume) hooks_.on_resume();
+  if (release) stream->RemoveHold();
+  write.Start();
+}
+
+void BackendLink::OnStreamDone(BackendStream* stream, const grpc::Status& status) {
+  bool was_up = false;
+  bool stopping = false;
+  {
+    std::lock_guard lock(mutex_);
+    if (stream_ == stream) {
+      stream_ = nullptr;
+      ready_ = false;
+      up_ = false;
+    }
+    was_up = stream->ready_at != std::chrono::steady_clock::time_point{};
+    --live_streams_;
+    stopping = stopping_;
+    // The next stream starts from the oldest unacknowledged batch.
+    next_send_sequence_ = log_.empty() ? next_sequence_ : log_.front().sequence;
+    changed_.notify_all();
+  }
+  metrics_.backend_up().Set(0);
+  metrics_.backend_disconnects().Increment();
+  if (stopping) return;
+  if (was_up || !logged_down_) {
+    spdlog::warn("backend stream down: {} ({}: {})", config_.backend, static_cast<int>(status.error_code()),
+                 status.error_message());
+    logged_down_ = true;
+  } else {
+    spdlog::debug("backend stream attempt failed: {}", status.error_message());
+  }
+  boost::asio::post(control_, [this, was_up] { ScheduleReconnect(was_up); });
+}
+
+void BackendLink::ScheduleReconnect(bool was_up) {
+  if (was_up) backoff_ = config_.backend_reconnect_min;
+  // Full jitter keeps a fleet of gateways from reconnecting in step.
+  static thread_local std::minstd_rand random(std::random_device{}());
+  const auto jittered =
+      std::chrono::milliseconds(std::uniform_int_distribution<std::int64_t>(backoff_.count() / 2, backoff_.count())(random));
+  backoff_ = std::min(backoff_ * 2, config_.backend_reconnect_max);
+  reconnect_timer_.expires_after(jittered);
+  reconnect_timer_.async_wait([this](boost::system::error_code ec) {
+    if (!ec) StartStream();
+  });
+}
+
+void BackendLink::ScheduleSweep() {
+  sweep_timer_.expires_after(kSweepInterval);
+  sweep_timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec) return;
+    SweepExpired();
+    ScheduleSweep();
+  });
+}
+
+void BackendLink::SweepExpired() {
+  std::vector<std::string> lost;
+  std::size_t lost_events = 0;
+  bool resume = false;
+  {
+    std::lock_guard lock(mutex_);
+    const auto cutoff = std::chrono::steady_clock::now() - config_.backend_event_timeout;
+    while (!building_.empty() && building_since_ < cutoff) SealLocked();
+    while (!log_.empty() && log_.front().oldest_event_at < cutoff &&
+           !(write_in_flight_ && log_.front().sequence == in_flight_sequence_)) {
+      const auto& held = log_.front();
+      for (const auto& event : held.batch.events()) {
+        if (!event.has_close()) lost.push_back(event.connection_id());
+      }
+      lost_events += static_cast<std::size_t>(held.batch.events_size());
+      held_bytes_ -= std::min(held_bytes_, held.bytes);
+      held_events_ -= std::min<std::size_t>(held_events_, static_cast<std::size_t>(held.batch.events_size()));
+      log_.pop_front();
+    }
+    if (lost_events == 0) return;
+    next_send_sequence_ = std::max(next_send_sequence_, log_.empty() ? next_sequence_ : log_.front().sequence);
+    resume = UpdatePauseLocked();
+    PublishGaugesLocked();
+    if (log_.empty() && building_.empty()) changed_.notify_all();
+  }
+  std::sort(lost.begin(), lost.end());
+  lost.erase(std::unique(lost.begin(), lost.end()), lost.end());
+  metrics_.backend_events_lost().Increment(static_cast<double>(lost_events));
+  spdlog::error("gave up on {} events unacknowledged for {} ms; closing {} connections with 1011", lost_events,
+                config_.backend_event_timeout.count(), lost.size());
+  hooks_.on_events_lost(std::move(lost));
+  if (resume) hooks_.on_resume();
+}
+
+void BackendLink::Drain(std::chrono::milliseconds deadline) {
+  std::unique_lock lock(mutex_);
+  changed_.wait_for(lock, deadline, [this] { return log_.empty() && building_.empty(); });
+}
+
+void BackendLink::Stop() {
+  BackendStream* stream = nullptr;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return;
+    stopping_ = true;
+    stream = stream_;
+    if (stream != nullptr) stream->cancel_pending = true;
+  }
+  boost::asio::post(control_, [this] {
+    reconnect_timer_.cancel();
+    poll_timer_.cancel();
+    sweep_timer_.cancel();
+  });
+  if (stream != nullptr) {
+    stream->Cancel();
+    bool release = false;
+    {
+      std::lock_guard lock(mutex_);
+      stream->cancel_pending = false;
+      stream->dead = true;
+      if (stream_ == stream) stream_ = nullptr;
+      release = ReleasableLocked(stream);
+    }
+    if (release) stream->RemoveHold();
+  }
+  std::unique_lock lock(mutex_);
+  changed_.wait_for(lock, std::chrono::seconds(5), [this] { return live_streams_ == 0; });
+}
+
+}  // namespace wsgateway

@@ -1,0 +1,140 @@
+#pragma once
+// The gateway's side of the Backend.Connect event stream.
+//
+// Loops hand their events over in batches (Submit). The link seals them
+// into EventBatch messages, writes one at a time on the current stream and
+// keeps every batch until the backend acknowledges it, so batches that were
+// in flight when a stream broke are sent again, in order, on the next one.
+// Everything held counts against backend_buffer_bytes: above it the link
+// reports paused() and loops stop reading from their sockets; below half of
+// it they are resumed. Events unacknowledged for backend_event_timeout are
+// given up on and their connections closed with 1011.
+//
+// Thread-safety: Submit, up() and paused() may be called from any thread.
+// gRPC reactions run on gRPC's threads; timers run on the control executor.
+// One mutex guards the log; it is never held while calling into gRPC, since
+// gRPC may run a reaction inline.
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "gateway/config.hpp"
+#include "metrics/gateway_metrics.hpp"
+#include "wsgateway/v1/backend.grpc.pb.h"
+
+namespace wsgateway {
+
+class BackendStream;
+
+class BackendLink {
+ public:
+  struct Hooks {
+    // Commands from the backend, in order (called on a gRPC thread).
+    std::function<void(v1::CommandBatch&&)> on_commands;
+    // The buffer drained below its low watermark: resume paused reads.
+    std::function<void()> on_resume;
+    // Events of these connections were given up on: close them with 1011.
+    std::function<void(std::vector<std::string>&&)> on_events_lost;
+  };
+
+  BackendLink(const Config& config, metrics::GatewayMetrics& metrics, boost::asio::any_io_executor control,
+              Hooks hooks);
+  ~BackendLink();
+  BackendLink(const BackendLink&) = delete;
+  BackendLink& operator=(const BackendLink&) = delete;
+
+  // Starts dialing. Without a configured backend the link stays down.
+  void Start();
+  // Waits until every held event is acknowledged, at most `deadline`.
+  void Drain(std::chrono::milliseconds deadline);
+  // Cancels the stream and waits for it to end.
+  void Stop();
+
+  void Submit(std::vector<v1::Event>&& events);
+
+  bool up() const { return up_.load(std::memory_order_relaxed); }
+  bool paused() const { return paused_.load(std::memory_order_relaxed); }
+
+ private:
+  friend class BackendStream;
+
+  struct HeldBatch {
+    std::uint64_t sequence = 0;
+    v1::EventBatch batch;
+    std::size_t bytes = 0;
+    std::chrono::steady_clock::time_point oldest_event_at;
+  };
+
+  // A write chosen under the lock and started after it is released.
+  struct PendingWrite {
+    BackendStream* stream = nullptr;
+    const v1::EventBatch* batch = nullptr;
+    void Start() const;
+  };
+
+  void StartStream();
+  void ScheduleReconnect(bool was_up);
+  void PollReady();
+  void SweepExpired();
+  void ScheduleSweep();
+
+  // Reactions of the current stream.
+  void OnStreamRead(BackendStream* stream, bool ok, v1::CommandBatch& commands);
+  void OnStreamWriteDone(BackendStream* stream, bool ok);
+  void OnStreamDone(BackendStream* stream, const grpc::Status& status);
+
+  PendingWrite TakeNextWriteLocked();
+  void SealLocked();
+  void TrimAcknowledgedLocked();
+  // True when this call ended a pause: the caller resumes the loops.
+  bool UpdatePauseLocked();
+  bool ReleasableLocked(BackendStream* stream);
+  void PublishGaugesLocked();
+
+  const Config& config_;
+  metrics::GatewayMetrics& metrics_;
+  boost::asio::any_io_executor control_;
+  Hooks hooks_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::Backend::Stub> stub_;
+  boost::asio::steady_timer reconnect_timer_;
+  boost::asio::steady_timer poll_timer_;
+  boost::asio::steady_timer sweep_timer_;
+
+  std::atomic<bool> up_{false};
+  std::atomic<bool> paused_{false};
+
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<HeldBatch> log_;
+  std::vector<v1::Event> building_;
+  std::size_t building_bytes_ = 0;
+  std::chrono::steady_clock::time_point building_since_;
+  std::size_t held_bytes_ = 0;
+  std::size_t held_events_ = 0;
+  std::uint64_t next_sequence_ = 1;
+  std::uint64_t next_send_sequence_ = 1;
+  std::uint64_t acknowledged_ = 0;
+  BackendStream* stream_ = nullptr;
+  bool ready_ = false;
+  bool write_in_flight_ = false;
+  std::uint64_t in_flight_sequence_ = 0;
+  int live_streams_ = 0;
+  bool stopping_ = false;
+  std::chrono::milliseconds backoff_;
+  bool logged_down_ = false;
+};
+
+}  // namespace wsgateway

@@ -1,0 +1,74 @@
+#include "gateway/event_loop.hpp"
+
+#include "gateway/backend_link.hpp"
+#include "gateway/session.hpp"
+
+namespace wsgateway {
+
+EventLoop::EventLoop(std::uint32_t index, const GatewayContext& ctx)
+    : index_(index), ctx_(ctx), work_(boost::asio::make_work_guard(io_context_)) {}
+
+EventLoop::~EventLoop() {
+  if (thread_.joinable()) StopAndJoin(std::chrono::milliseconds(0));
+}
+
+void EventLoop::Start() {
+  thread_ = std::thread([this] { io_context_.run(); });
+}
+
+void EventLoop::StopAndJoin(std::chrono::milliseconds deadline) {
+  Post([this, deadline] {
+    work_.reset();
+    stop_timer_ = std::make_unique<boost::asio::steady_timer>(io_context_, deadline);
+    stop_timer_->async_wait([this](boost::system::error_code ec) {
+      if (!ec) io_context_.stop();
+    });
+    if (sessions_.empty()) stop_timer_->cancel();
+  });
+  if (thread_.joinable()) thread_.join();
+}
+
+void EventLoop::Adopt(boost::asio::ip::tcp::socket&& socket) {
+  const auto counter = ++last_counter_;
+  auto session = std::make_shared<Session>(*this, std::move(socket), counter, ctx_);
+  sessions_.emplace_hint(sessions_.end(), counter, session);
+  session->Start();
+}
+
+void EventLoop::Unregister(std::uint64_t counter) {
+  sessions_.erase(counter);
+  if (stop_timer_ && sessions_.empty()) stop_timer_->cancel();
+}
+
+Session* EventLoop::Find(std::uint64_t counter) const {
+  const auto it = sessions_.find(counter);
+  return it == sessions_.end() ? nullptr : it->second.get();
+}
+
+void EventLoop::SubmitEvent(v1::Event&& event) {
+  outbox_.push_back(std::move(event));
+  if (flush_scheduled_) return;
+  flush_scheduled_ = true;
+  Post([this] { FlushEvents(); });
+}
+
+void EventLoop::FlushEvents() {
+  flush_scheduled_ = false;
+  if (outbox_.empty()) return;
+  ctx_.backend.Submit(std::move(outbox_));
+  outbox_.clear();
+}
+
+void EventLoop::Park(std::shared_ptr<Session> session) {
+  parked_.push_back(std::move(session));
+  ctx_.metrics.backend_paused_connections().Increment();
+}
+
+void EventLoop::ResumeParked() {
+  auto parked = std::move(parked_);
+  parked_.clear();
+  ctx_.metrics.backend_paused_connections().Decrement(static_cast<double>(parked.size()));
+  for (auto& session : parked) session->ResumeReading();
+}
+
+}  // namespace wsgateway

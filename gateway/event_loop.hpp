@@ -1,0 +1,81 @@
+#pragma once
+// One event loop: an io_context run by one thread, owning the sessions
+// accepted onto it. Sessions, the registry and the outgoing event batch are
+// touched only by the loop's thread; other threads post work to it.
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "gateway/gateway_context.hpp"
+#include "wsgateway/v1/backend.pb.h"
+
+namespace wsgateway {
+
+class Session;
+
+class EventLoop {
+ public:
+  using Registry = std::map<std::uint64_t, std::shared_ptr<Session>>;
+
+  EventLoop(std::uint32_t index, const GatewayContext& ctx);
+  ~EventLoop();
+  EventLoop(const EventLoop&) = delete;
+  EventLoop& operator=(const EventLoop&) = delete;
+
+  void Start();
+  // Lets the loop's thread end once its sessions are gone, or at the
+  // deadline at the latest, and waits for it.
+  void StopAndJoin(std::chrono::milliseconds deadline);
+
+  std::uint32_t index() const { return index_; }
+  boost::asio::io_context& io_context() { return io_context_; }
+
+  // Runs `work` on the loop's thread.
+  template <typename Work>
+  void Post(Work&& work) {
+    boost::asio::post(io_context_, std::forward<Work>(work));
+  }
+
+  // ---- Loop thread only -----------------------------------------------
+  void Adopt(boost::asio::ip::tcp::socket&& socket);
+  void Unregister(std::uint64_t counter);
+  Session* Find(std::uint64_t counter) const;
+  const Registry& sessions() const { return sessions_; }
+
+  // Queues an event for the backend; the loop hands everything queued in
+  // one pass to the backend link at once.
+  void SubmitEvent(v1::Event&& event);
+
+  // Keeps a session whose reads wait for the backend buffer to drain.
+  void Park(std::shared_ptr<Session> session);
+  void ResumeParked();
+
+ private:
+  void FlushEvents();
+
+  const std::uint32_t index_;
+  const GatewayContext& ctx_;
+  boost::asio::io_context io_context_{1};
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
+  std::thread thread_;
+  // Set once a stop was asked for: fires at the deadline, cancelled as soon
+  // as the last session is gone.
+  std::unique_ptr<boost::asio::steady_timer> stop_timer_;
+
+  std::uint64_t last_counter_ = 0;
+  Registry sessions_;
+  std::vector<std::shared_ptr<Session>> parked_;
+  std::vector<v1::Event> outbox_;
+  bool flush_scheduled_ = false;
+};
+
+}  // namespace wsgateway

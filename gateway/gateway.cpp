@@ -1,0 +1,203 @@
+#include "gateway/gateway.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <stdexcept>
+
+#include "gateway/endpoint.hpp"
+#include "gateway/protocol_rules.hpp"
+#include "gateway/session.hpp"
+
+namespace wsgateway {
+
+namespace net = boost::asio;
+using metrics::CommandKind;
+using metrics::CommandResult;
+
+namespace {
+
+// A command for one connection, resolved to its loop.
+struct LoopCommand {
+  std::uint64_t counter;
+  CommandKind kind;
+  OutboundFrame frame;  // push: the frame; disconnect: a close frame
+};
+
+CommandResult ToCommandResult(Session::EnqueueResult result) {
+  switch (result) {
+    case Session::EnqueueResult::kQueued:
+      return CommandResult::kOk;
+    case Session::EnqueueResult::kNotActive:
+      return CommandResult::kNotActive;
+    case Session::EnqueueResult::kQueueFull:
+      return CommandResult::kQueueFull;
+  }
+  return CommandResult::kInvalid;
+}
+
+}  // namespace
+
+Gateway::Gateway(const Config& config, metrics::GatewayMetrics& metrics, net::any_io_executor control)
+    : config_(config),
+      metrics_(metrics),
+      epoch_(DrawEpoch()),
+      backend_(config, metrics, control,
+               BackendLink::Hooks{
+                   .on_commands = [this](v1::CommandBatch&& batch) { ApplyCommands(std::move(batch)); },
+                   .on_resume = [this] { ResumeAll(); },
+                   .on_events_lost = [this](std::vector<std::string>&& ids) { CloseLost(std::move(ids)); },
+               }),
+      context_{config, metrics, backend_, epoch_},
+      acceptor_(control),
+      accept_retry_(control) {
+  for (unsigned i = 0; i < config.threads; ++i) loops_.push_back(std::make_unique<EventLoop>(i, context_));
+}
+
+Gateway::~Gateway() = default;
+
+void Gateway::Start() {
+  const auto endpoint = ParseEndpoint(config_.listen);
+  if (!endpoint) throw std::runtime_error("--listen '" + config_.listen + "' is not host:port");
+  acceptor_.open(endpoint->protocol());
+  acceptor_.set_option(net::socket_base::reuse_address(true));
+  boost::system::error_code ec;
+  acceptor_.bind(*endpoint, ec);
+  if (ec) throw std::runtime_error("cannot listen on " + config_.listen + ": " + ec.message());
+  acceptor_.listen(net::socket_base::max_listen_connections);
+  for (auto& loop : loops_) loop->Start();
+  backend_.Start();
+  spdlog::info("websocket listener on {} ({} event loops)", FormatEndpoint(acceptor_.local_endpoint()),
+               loops_.size());
+  DoAccept();
+}
+
+net::ip::tcp::endpoint Gateway::websocket_endpoint() const { return acceptor_.local_endpoint(); }
+
+void Gateway::DoAccept() {
+  auto& loop = *loops_[next_loop_];
+  next_loop_ = (next_loop_ + 1) % loops_.size();
+  acceptor_.async_accept(loop.io_context(), [this, &loop](boost::system::error_code ec, net::ip::tcp::socket socket) {
+    if (ec == net::error::operation_aborted) return;
+    if (ec) {
+      // Typically out of file descriptors: back off instead of spinning.
+      spdlog::warn("accept failed: {}", ec.message());
+      accept_retry_.expires_after(std::chrono::milliseconds(100));
+      accept_retry_.async_wait([this](boost::system::error_code wait_ec) {
+        if (!wait_ec) DoAccept();
+      });
+      return;
+    }
+    metrics_.accepted().Increment();
+    loop.Post([&loop, socket = std::move(socket)]() mutable { loop.Adopt(std::move(socket)); });
+    DoAccept();
+  });
+}
+
+void Gateway::Stop(std::chrono::milliseconds grace) {
+  boost::system::error_code ignored;
+  acceptor_.close(ignored);
+  spdlog::info("closing all connections (grace {} ms)", grace.count());
+  for (auto& loop : loops_) {
+    loop->Post([&loop = *loop] {
+      // Copy: closing may unregister sessions while iterating.
+      std::vector<std::shared_ptr<Session>> sessions;
+      sessions.reserve(loop.sessions().size());
+      for (const auto& [counter, session] : loop.sessions()) sessions.push_back(session);
+      for (const auto& session : sessions) {
+        if (!session->RequestClose(1001, "server shutting down", v1::CLOSED_BY_SERVER)) {
+          session->Abort(1001, "server shutting down", v1::CLOSED_BY_SERVER);
+        }
+      }
+    });
+  }
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  for (auto& loop : loops_) {
+    loop->StopAndJoin(std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::max(deadline - std::chrono::steady_clock::now(), std::chrono::steady_clock::duration::zero())));
+  }
+  backend_.Drain(std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::max(deadline - std::chrono::steady_clock::now(), std::chrono::steady_clock::duration(std::chrono::milliseconds(100)))));
+  backend_.Stop();
+}
+
+std::optional<Gateway::Route> Gateway::Resolve(std::string_view connection_id) const {
+  const auto id = ParseConnectionId(connection_id);
+  if (!id || id->epoch != epoch_ || id->loop >= loops_.size()) return std::nullopt;
+  return Route{id->loop, id->counter};
+}
+
+void Gateway::WithSession(std::string_view connection_id, std::function<void(Session*)> work) {
+  const auto route = Resolve(connection_id);
+  if (!route) return work(nullptr);
+  auto& loop = *loops_[route->loop];
+  loop.Post([&loop, counter = route->counter, work = std::move(work)] { work(loop.Find(counter)); });
+}
+
+void Gateway::ApplyCommands(v1::CommandBatch&& batch) {
+  std::vector<std::vector<LoopCommand>> per_loop(loops_.size());
+  auto route_to = [&](const std::string& id, CommandKind kind, const OutboundFrame& frame) {
+    const auto route = Resolve(id);
+    if (!route) {
+      metrics_.BackendCommand(kind, CommandResult::kNotFound).Increment();
+      return;
+    }
+    per_loop[route->loop].push_back({route->counter, kind, frame});
+  };
+  for (auto& command : *batch.mutable_commands()) {
+    if (command.has_push()) {
+      auto* push = command.mutable_push();
+      auto check = MakeOutboundFrame(std::move(*push->mutable_frame()), config_.max_message_bytes);
+      if (!check.error.empty()) {
+        spdlog::debug("backend push refused: {}", check.error);
+        metrics_.BackendCommand(CommandKind::kPush, CommandResult::kInvalid).Increment();
+        continue;
+      }
+      for (const auto& id : push->connection_ids()) route_to(id, CommandKind::kPush, check.frame);
+    } else if (command.has_disconnect()) {
+      auto* disconnect = command.mutable_disconnect();
+      if (const auto error = CheckCloseRequest(disconnect->code(), disconnect->reason()); !error.empty()) {
+        spdlog::debug("backend disconnect refused: {}", error);
+        metrics_.BackendCommand(CommandKind::kDisconnect, CommandResult::kInvalid).Increment();
+        continue;
+      }
+      const auto code = static_cast<std::uint16_t>(disconnect->code() == 0 ? 1000 : disconnect->code());
+      route_to(disconnect->connection_id(), CommandKind::kDisconnect,
+               MakeCloseFrame(code, std::move(*disconnect->mutable_reason())));
+    }
+  }
+  for (std::size_t i = 0; i < loops_.size(); ++i) {
+    if (per_loop[i].empty()) continue;
+    auto& loop = *loops_[i];
+    loop.Post([&loop, &metrics = metrics_, commands = std::move(per_loop[i])]() mutable {
+      for (auto& command : commands) {
+        Session* session = loop.Find(command.counter);
+        CommandResult result = CommandResult::kNotFound;
+        if (session != nullptr && command.kind == CommandKind::kPush) {
+          result = ToCommandResult(session->Enqueue(std::move(command.frame)));
+        } else if (session != nullptr) {
+          result = session->RequestClose(command.frame.close_code, *command.frame.payload, v1::CLOSED_BY_BACKEND)
+                       ? CommandResult::kOk
+                       : CommandResult::kNotActive;
+        }
+        metrics.BackendCommand(command.kind, result).Increment();
+      }
+    });
+  }
+}
+
+void Gateway::CloseLost(std::vector<std::string>&& connection_ids) {
+  for (const auto& id : connection_ids) {
+    WithSession(id, [](Session* session) {
+      if (session == nullptr) return;
+      if (!session->RequestClose(1011, "backend unavailable", v1::CLOSED_BY_SERVER)) {
+        session->Abort(1011, "backend unavailable", v1::CLOSED_BY_SERVER);
+      }
+    });
+  }
+}
+
+void Gateway::ResumeAll() {
+  for (auto& loop : loops_) loop->Post([&loop = *loop] { loop.ResumeParked(); });
+}
+
+}  // namespace wsgateway

@@ -1,0 +1,84 @@
+#pragma once
+// The gateway's data plane: the public listener, the event loops holding
+// the connections, and the link to the backend. The admin API and the
+// backend's commands reach connections through it.
+//
+// Thread-safety: Start and Stop from the owning thread only; WithSession,
+// ForEachLoop and ApplyCommands from any thread.
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "gateway/backend_link.hpp"
+#include "gateway/config.hpp"
+#include "gateway/connection_id.hpp"
+#include "gateway/event_loop.hpp"
+#include "gateway/gateway_context.hpp"
+#include "metrics/gateway_metrics.hpp"
+
+namespace wsgateway {
+
+class Session;
+
+class Gateway {
+ public:
+  // `control` runs the acceptor and the backend link's timers.
+  Gateway(const Config& config, metrics::GatewayMetrics& metrics, boost::asio::any_io_executor control);
+  ~Gateway();
+  Gateway(const Gateway&) = delete;
+  Gateway& operator=(const Gateway&) = delete;
+
+  // Binds the listener and starts the loops and the backend link. Throws
+  // on failure: start-up only.
+  void Start();
+
+  // Stops accepting, closes every connection with 1001 and waits up to
+  // `grace` for the close handshakes and for the backend to take the
+  // close events. Call after the control executor stopped running.
+  void Stop(std::chrono::milliseconds grace);
+
+  boost::asio::ip::tcp::endpoint websocket_endpoint() const;
+  const Config& config() const { return config_; }
+  metrics::GatewayMetrics& metrics() { return metrics_; }
+  std::size_t loop_count() const { return loops_.size(); }
+  EventLoop& loop(std::size_t index) { return *loops_[index]; }
+
+  // Where a connection id lives, if it can be one of ours.
+  struct Route {
+    std::size_t loop;
+    std::uint64_t counter;
+  };
+  std::optional<Route> Resolve(std::string_view connection_id) const;
+
+  // Runs `work` on the loop that owns `connection_id` with its session, or
+  // with nullptr when there is no such connection (then possibly inline).
+  void WithSession(std::string_view connection_id, std::function<void(Session*)> work);
+
+  // Applies commands from the backend stream, one post per loop.
+  void ApplyCommands(v1::CommandBatch&& batch);
+
+ private:
+  void DoAccept();
+  void OnAccept(boost::system::error_code ec, boost::asio::ip::tcp::socket socket);
+  void CloseLost(std::vector<std::string>&& connection_ids);
+  void ResumeAll();
+
+  const Config& config_;
+  metrics::GatewayMetrics& metrics_;
+  const std::uint64_t epoch_;
+  BackendLink backend_;
+  GatewayContext context_;
+  std::vector<std::unique_ptr<EventLoop>> loops_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::steady_timer accept_retry_;
+  std::size_t next_loop_ = 0;
+};
+
+}  // namespace wsgateway

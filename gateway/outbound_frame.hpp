@@ -1,0 +1,36 @@
+#pragma once
+// A frame queued for a client. The payload is shared and immutable so one
+// broadcast is serialised once and referenced by every recipient's queue.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "wsgateway/v1/types.pb.h"
+
+namespace wsgateway {
+
+enum class FrameType : std::uint8_t { kText, kBinary, kPing, kPong, kClose };
+
+struct OutboundFrame {
+  FrameType type = FrameType::kText;
+  std::shared_ptr<const std::string> payload;
+  // Only for kClose.
+  std::uint16_t close_code = 0;
+
+  std::size_t size() const { return payload ? payload->size() : 0; }
+};
+
+// Checks a frame from the API (Admin.Push, Broadcast, backend commands)
+// and, if it is acceptable, turns it into an OutboundFrame. `error` says
+// what is wrong otherwise. The payload is moved out of `frame`.
+struct OutboundFrameCheck {
+  std::string error;
+  OutboundFrame frame;
+};
+OutboundFrameCheck MakeOutboundFrame(v1::Frame&& frame, std::size_t max_message_bytes);
+
+// A close frame with an already validated code and reason.
+OutboundFrame MakeCloseFrame(std::uint16_t code, std::string reason);
+
+}  // namespace wsgateway

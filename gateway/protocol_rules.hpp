@@ -1,0 +1,24 @@
+#pragma once
+// RFC 6455 rules the API enforces on what it is asked to send: close codes
+// and reasons, UTF-8 text, control-frame sizes. Shared by the admin API and
+// the backend command path so both refuse the same things the same way.
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace wsgateway {
+
+inline constexpr std::size_t kMaxCloseReasonBytes = 123;
+inline constexpr std::size_t kMaxControlPayloadBytes = 125;
+
+// Complete, well-formed UTF-8 (no overlongs, surrogates or code points past
+// U+10FFFF).
+bool IsValidUtf8(std::string_view text);
+
+// Empty when a backend may close with this code and reason; otherwise a
+// sentence that says what is wrong. Code 0 stands for 1000.
+std::string CheckCloseRequest(std::uint32_t code, std::string_view reason);
+
+}  // namespace wsgateway

@@ -1,0 +1,165 @@
+#include "metrics/gateway_metrics.hpp"
+
+namespace wsgateway::metrics {
+namespace {
+
+constexpr std::array<std::string_view, static_cast<std::size_t>(FrameKind::kCount)> kOpcodeLabels = {
+    "text", "binary", "ping", "pong", "close"};
+constexpr std::array<std::string_view, static_cast<std::size_t>(StateLabel::kCount)> kStateLabels = {
+    "connection", "handshake", "active", "closing"};
+
+template <typename Metric>
+Metric* Child(prometheus::Family<Metric>& family, const prometheus::Labels& labels) {
+  return &family.Add(labels);
+}
+
+}  // namespace
+
+std::string_view OpcodeLabel(FrameKind kind) { return kOpcodeLabels[static_cast<std::size_t>(kind)]; }
+std::string_view StateLabelName(StateLabel state) { return kStateLabels[static_cast<std::size_t>(state)]; }
+
+std::string CloseCodeLabel(unsigned code) {
+  if (code >= 1000 && code <= 1015) return std::to_string(code);
+  if (code >= 3000 && code <= 3999) return "3xxx";
+  if (code >= 4000 && code <= 4999) return "4xxx";
+  return "other";
+}
+
+GatewayMetrics::GatewayMetrics() : registry_(std::make_shared<prometheus::Registry>()) {
+  auto& connections = prometheus::BuildGauge()
+                          .Name("wsgateway_connections")
+                          .Help("Client connections currently open, by state.")
+                          .Register(*registry_);
+  for (std::size_t i = 0; i < kStateLabels.size(); ++i) {
+    connections_[i] = Child(connections, {{"state", std::string(kStateLabels[i])}});
+  }
+  accepted_ = Child(prometheus::BuildCounter()
+                        .Name("wsgateway_tcp_connections_accepted_total")
+                        .Help("TCP connections accepted on the public listener.")
+                        .Register(*registry_),
+                    {});
+  opened_ = Child(prometheus::BuildCounter()
+                      .Name("wsgateway_connections_opened_total")
+                      .Help("WebSocket handshakes completed.")
+                      .Register(*registry_),
+                  {});
+  closed_ = &prometheus::BuildCounter()
+                 .Name("wsgateway_connections_closed_total")
+                 .Help("WebSocket connections closed, by close code and by who closed them.")
+                 .Register(*registry_);
+
+  auto& msg_in = prometheus::BuildCounter()
+                     .Name("wsgateway_messages_received_total")
+                     .Help("Messages and control frames received from clients, by opcode.")
+                     .Register(*registry_);
+  auto& msg_out = prometheus::BuildCounter()
+                      .Name("wsgateway_messages_sent_total")
+                      .Help("Messages and control frames sent to clients, by opcode.")
+                      .Register(*registry_);
+  auto& b_in = prometheus::BuildCounter()
+                   .Name("wsgateway_received_bytes_total")
+                   .Help("Payload bytes received from clients, by opcode.")
+                   .Register(*registry_);
+  auto& b_out = prometheus::BuildCounter()
+                    .Name("wsgateway_sent_bytes_total")
+                    .Help("Payload bytes sent to clients, by opcode.")
+                    .Register(*registry_);
+  for (std::size_t i = 0; i < kOpcodeLabels.size(); ++i) {
+    const prometheus::Labels labels{{"opcode", std::string(kOpcodeLabels[i])}};
+    messages_in_[i] = Child(msg_in, labels);
+    messages_out_[i] = Child(msg_out, labels);
+    bytes_in_[i] = Child(b_in, labels);
+    bytes_out_[i] = Child(b_out, labels);
+  }
+
+  handshake_rejections_ = &prometheus::BuildCounter()
+                               .Name("wsgateway_handshake_rejections_total")
+                               .Help("Upgrade requests and plain HTTP requests refused, by reason.")
+                               .Register(*registry_);
+
+  backend_up_ = Child(prometheus::BuildGauge()
+                          .Name("wsgateway_backend_up")
+                          .Help("1 while the event stream to the backend is established, else 0.")
+                          .Register(*registry_),
+                      {});
+  backend_connects_ = Child(prometheus::BuildCounter()
+                                .Name("wsgateway_backend_stream_connects_total")
+                                .Help("Event streams to the backend that became established.")
+                                .Register(*registry_),
+                            {});
+  backend_disconnects_ = Child(prometheus::BuildCounter()
+                                   .Name("wsgateway_backend_stream_failures_total")
+                                   .Help("Event streams to the backend that ended or failed to start.")
+                                   .Register(*registry_),
+                               {});
+  backend_buffered_events_ = Child(prometheus::BuildGauge()
+                                       .Name("wsgateway_backend_buffered_events")
+                                       .Help("Events held for the backend: not yet sent or not yet acknowledged.")
+                                       .Register(*registry_),
+                                   {});
+  backend_buffered_bytes_ = Child(prometheus::BuildGauge()
+                                      .Name("wsgateway_backend_buffered_bytes")
+                                      .Help("Bytes of events held for the backend.")
+                                      .Register(*registry_),
+                                  {});
+  backend_events_sent_ = Child(prometheus::BuildCounter()
+                                   .Name("wsgateway_backend_events_sent_total")
+                                   .Help("Events written to the backend stream, redeliveries included.")
+                                   .Register(*registry_),
+                               {});
+  backend_batches_sent_ = Child(prometheus::BuildCounter()
+                                    .Name("wsgateway_backend_batches_sent_total")
+                                    .Help("Event batches (stream messages) written to the backend.")
+                                    .Register(*registry_),
+                                {});
+  backend_events_lost_ = Child(prometheus::BuildCounter()
+                                   .Name("wsgateway_backend_events_lost_total")
+                                   .Help("Events given up on because the backend did not acknowledge them in time; "
+                                         "their connections were closed with 1011.")
+                                   .Register(*registry_),
+                               {});
+  backend_paused_connections_ = Child(prometheus::BuildGauge()
+                                          .Name("wsgateway_backend_paused_connections")
+                                          .Help("Connections whose reads are paused because the backend buffer is full.")
+                                          .Register(*registry_),
+                                      {});
+  auto& commands = prometheus::BuildCounter()
+                      .Name("wsgateway_backend_commands_total")
+                      .Help("Commands received on the backend stream, by command and result.")
+                      .Register(*registry_);
+  constexpr std::array<std::string_view, 2> kCommands = {"push", "disconnect"};
+  constexpr std::array<std::string_view, 5> kResults = {"ok", "invalid_argument", "not_found", "not_active",
+                                                        "queue_full"};
+  for (std::size_t c = 0; c < kCommands.size(); ++c) {
+    for (std::size_t r = 0; r < kResults.size(); ++r) {
+      backend_commands_[c][r] =
+          Child(commands, {{"command", std::string(kCommands[c])}, {"result", std::string(kResults[r])}});
+    }
+  }
+
+  slow_consumer_closes_ = Child(prometheus::BuildCounter()
+                                    .Name("wsgateway_slow_consumer_closes_total")
+                                    .Help("Connections closed because their send queue passed its bound.")
+                                    .Register(*registry_),
+                                {});
+  admin_latency_ = &prometheus::BuildHistogram()
+                        .Name("wsgateway_admin_request_duration_seconds")
+                        .Help("Admin API call latency, by method and gRPC status code.")
+                        .Register(*registry_);
+}
+
+prometheus::Counter& GatewayMetrics::Closed(unsigned code, std::string_view closed_by) {
+  return closed_->Add({{"code", CloseCodeLabel(code)}, {"closed_by", std::string(closed_by)}});
+}
+
+prometheus::Counter& GatewayMetrics::HandshakeRejected(std::string_view reason) {
+  return handshake_rejections_->Add({{"reason", std::string(reason)}});
+}
+
+prometheus::Histogram& GatewayMetrics::AdminLatency(std::string_view method, std::string_view code) {
+  static const prometheus::Histogram::BucketBoundaries kBuckets = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                                                   0.01,   0.025,   0.05,   0.1,   0.25,   1.0};
+  return admin_latency_->Add({{"method", std::string(method)}, {"code", std::string(code)}}, kBuckets);
+}
+
+}  // namespace wsgateway::metrics
