@@ -339,6 +339,11 @@ void Session::OnWrite(beast::error_code ec, std::size_t) {
   }
   Touch();
   const OutboundFrame& frame = queue_[queue_head_];
+  if (frame.type == FrameType::kClose && !reading_) {
+    // A paused connection has no read to observe the peer's close reply;
+    // async_close read it itself.
+    return Finish(close_info_.value_or(CloseInfo{frame.close_code, *frame.payload, v1::CLOSED_BY_SERVER}));
+  }
   if (frame.type != FrameType::kClose) {
     const auto kind = ToFrameKind(frame.type);
     ctx_.metrics.MessagesSent(kind).Increment();
@@ -359,6 +364,8 @@ void Session::OnWrite(beast::error_code ec, std::size_t) {
 void Session::Finish(const CloseInfo& info) {
   if (finished_) return;
   finished_ = true;
+  // Unregistering may drop the last owner other than this call.
+  const auto self = shared_from_this();
   if (opened_) {
     EmitClose(info);
     ctx_.metrics.Closed(info.code, ClosedByLabel(info.closed_by)).Increment();
