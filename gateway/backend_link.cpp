@@ -247,6 +247,7 @@ void BackendLink::OnStreamRead(BackendStream* stream, bool ok, v1::CommandBatch&
         ready_ = false;
         up_ = false;
         metrics_.backend_up().Set(0);
+        changed_.notify_all();
       }
       release = ReleasableLocked(stream);
     }
@@ -382,7 +383,8 @@ void BackendLink::SweepExpired() {
 
 void BackendLink::Drain(std::chrono::milliseconds deadline) {
   std::unique_lock lock(mutex_);
-  changed_.wait_for(lock, deadline, [this] { return log_.empty() && building_.empty(); });
+  // Nothing can drain while the stream is down (its timers are stopped).
+  changed_.wait_for(lock, deadline, [this] { return (log_.empty() && building_.empty()) || !ready_; });
 }
 
 void BackendLink::Stop() {

@@ -57,7 +57,8 @@ class BackendLink {
 
   // Starts dialing. Without a configured backend the link stays down.
   void Start();
-  // Waits until every held event is acknowledged, at most `deadline`.
+  // Waits until every held event is acknowledged, the stream is down, or
+  // `deadline` passed.
   void Drain(std::chrono::milliseconds deadline);
   // Cancels the stream and waits for it to end.
   void Stop();
