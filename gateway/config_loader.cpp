@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <functional>
+#include <cstdlib>
 #include <iostream>
 #include <thread>
 #include <vector>
@@ -14,41 +15,55 @@
 namespace wsgateway {
 namespace {
 
+// One setting from the YAML file: its key as a flag name and its text.
+struct FileSetting {
+  std::string flag;
+  std::vector<std::string> values;
+};
+
 // Reads a flat YAML mapping; keys are the long flag names, written with
 // '_' or '-'. Nested mappings are rejected so a typo cannot hide.
-class YamlConfigFormat : public CLI::Config {
- public:
-  std::string to_config(const CLI::App*, bool, bool, std::string) const override { return {}; }
-
-  std::vector<CLI::ConfigItem> from_config(std::istream& input) const override {
-    YAML::Node root;
-    try {
-      root = YAML::Load(input);
-    } catch (const YAML::Exception& e) {
-      throw CLI::ConversionError("config file is not valid YAML: " + std::string(e.what()));
-    }
-    std::vector<CLI::ConfigItem> items;
-    if (root.IsNull()) return items;
-    if (!root.IsMap()) throw CLI::ConversionError("config file must be a YAML mapping of key: value");
-    for (const auto& entry : root) {
-      auto key = entry.first.as<std::string>();
-      std::replace(key.begin(), key.end(), '_', '-');
-      CLI::ConfigItem item;
-      item.name = key;
-      const auto& value = entry.second;
-      if (value.IsScalar()) {
-        item.inputs.push_back(value.as<std::string>());
-      } else if (value.IsSequence()) {
-        for (const auto& element : value) item.inputs.push_back(element.as<std::string>());
-      } else {
-        throw CLI::ConversionError("config key '" + entry.first.as<std::string>() +
-                                   "' must be a scalar or a list, not a mapping");
-      }
-      items.push_back(std::move(item));
-    }
-    return items;
+std::vector<FileSetting> ReadConfigFile(const std::string& path) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    throw CLI::FileError("cannot read config file '" + path + "'");
+  } catch (const YAML::Exception& e) {
+    throw CLI::ConversionError("config file '" + path + "' is not valid YAML: " + std::string(e.what()));
   }
-};
+  std::vector<FileSetting> settings;
+  if (root.IsNull()) return settings;
+  if (!root.IsMap()) throw CLI::ConversionError("config file '" + path + "' must be a YAML mapping of key: value");
+  for (const auto& entry : root) {
+    const auto key = entry.first.as<std::string>();
+    FileSetting setting{key, {}};
+    std::replace(setting.flag.begin(), setting.flag.end(), '_', '-');
+    const auto& value = entry.second;
+    if (value.IsScalar()) {
+      setting.values.push_back(value.as<std::string>());
+    } else if (value.IsSequence()) {
+      for (const auto& element : value) setting.values.push_back(element.as<std::string>());
+    } else {
+      throw CLI::ConversionError("config key '" + key + "' must be a scalar or a list, not a mapping");
+    }
+    settings.push_back(std::move(setting));
+  }
+  return settings;
+}
+
+// The --config value from the command line, else from WSGATEWAY_CONFIG.
+std::string FindConfigPath(const std::vector<std::string>& args) {
+  std::string path;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--config" && i + 1 < args.size()) path = args[i + 1];
+    if (args[i].starts_with("--config=")) path = args[i].substr(9);
+  }
+  if (path.empty()) {
+    if (const char* env = std::getenv("WSGATEWAY_CONFIG")) path = env;
+  }
+  return path;
+}
 
 std::string EnvName(const std::string& flag) {
   std::string env = "WSGATEWAY_";
@@ -131,10 +146,12 @@ ConfigLoadResult LoadConfig(int argc, const char* const* argv) {
   Config config;
   CLI::App app{"wsgateway: holds WebSocket client connections and lets backend services drive them over gRPC",
                "wsgateway"};
-  app.config_formatter(std::make_shared<YamlConfigFormat>());
-  app.set_config("--config", "", "YAML configuration file; flags and WSGATEWAY_* variables override it")
+  // The file, the environment and the flags are fed to one parse in that
+  // order; the last value of an option wins, which gives the precedence.
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  std::string config_path;
+  app.add_option("--config", config_path, "YAML configuration file; WSGATEWAY_* variables and flags override it")
       ->envname("WSGATEWAY_CONFIG");
-  app.allow_config_extras(CLI::config_extras_mode::error);
   app.set_version_flag("--version", "wsgateway 0.1.0");
 
   Binder bind(app);
@@ -147,7 +164,8 @@ ConfigLoadResult LoadConfig(int argc, const char* const* argv) {
   bind.Bytes("send-queue-max-bytes", config.send_queue_max_bytes,
              "Bytes queued for one client before it is closed as a slow consumer");
   bind.Bytes("max-handshake-bytes", config.max_handshake_bytes, "Largest HTTP upgrade request header");
-  bind.Duration("handshake-timeout", config.handshake_timeout, "Time allowed for the HTTP upgrade and the close handshake");
+  bind.Duration("handshake-timeout", config.handshake_timeout,
+                "Time allowed for the HTTP upgrade and the close handshake");
   bind.Duration("idle-timeout", config.idle_timeout,
                 "Close a connection silent this long; pings are sent at half of it (0 disables)");
   bind.Bytes("backend-buffer-bytes", config.backend_buffer_bytes,
@@ -162,7 +180,33 @@ ConfigLoadResult LoadConfig(int argc, const char* const* argv) {
   bind.Plain("log-format", config.log_format, "text or json");
 
   try {
-    app.parse(argc, argv);
+    const std::vector<std::string> given(argv + std::min(argc, 1), argv + argc);
+    std::vector<std::string> args;
+    if (const auto path = FindConfigPath(given); !path.empty()) {
+      for (auto& setting : ReadConfigFile(path)) {
+        const auto* option = app.get_option_no_throw("--" + setting.flag);
+        if (option == nullptr || setting.flag == "config") {
+          throw CLI::ExtrasError("unknown key '" + setting.flag + "' in config file '" + path +
+                                     "' (keys are the flag names; see --help)",
+                                 CLI::ExitCodes::ExtrasError);
+        }
+        for (auto& value : setting.values) {
+          args.push_back("--" + setting.flag);
+          args.push_back(std::move(value));
+        }
+      }
+    }
+    for (const auto* option : app.get_options()) {
+      const auto& env = option->get_envname();
+      if (env.empty() || env == "WSGATEWAY_CONFIG" || option->get_lnames().empty()) continue;
+      if (const char* value = std::getenv(env.c_str())) {
+        args.push_back("--" + option->get_lnames().front());
+        args.push_back(value);
+      }
+    }
+    args.insert(args.end(), given.begin(), given.end());
+    std::reverse(args.begin(), args.end());
+    app.parse(args);
     Validate(config);
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);

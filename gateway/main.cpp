@@ -43,6 +43,10 @@ int Run(const wsgateway::Config& config) {
 
   admin.Shutdown(std::chrono::seconds(1));
   gateway.Stop(config.handshake_timeout);
+  // Let the cancelled accept and timers complete now: their handlers hold
+  // sockets of the loops, which go away with the gateway.
+  control.restart();
+  control.poll();
   spdlog::info("stopped");
   return 0;
 }

@@ -21,6 +21,10 @@ namespace {
 // Idle read buffers above this are released, so a connection that once
 // got a large message does not keep its memory while idle.
 constexpr std::size_t kMaxIdleReadBuffer = 16 * 1024;
+// How long a refused client may keep sending before its socket is closed.
+constexpr auto kLingerTime = std::chrono::seconds(2);
+// Most upgrade requests fit in one read of this size.
+constexpr std::size_t kFirstReadBytes = 1024;
 
 metrics::StateLabel ToStateLabel(v1::ConnectionState state) {
   return static_cast<metrics::StateLabel>(static_cast<int>(state) - 1);
@@ -94,17 +98,27 @@ void Session::Start() {
 // ---- Handshake -------------------------------------------------------------
 
 void Session::DoReadRequest() {
+  beast::get_lowest_layer(ws_).expires_after(ctx_.config.handshake_timeout);
+  reading_ = true;
+  // The first bytes move the connection from CONNECTION to HANDSHAKE.
+  ws_.next_layer().async_read_some(buffer_.prepare(kFirstReadBytes),
+                                   beast::bind_front_handler(&Session::OnRequestStarted, shared_from_this()));
+}
+
+void Session::OnRequestStarted(beast::error_code ec, std::size_t bytes) {
+  reading_ = false;
+  if (finished_) return;
+  if (ec) return OnRequestReadFailed(ec);
+  buffer_.commit(bytes);
+  SetState(v1::CONNECTION_STATE_HANDSHAKE);
   parser_ = std::make_unique<http::request_parser<http::empty_body>>();
   parser_->header_limit(static_cast<std::uint32_t>(ctx_.config.max_handshake_bytes));
-  beast::get_lowest_layer(ws_).expires_after(ctx_.config.handshake_timeout);
   reading_ = true;
   http::async_read(ws_.next_layer(), buffer_, *parser_,
                    beast::bind_front_handler(&Session::OnReadRequest, shared_from_this()));
 }
 
-void Session::OnReadRequest(beast::error_code ec, std::size_t) {
-  reading_ = false;
-  if (finished_) return;
+void Session::OnRequestReadFailed(beast::error_code ec) {
   if (ec == http::error::header_limit) {
     return Reject(http::status::request_header_fields_too_large, "header_too_large",
                   "request header larger than max_handshake_bytes");
@@ -117,9 +131,14 @@ void Session::OnReadRequest(beast::error_code ec, std::size_t) {
     return Finish({1006, "handshake timeout", v1::CLOSED_BY_SERVER});
   }
   if (ec == net::error::operation_aborted) return Finish(close_info_.value_or(CloseInfo{}));
-  if (ec) return Reject(http::status::bad_request, "malformed", "malformed HTTP request");
+  Reject(http::status::bad_request, "malformed", "malformed HTTP request");
+}
 
-  SetState(v1::CONNECTION_STATE_HANDSHAKE);
+void Session::OnReadRequest(beast::error_code ec, std::size_t) {
+  reading_ = false;
+  if (finished_) return;
+  if (ec) return OnRequestReadFailed(ec);
+
   request_ = std::make_unique<http::request<http::empty_body>>(parser_->release());
   parser_.reset();
   const std::string_view target = request_->target();
@@ -148,12 +167,28 @@ void Session::Reject(http::status status, std::string_view reason_label, std::st
   response->body() = std::move(body) + "\n";
   response->prepare_payload();
   http::async_write(ws_.next_layer(), *response,
-                    [self = shared_from_this(), response](beast::error_code, std::size_t) {
+                    [self = shared_from_this(), response](beast::error_code ec, std::size_t) {
+                      if (ec) return self->Finish({1006, "handshake rejected", v1::CLOSED_BY_SERVER});
                       beast::error_code ignored;
                       beast::get_lowest_layer(self->ws_).socket().shutdown(net::ip::tcp::socket::shutdown_send,
                                                                            ignored);
-                      self->Finish({1006, "handshake rejected", v1::CLOSED_BY_SERVER});
+                      beast::get_lowest_layer(self->ws_).expires_after(kLingerTime);
+                      self->DrainUntilPeerCloses();
                     });
+}
+
+void Session::DrainUntilPeerCloses() {
+  // Closing with unread request bytes would send a reset that can destroy
+  // the response before the client reads it (nginx's lingering close).
+  reading_ = true;
+  buffer_.clear();
+  ws_.next_layer().async_read_some(buffer_.prepare(kFirstReadBytes),
+                                   [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                                     self->reading_ = false;
+                                     if (self->finished_) return;
+                                     if (!ec) return self->DrainUntilPeerCloses();
+                                     self->Finish({1006, "handshake rejected", v1::CLOSED_BY_SERVER});
+                                   });
 }
 
 void Session::DoAccept() {

@@ -63,8 +63,11 @@ class Session : public std::enable_shared_from_this<Session> {
   };
 
   void DoReadRequest();
+  void OnRequestStarted(boost::beast::error_code ec, std::size_t bytes);
   void OnReadRequest(boost::beast::error_code ec, std::size_t bytes);
+  void OnRequestReadFailed(boost::beast::error_code ec);
   void Reject(boost::beast::http::status status, std::string_view reason_label, std::string body);
+  void DrainUntilPeerCloses();
   void DoAccept();
   void OnAccept(boost::beast::error_code ec);
   void DoRead();

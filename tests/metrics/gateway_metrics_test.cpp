@@ -1,0 +1,122 @@
+// The metric families and their bounded labels.
+
+#include "metrics/gateway_metrics.hpp"
+
+#include <gtest/gtest.h>
+#include <prometheus/text_serializer.h>
+
+#include <set>
+#include <string>
+
+namespace wsgateway::metrics {
+namespace {
+
+// Codes registered by RFC 6455 keep their own label.
+TEST(CloseCodeLabelTest, KeepsRegisteredCodes) {
+  for (unsigned code = 1000; code <= 1015; ++code) EXPECT_EQ(CloseCodeLabel(code), std::to_string(code));
+}
+
+// Application ranges collapse to one label each, so a client cannot grow the
+// number of series by choosing codes.
+TEST(CloseCodeLabelTest, CollapsesApplicationRanges) {
+  EXPECT_EQ(CloseCodeLabel(3000), "3xxx");
+  EXPECT_EQ(CloseCodeLabel(3456), "3xxx");
+  EXPECT_EQ(CloseCodeLabel(3999), "3xxx");
+  EXPECT_EQ(CloseCodeLabel(4000), "4xxx");
+  EXPECT_EQ(CloseCodeLabel(4999), "4xxx");
+}
+
+// Everything else, however exotic, shares one label.
+TEST(CloseCodeLabelTest, MapsEverythingElseToOther) {
+  for (unsigned code : {0u, 1u, 999u, 1016u, 2000u, 2999u, 5000u, 65535u, 4294967295u}) {
+    EXPECT_EQ(CloseCodeLabel(code), "other") << code;
+  }
+}
+
+// Over all 2^16 codes a close frame can carry, there are at most 16 + 3 labels.
+TEST(CloseCodeLabelTest, HasABoundedNumberOfValues) {
+  std::set<std::string> labels;
+  for (unsigned code = 0; code <= 65535; ++code) labels.insert(CloseCodeLabel(code));
+  EXPECT_EQ(labels.size(), 19u);
+}
+
+// The opcode and state label names are the lower-case names used in queries.
+TEST(GatewayMetricsTest, LabelNamesAreTheDocumentedOnes) {
+  EXPECT_EQ(OpcodeLabel(FrameKind::kText), "text");
+  EXPECT_EQ(OpcodeLabel(FrameKind::kBinary), "binary");
+  EXPECT_EQ(OpcodeLabel(FrameKind::kPing), "ping");
+  EXPECT_EQ(OpcodeLabel(FrameKind::kPong), "pong");
+  EXPECT_EQ(OpcodeLabel(FrameKind::kClose), "close");
+  EXPECT_EQ(StateLabelName(StateLabel::kConnection), "connection");
+  EXPECT_EQ(StateLabelName(StateLabel::kHandshake), "handshake");
+  EXPECT_EQ(StateLabelName(StateLabel::kActive), "active");
+  EXPECT_EQ(StateLabelName(StateLabel::kClosing), "closing");
+}
+
+std::string Scrape(const GatewayMetrics& metrics) {
+  return prometheus::TextSerializer().Serialize(metrics.registry()->Collect());
+}
+
+// A fresh registry already exports every family whose labels are fixed (so
+// dashboards see zeros, not gaps), with the connection gauge for each state
+// at zero. Families labelled by what happened (close code, rejection reason,
+// admin method) appear with their first sample.
+TEST(GatewayMetricsTest, ExportsEveryFixedLabelFamilyFromTheStart) {
+  GatewayMetrics metrics;
+  const std::string text = Scrape(metrics);
+  for (const char* family :
+       {"wsgateway_connections", "wsgateway_connections_opened_total", "wsgateway_messages_received_total",
+        "wsgateway_messages_sent_total", "wsgateway_received_bytes_total", "wsgateway_sent_bytes_total",
+        "wsgateway_backend_up", "wsgateway_backend_buffered_events", "wsgateway_backend_events_lost_total",
+        "wsgateway_slow_consumer_closes_total"}) {
+    EXPECT_NE(text.find("# TYPE " + std::string(family) + " "), std::string::npos) << family;
+  }
+  for (const char* state : {"connection", "handshake", "active", "closing"}) {
+    EXPECT_NE(text.find("wsgateway_connections{state=\"" + std::string(state) + "\"} 0"), std::string::npos) << state;
+  }
+  for (const char* opcode : {"text", "binary", "ping", "pong", "close"}) {
+    EXPECT_NE(text.find("wsgateway_messages_received_total{opcode=\"" + std::string(opcode) + "\"} 0"),
+              std::string::npos)
+        << opcode;
+  }
+}
+
+// Handshake rejections are counted by reason.
+TEST(GatewayMetricsTest, HandshakeRejectionsAreCountedByReason) {
+  GatewayMetrics metrics;
+  metrics.HandshakeRejected("bad_version").Increment();
+  metrics.HandshakeRejected("bad_version").Increment();
+  metrics.HandshakeRejected("no_backend").Increment();
+  const std::string text = Scrape(metrics);
+  EXPECT_NE(text.find("wsgateway_handshake_rejections_total{reason=\"bad_version\"} 2"), std::string::npos) << text;
+  EXPECT_NE(text.find("wsgateway_handshake_rejections_total{reason=\"no_backend\"} 1"), std::string::npos) << text;
+}
+
+// Closed connections are counted under the bounded code label and who closed.
+TEST(GatewayMetricsTest, ClosedCounterUsesTheBoundedCodeLabel) {
+  GatewayMetrics metrics;
+  metrics.Closed(4321, "backend").Increment();
+  metrics.Closed(4000, "backend").Increment();
+  metrics.Closed(1009, "server").Increment();
+  EXPECT_EQ(&metrics.Closed(4321, "backend"), &metrics.Closed(4999, "backend"));
+  const std::string text = Scrape(metrics);
+  EXPECT_NE(text.find("wsgateway_connections_closed_total{closed_by=\"backend\",code=\"4xxx\"} 2"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("wsgateway_connections_closed_total{closed_by=\"server\",code=\"1009\"} 1"), std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("4321"), std::string::npos);
+}
+
+// The admin latency histogram is labelled by method and status code.
+TEST(GatewayMetricsTest, AdminLatencyIsAHistogramByMethodAndCode) {
+  GatewayMetrics metrics;
+  metrics.AdminLatency("Push", "OK").Observe(0.002);
+  const std::string text = Scrape(metrics);
+  EXPECT_NE(text.find("# TYPE wsgateway_admin_request_duration_seconds histogram"), std::string::npos);
+  EXPECT_NE(text.find("wsgateway_admin_request_duration_seconds_count{code=\"OK\",method=\"Push\"} 1"),
+            std::string::npos)
+      << text;
+}
+
+}  // namespace
+}  // namespace wsgateway::metrics

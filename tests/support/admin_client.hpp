@@ -1,0 +1,92 @@
+#pragma once
+// A thin client for wsgateway.v1.Admin with a deadline on every call, plus
+// helpers that find a connection's id by its path or client address.
+//
+// Thread-safety: as grpc stubs, every member may be called from any thread.
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "wsgateway/v1/admin.grpc.pb.h"
+
+namespace wsgateway::testing {
+
+namespace v1 = ::wsgateway::v1;
+
+template <typename Response>
+struct Reply {
+  grpc::Status status;
+  Response response;
+  bool ok() const { return status.ok(); }
+};
+
+// Calls `probe` until it returns something true-ish or the deadline passes;
+// returns the last result. The short pause between probes only paces the
+// polling: the outcome is decided by the condition, never by the pause.
+template <typename Probe>
+auto PollUntil(std::chrono::milliseconds timeout, Probe&& probe) -> decltype(probe()) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    auto result = probe();
+    if (result || std::chrono::steady_clock::now() >= deadline) return result;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+// "CODE: message" for assertion messages.
+std::string Describe(const grpc::Status& status);
+
+std::shared_ptr<grpc::Channel> LoopbackChannel(std::uint16_t port);
+
+class AdminClient {
+ public:
+  explicit AdminClient(std::uint16_t port, std::chrono::milliseconds deadline = std::chrono::seconds(20));
+
+  Reply<v1::PushResponse> Push(const v1::PushRequest& request);
+  Reply<v1::PushResponse> Push(const std::vector<std::string>& ids, v1::Opcode opcode, const std::string& payload);
+  Reply<v1::BroadcastResponse> Broadcast(const v1::BroadcastRequest& request);
+  Reply<v1::BroadcastResponse> Broadcast(v1::Opcode opcode, const std::string& payload,
+                                         const std::string& path_prefix = "",
+                                         const std::vector<std::string>& exclude = {});
+  Reply<v1::DisconnectResponse> Disconnect(const std::string& id, std::uint32_t code = 0,
+                                           const std::string& reason = "");
+  Reply<v1::ExistResponse> Exist(const std::string& id);
+  Reply<v1::IsEstablishedResponse> IsEstablished(const std::string& id);
+  Reply<v1::GetClientInfoResponse> GetClientInfo(const std::string& id);
+  Reply<v1::ListConnectionsResponse> ListConnections(const v1::ListConnectionsRequest& request);
+
+  // Every page of a listing; nullopt (with the failing status in *error)
+  // if a page fails.
+  std::optional<std::vector<v1::ClientInfo>> ListAll(const v1::ConnectionFilter& filter, std::uint32_t page_size = 1000,
+                                                     grpc::Status* error = nullptr);
+
+  // Waits (polling ListConnections, with a deadline) until exactly one
+  // connection matches the path prefix and state, and returns it.
+  std::optional<v1::ClientInfo> WaitForOne(const std::string& path_prefix, v1::ConnectionState state,
+                                           std::chrono::milliseconds timeout = std::chrono::seconds(20));
+  // Same, matching the client address ("127.0.0.1:PORT") instead.
+  std::optional<v1::ClientInfo> WaitForAddress(const std::string& remote_address, v1::ConnectionState state,
+                                               std::chrono::milliseconds timeout = std::chrono::seconds(20));
+  // Waits until `count` connections match the filter; returns them.
+  std::optional<std::vector<v1::ClientInfo>> WaitForCount(const v1::ConnectionFilter& filter, std::size_t count,
+                                                          std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  // Waits until Exist(id) answers `exists`.
+  bool WaitForExist(const std::string& id, bool exists, std::chrono::milliseconds timeout = std::chrono::seconds(20));
+
+  v1::Admin::Stub& stub() { return *stub_; }
+  std::unique_ptr<grpc::ClientContext> Context() const;
+
+ private:
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::Admin::Stub> stub_;
+  std::chrono::milliseconds deadline_;
+};
+
+}  // namespace wsgateway::testing

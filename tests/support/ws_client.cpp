@@ -1,0 +1,236 @@
+#include "tests/support/ws_client.hpp"
+
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <optional>
+
+namespace wsgateway::testing {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+std::string Lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+template <typename Fields>
+std::map<std::string, std::string> HeaderMap(const Fields& fields) {
+  std::map<std::string, std::string> out;
+  for (const auto& f : fields) out[Lower(std::string(f.name_string()))] = std::string(f.value());
+  return out;
+}
+
+tcp::endpoint Loopback(std::uint16_t port) { return {asio::ip::make_address_v4("127.0.0.1"), port}; }
+
+// Runs the operation started by `start` on `ioc` for at most `timeout`; on
+// timeout cancels everything on `socket` and reports timed_out.
+template <typename Socket, typename Start>
+beast::error_code RunWithDeadline(asio::io_context& ioc, Socket& socket, std::chrono::milliseconds timeout,
+                                  Start&& start) {
+  std::optional<beast::error_code> result;
+  ioc.restart();
+  start([&result](beast::error_code ec, auto&&...) { result = ec; });
+  ioc.run_for(timeout);
+  if (!result) {
+    beast::error_code ignored;
+    socket.cancel(ignored);
+    ioc.restart();
+    ioc.run_for(std::chrono::seconds(5));
+    return asio::error::timed_out;
+  }
+  return *result;
+}
+
+}  // namespace
+
+WsClient::WsClient() : ws_(ioc_) {
+  ws_.read_message_max(256 * 1024 * 1024);
+  ws_.control_callback([this](websocket::frame_type kind, beast::string_view payload) {
+    if (kind == websocket::frame_type::ping) pings_.emplace_back(payload);
+    if (kind == websocket::frame_type::pong) pongs_.emplace_back(payload);
+  });
+}
+
+WsClient::~WsClient() {
+  beast::error_code ignored;
+  beast::get_lowest_layer(ws_).socket().close(ignored);
+}
+
+template <typename Start>
+beast::error_code WsClient::Run(std::chrono::milliseconds timeout, Start&& start) {
+  return RunWithDeadline(ioc_, beast::get_lowest_layer(ws_).socket(), timeout, std::forward<Start>(start));
+}
+
+void WsClient::SetReceiveBufferSize(int bytes) {
+  auto& socket = beast::get_lowest_layer(ws_).socket();
+  beast::error_code ec;
+  if (!socket.is_open()) socket.open(tcp::v4(), ec);
+  socket.set_option(asio::socket_base::receive_buffer_size(bytes), ec);
+}
+
+WsClient::Upgrade WsClient::Connect(std::uint16_t port, const std::string& target,
+                                    const std::map<std::string, std::string>& headers,
+                                    std::chrono::milliseconds timeout) {
+  Upgrade upgrade;
+  upgrade.ec = Run(timeout, [&](auto handler) { beast::get_lowest_layer(ws_).socket().async_connect(Loopback(port), handler); });
+  if (upgrade.ec) return upgrade;
+  ws_.set_option(websocket::stream_base::decorator([headers](websocket::request_type& req) {
+    for (const auto& [name, value] : headers) req.set(name, value);
+  }));
+  websocket::response_type response;
+  const std::string host = "127.0.0.1:" + std::to_string(port);
+  upgrade.ec = Run(timeout, [&](auto handler) { ws_.async_handshake(response, host, target, handler); });
+  upgrade.http_status = response.result_int();
+  upgrade.headers = HeaderMap(response);
+  upgrade.body = response.body();
+  return upgrade;
+}
+
+beast::error_code WsClient::Write(const std::string& payload, bool binary, std::chrono::milliseconds timeout) {
+  ws_.binary(binary);
+  return Run(timeout, [&](auto handler) { ws_.async_write(asio::buffer(payload), handler); });
+}
+
+beast::error_code WsClient::SendText(const std::string& payload, std::chrono::milliseconds timeout) {
+  return Write(payload, false, timeout);
+}
+
+beast::error_code WsClient::SendBinary(const std::string& payload, std::chrono::milliseconds timeout) {
+  return Write(payload, true, timeout);
+}
+
+beast::error_code WsClient::SendFragmented(const std::vector<std::string>& parts, bool binary,
+                                           std::chrono::milliseconds timeout) {
+  ws_.binary(binary);
+  ws_.auto_fragment(false);
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    const bool fin = i + 1 == parts.size();
+    const auto ec = Run(timeout, [&](auto handler) { ws_.async_write_some(fin, asio::buffer(parts[i]), handler); });
+    if (ec) return ec;
+  }
+  return {};
+}
+
+beast::error_code WsClient::Ping(const std::string& payload, std::chrono::milliseconds timeout) {
+  return Run(timeout, [&](auto handler) { ws_.async_ping(websocket::ping_data(payload), handler); });
+}
+
+WsMessage WsClient::Read(std::chrono::milliseconds timeout) {
+  WsMessage message;
+  beast::flat_buffer buffer;
+  message.ec = Run(timeout, [&](auto handler) { ws_.async_read(buffer, handler); });
+  if (!message.ec) {
+    message.binary = ws_.got_binary();
+    message.payload = beast::buffers_to_string(buffer.data());
+  }
+  return message;
+}
+
+beast::error_code WsClient::Close(std::uint16_t code, const std::string& reason, std::chrono::milliseconds timeout) {
+  websocket::close_reason close(static_cast<websocket::close_code>(code), reason);
+  return Run(timeout, [&](auto handler) { ws_.async_close(close, handler); });
+}
+
+std::uint16_t WsClient::CloseCode() const { return ws_.reason().code; }
+std::string WsClient::CloseReason() const { return std::string(ws_.reason().reason.c_str()); }
+
+std::string WsClient::LocalAddress() const {
+  beast::error_code ec;
+  const auto ep = beast::get_lowest_layer(ws_).socket().local_endpoint(ec);
+  if (ec) return {};
+  return ep.address().to_string() + ":" + std::to_string(ep.port());
+}
+
+bool WsClient::IsOpen() const { return ws_.is_open(); }
+
+HttpResult RawHttpExchange(std::uint16_t port, const std::string& raw_request, std::chrono::milliseconds timeout) {
+  asio::io_context ioc;
+  tcp::socket socket(ioc);
+  HttpResult result;
+  result.ec = RunWithDeadline(ioc, socket, timeout, [&](auto handler) { socket.async_connect(Loopback(port), handler); });
+  if (result.ec) return result;
+  result.ec = RunWithDeadline(ioc, socket, timeout,
+                              [&](auto handler) { asio::async_write(socket, asio::buffer(raw_request), handler); });
+  if (result.ec) return result;
+  beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(64 * 1024 * 1024);
+  result.ec = RunWithDeadline(ioc, socket, timeout, [&](auto handler) { http::async_read(socket, buffer, parser, handler); });
+  if (parser.is_header_done()) {
+    const auto& response = parser.get();
+    result.status = response.result_int();
+    result.headers = HeaderMap(response);
+    result.body = response.body();
+  }
+  return result;
+}
+
+HttpResult HttpGet(std::uint16_t port, const std::string& target, std::chrono::milliseconds timeout) {
+  return RawHttpExchange(port,
+                         "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
+                             "\r\nConnection: close\r\n\r\n",
+                         timeout);
+}
+
+RawTcpConnection::RawTcpConnection(std::uint16_t port, std::chrono::milliseconds timeout) : stream_(ioc_) {
+  const auto ec = RunWithDeadline(ioc_, stream_.socket(), timeout,
+                                  [&](auto handler) { stream_.socket().async_connect(Loopback(port), handler); });
+  connected_ = !ec;
+}
+
+RawTcpConnection::~RawTcpConnection() { Close(); }
+
+std::string RawTcpConnection::LocalAddress() const {
+  beast::error_code ec;
+  const auto ep = stream_.socket().local_endpoint(ec);
+  if (ec) return {};
+  return ep.address().to_string() + ":" + std::to_string(ep.port());
+}
+
+bool RawTcpConnection::Write(const std::string& bytes, std::chrono::milliseconds timeout) {
+  return !RunWithDeadline(ioc_, stream_.socket(), timeout,
+                          [&](auto handler) { asio::async_write(stream_.socket(), asio::buffer(bytes), handler); });
+}
+
+std::pair<std::string, bool> RawTcpConnection::ReadUntilClosed(std::chrono::milliseconds timeout) {
+  std::string data;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  char buffer[65536];
+  for (;;) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return {data, false};
+    std::size_t got = 0;
+    const auto ec = RunWithDeadline(ioc_, stream_.socket(), left, [&](auto handler) {
+      stream_.socket().async_read_some(asio::buffer(buffer), [&got, handler](beast::error_code e, std::size_t n) mutable {
+        got = n;
+        handler(e);
+      });
+    });
+    data.append(buffer, got);
+    if (ec == asio::error::timed_out) return {data, false};
+    if (ec) return {data, true};
+  }
+}
+
+void RawTcpConnection::Close() {
+  beast::error_code ignored;
+  stream_.socket().close(ignored);
+}
+
+}  // namespace wsgateway::testing
