@@ -7,5 +7,4 @@ endfunction()
 add_library(wsgateway_boost INTERFACE)
 target_link_libraries(wsgateway_boost INTERFACE Boost::headers Threads::Threads)
 target_compile_definitions(wsgateway_boost INTERFACE
-  BOOST_ASIO_NO_DEPRECATED
-  BOOST_BEAST_USE_STD_STRING_VIEW)
+  BOOST_ASIO_NO_DEPRECATED)
