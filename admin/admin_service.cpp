@@ -142,6 +142,18 @@ struct ListWork : std::enable_shared_from_this<ListWork> {
   }
 };
 
+// Refuses an empty id, else runs `work(session)` on the loop that owns it.
+template <typename Work>
+grpc::ServerUnaryReactor* OnConnection(Gateway& gateway, const AdminCall& call, const std::string& connection_id,
+                                       Work&& work) {
+  if (connection_id.empty()) {
+    call.Finish(MissingConnectionId("connection_id"));
+  } else {
+    gateway.WithSession(connection_id, std::forward<Work>(work));
+  }
+  return call.reactor();
+}
+
 }  // namespace
 
 AdminService::AdminService(Gateway& gateway, metrics::GatewayMetrics& metrics) : gateway_(gateway), metrics_(metrics) {}
@@ -224,70 +236,51 @@ grpc::ServerUnaryReactor* AdminService::Broadcast(grpc::CallbackServerContext* c
 grpc::ServerUnaryReactor* AdminService::Disconnect(grpc::CallbackServerContext* context,
                                                    const v1::DisconnectRequest* request, v1::DisconnectResponse*) {
   AdminCall call(context, "Disconnect", metrics_);
-  if (request->connection_id().empty()) {
-    call.Finish(MissingConnectionId("connection_id"));
-    return call.reactor();
-  }
   if (auto error = CheckCloseRequest(request->code(), request->reason()); !error.empty()) {
     call.Finish(InvalidArgument(std::move(error)));
     return call.reactor();
   }
   const auto code = static_cast<std::uint16_t>(request->code() == 0 ? 1000 : request->code());
-  gateway_.WithSession(request->connection_id(),
-                       [call, code, reason = request->reason(), id = request->connection_id()](Session* session) {
-                         if (session == nullptr) return call.Finish(ConnectionNotFound(id));
-                         const auto state = session->state();
-                         if (!session->RequestClose(code, reason, v1::CLOSED_BY_BACKEND)) {
-                           return call.Finish(NotActive(id, state, "can be disconnected"));
-                         }
-                         call.Finish(grpc::Status::OK);
-                       });
-  return call.reactor();
+  return OnConnection(gateway_, call, request->connection_id(),
+                      [call, code, reason = request->reason(), id = request->connection_id()](Session* session) {
+                        if (session == nullptr) return call.Finish(ConnectionNotFound(id));
+                        const auto state = session->state();
+                        if (!session->RequestClose(code, reason, v1::CLOSED_BY_BACKEND)) {
+                          return call.Finish(NotActive(id, state, "can be disconnected"));
+                        }
+                        call.Finish(grpc::Status::OK);
+                      });
 }
 
 grpc::ServerUnaryReactor* AdminService::Exist(grpc::CallbackServerContext* context, const v1::ExistRequest* request,
                                               v1::ExistResponse* response) {
   AdminCall call(context, "Exist", metrics_);
-  if (request->connection_id().empty()) {
-    call.Finish(MissingConnectionId("connection_id"));
-    return call.reactor();
-  }
-  gateway_.WithSession(request->connection_id(), [call, response](Session* session) {
+  return OnConnection(gateway_, call, request->connection_id(), [call, response](Session* session) {
     response->set_exists(session != nullptr);
     call.Finish(grpc::Status::OK);
   });
-  return call.reactor();
 }
 
 grpc::ServerUnaryReactor* AdminService::IsEstablished(grpc::CallbackServerContext* context,
                                                       const v1::IsEstablishedRequest* request,
                                                       v1::IsEstablishedResponse* response) {
   AdminCall call(context, "IsEstablished", metrics_);
-  if (request->connection_id().empty()) {
-    call.Finish(MissingConnectionId("connection_id"));
-    return call.reactor();
-  }
-  gateway_.WithSession(request->connection_id(), [call, response](Session* session) {
+  return OnConnection(gateway_, call, request->connection_id(), [call, response](Session* session) {
     response->set_established(session != nullptr && session->state() == v1::CONNECTION_STATE_ACTIVE);
     call.Finish(grpc::Status::OK);
   });
-  return call.reactor();
 }
 
 grpc::ServerUnaryReactor* AdminService::GetClientInfo(grpc::CallbackServerContext* context,
                                                       const v1::GetClientInfoRequest* request,
                                                       v1::GetClientInfoResponse* response) {
   AdminCall call(context, "GetClientInfo", metrics_);
-  if (request->connection_id().empty()) {
-    call.Finish(MissingConnectionId("connection_id"));
-    return call.reactor();
-  }
-  gateway_.WithSession(request->connection_id(), [call, response, id = request->connection_id()](Session* session) {
-    if (session == nullptr) return call.Finish(ConnectionNotFound(id));
-    session->Describe(response->mutable_info());
-    call.Finish(grpc::Status::OK);
-  });
-  return call.reactor();
+  return OnConnection(gateway_, call, request->connection_id(),
+                      [call, response, id = request->connection_id()](Session* session) {
+                        if (session == nullptr) return call.Finish(ConnectionNotFound(id));
+                        session->Describe(response->mutable_info());
+                        call.Finish(grpc::Status::OK);
+                      });
 }
 
 grpc::ServerUnaryReactor* AdminService::ListConnections(grpc::CallbackServerContext* context,
