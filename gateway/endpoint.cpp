@@ -9,7 +9,11 @@ std::optional<boost::asio::ip::tcp::endpoint> ParseEndpoint(std::string_view tex
   if (colon == std::string_view::npos) return std::nullopt;
   auto host = text.substr(0, colon);
   const auto port_text = text.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  } else if (host.find(':') != std::string_view::npos) {
+    return std::nullopt;  // IPv6 needs brackets: "::1:9000" is ambiguous.
+  }
   unsigned port = 0;
   const auto [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
   if (ec != std::errc() || ptr != port_text.data() + port_text.size() || port > 65535 || port_text.empty()) {

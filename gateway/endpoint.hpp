@@ -8,7 +8,8 @@
 
 namespace wsgateway {
 
-// Numeric addresses only: listeners bind, they do not resolve names.
+// Numeric addresses only (listeners bind, they do not resolve names);
+// IPv6 in brackets.
 std::optional<boost::asio::ip::tcp::endpoint> ParseEndpoint(std::string_view text);
 
 std::string FormatEndpoint(const boost::asio::ip::tcp::endpoint& endpoint);

@@ -123,7 +123,9 @@ void Session::OnRequestReadFailed(beast::error_code ec) {
     return Reject(http::status::request_header_fields_too_large, "header_too_large",
                   "request header larger than max_handshake_bytes");
   }
-  if (ec == http::error::end_of_stream || ec == net::error::eof || ec == net::error::connection_reset) {
+  // A peer that hangs up mid-request is gone, not refused.
+  if (ec == http::error::end_of_stream || ec == http::error::partial_message || ec == net::error::eof ||
+      ec == net::error::connection_reset) {
     return Finish({1006, "closed before the handshake", v1::CLOSED_BY_CLIENT});
   }
   if (ec == beast::error::timeout) {
@@ -202,7 +204,10 @@ void Session::DoAccept() {
   ws_.set_option(timeouts);
   ws_.set_option(websocket::stream_base::decorator(
       [](websocket::response_type& response) { response.set(http::field::server, "wsgateway"); }));
-  ws_.read_message_max(ctx_.config.max_message_bytes);
+  // The size limit is enforced in OnRead: Beast's own limit fails the
+  // connection with a teardown that can reset the socket under a client
+  // that is still sending, destroying the 1009 close frame before it is read.
+  ws_.read_message_max(0);
   ws_.auto_fragment(false);
   ws_.control_callback([this](websocket::frame_type kind, beast::string_view payload) {
     OnControlFrame(kind, std::string_view(payload.data(), payload.size()));
@@ -229,17 +234,29 @@ void Session::OnAccept(beast::error_code ec) {
 // ---- Reading ---------------------------------------------------------------
 
 void Session::DoRead() {
-  if (finished_ || reading_) return;
+  if (finished_ || reading_ || state_ != v1::CONNECTION_STATE_ACTIVE) return;
   reading_ = true;
-  ws_.async_read(buffer_, beast::bind_front_handler(&Session::OnRead, shared_from_this()));
+  // At most one byte past the limit is ever buffered.
+  const std::size_t room = ctx_.config.max_message_bytes + 1 - buffer_.size();
+  ws_.async_read_some(buffer_, room, beast::bind_front_handler(&Session::OnRead, shared_from_this()));
 }
 
-void Session::OnRead(beast::error_code ec, std::size_t bytes) {
+void Session::OnRead(beast::error_code ec, std::size_t) {
   reading_ = false;
   if (finished_) return;
   if (ec) return Finish(CloseInfoFor(ec));
-
   Touch();
+  if (buffer_.size() > ctx_.config.max_message_bytes) {
+    buffer_.clear();
+    buffer_.shrink_to_fit();
+    // A close handshake rather than a failed connection: the client reads
+    // the 1009 before the socket closes, and Beast drains what it still sends.
+    RequestClose(1009, "message too big", v1::CLOSED_BY_SERVER);
+    return;
+  }
+  if (!ws_.is_message_done()) return DoRead();
+
+  const std::size_t bytes = buffer_.size();
   const bool text = ws_.got_text();
   const auto kind = text ? FrameKind::kText : FrameKind::kBinary;
   ctx_.metrics.MessagesReceived(kind).Increment();
@@ -251,7 +268,7 @@ void Session::OnRead(beast::error_code ec, std::size_t bytes) {
   auto* message = event.mutable_message();
   message->set_opcode(text ? v1::OPCODE_TEXT : v1::OPCODE_BINARY);
   message->mutable_payload()->assign(static_cast<const char*>(buffer_.data().data()), bytes);
-  buffer_.consume(buffer_.size());
+  buffer_.consume(bytes);
   if (buffer_.capacity() > kMaxIdleReadBuffer) buffer_.shrink_to_fit();
   loop_.SubmitEvent(std::move(event));
 

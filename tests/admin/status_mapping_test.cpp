@@ -1,0 +1,112 @@
+// The admin API's statuses: codes chosen by meaning, and messages that name
+// the connection and its state so an operator can act on them.
+
+#include "admin/status_mapping.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace wsgateway::admin {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr char kId[] = "00000000000000ab-1-2a";
+
+// Every connection state has its own upper-case name.
+TEST(StatusMappingTest, StateNameSpellsEveryState) {
+  EXPECT_EQ(StateName(v1::CONNECTION_STATE_CONNECTION), "CONNECTION");
+  EXPECT_EQ(StateName(v1::CONNECTION_STATE_HANDSHAKE), "HANDSHAKE");
+  EXPECT_EQ(StateName(v1::CONNECTION_STATE_ACTIVE), "ACTIVE");
+  EXPECT_EQ(StateName(v1::CONNECTION_STATE_CLOSING), "CLOSING");
+}
+
+// A session that has finished reports UNSPECIFIED; it and any value outside
+// the enum read as CLOSED rather than as garbage.
+TEST(StatusMappingTest, StateNameCallsUnspecifiedAndUnknownStatesClosed) {
+  EXPECT_EQ(StateName(v1::CONNECTION_STATE_UNSPECIFIED), "CLOSED");
+  EXPECT_EQ(StateName(static_cast<v1::ConnectionState>(5)), "CLOSED");
+  EXPECT_EQ(StateName(static_cast<v1::ConnectionState>(-1)), "CLOSED");
+  EXPECT_EQ(StateName(static_cast<v1::ConnectionState>(1000)), "CLOSED");
+}
+
+// An empty id is the caller's mistake: INVALID_ARGUMENT naming the field.
+TEST(StatusMappingTest, MissingConnectionIdIsInvalidArgumentNamingTheField) {
+  const auto status = MissingConnectionId("connection_ids[3]");
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("connection_ids[3]"));
+  EXPECT_THAT(status.error_message(), HasSubstr("empty"));
+}
+
+// An id with no connection behind it is NOT_FOUND and names the id.
+TEST(StatusMappingTest, ConnectionNotFoundIsNotFoundNamingTheId) {
+  const auto status = ConnectionNotFound(kId);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_THAT(status.error_message(), HasSubstr(std::string("'") + kId + "'"));
+}
+
+// Ids come from callers: whatever bytes they hold are quoted, not interpreted.
+TEST(StatusMappingTest, ConnectionNotFoundQuotesArbitraryIdsVerbatim) {
+  const std::string odd("a'b%s{}\n", 8);
+  const auto status = ConnectionNotFound(odd);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_THAT(status.error_message(), HasSubstr(odd));
+}
+
+// Acting on a connection that is not ACTIVE is FAILED_PRECONDITION; the
+// message names the id, the state it is in and what only ACTIVE ones do.
+TEST(StatusMappingTest, NotActiveIsFailedPreconditionNamingIdStateAndAction) {
+  const std::vector<std::pair<v1::ConnectionState, std::string>> states = {
+      {v1::CONNECTION_STATE_CONNECTION, "CONNECTION"},
+      {v1::CONNECTION_STATE_HANDSHAKE, "HANDSHAKE"},
+      {v1::CONNECTION_STATE_CLOSING, "CLOSING"},
+      {v1::CONNECTION_STATE_UNSPECIFIED, "CLOSED"}};
+  for (const auto& [state, name] : states) {
+    const auto status = NotActive(kId, state, "can be disconnected");
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << name;
+    EXPECT_THAT(status.error_message(), HasSubstr(std::string("'") + kId + "'")) << name;
+    EXPECT_THAT(status.error_message(), HasSubstr("is " + name + ";")) << name;
+    EXPECT_THAT(status.error_message(), HasSubstr("only ACTIVE connections can be disconnected")) << name;
+  }
+}
+
+// A queued frame is OK, with no message.
+TEST(StatusMappingTest, EnqueueStatusOfQueuedIsOk) {
+  const auto status = EnqueueStatus(Session::EnqueueResult::kQueued, kId, v1::CONNECTION_STATE_ACTIVE, 1024);
+  EXPECT_TRUE(status.ok());
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::OK);
+  EXPECT_TRUE(status.error_message().empty());
+}
+
+// A frame for a connection that is not ACTIVE is FAILED_PRECONDITION naming
+// the id and the state the connection was in when the push arrived.
+TEST(StatusMappingTest, EnqueueStatusOfNotActiveIsFailedPreconditionNamingIdAndState) {
+  for (const auto& [state, name] : std::vector<std::pair<v1::ConnectionState, std::string>>{
+           {v1::CONNECTION_STATE_CONNECTION, "CONNECTION"},
+           {v1::CONNECTION_STATE_HANDSHAKE, "HANDSHAKE"},
+           {v1::CONNECTION_STATE_CLOSING, "CLOSING"}}) {
+    const auto status = EnqueueStatus(Session::EnqueueResult::kNotActive, kId, state, 1024);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << name;
+    EXPECT_THAT(status.error_message(), HasSubstr(std::string("'") + kId + "'")) << name;
+    EXPECT_THAT(status.error_message(), HasSubstr("is " + name + ";")) << name;
+    EXPECT_THAT(status.error_message(), HasSubstr("accept messages")) << name;
+  }
+}
+
+// A full send queue is RESOURCE_EXHAUSTED (backpressure) naming the id, the
+// limit in bytes and the 1008 the slow client was closed with.
+TEST(StatusMappingTest, EnqueueStatusOfQueueFullIsResourceExhaustedNamingIdLimitAndCloseCode) {
+  const auto status =
+      EnqueueStatus(Session::EnqueueResult::kQueueFull, kId, v1::CONNECTION_STATE_ACTIVE, 4 * 1024 * 1024);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(status.error_message(), HasSubstr(std::string("'") + kId + "'"));
+  EXPECT_THAT(status.error_message(), HasSubstr("4194304 bytes"));
+  EXPECT_THAT(status.error_message(), HasSubstr("1008"));
+}
+
+}  // namespace
+}  // namespace wsgateway::admin
