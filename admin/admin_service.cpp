@@ -186,14 +186,14 @@ grpc::ServerUnaryReactor* AdminService::Push(grpc::CallbackServerContext* contex
   const auto queue_limit = gateway_.config().send_queue_max_bytes;
 
   if (ids.size() == 1) {
-    gateway_.WithSession(ids[0], [call, frame = std::move(check.frame), id = ids[0], response, queue_limit](
-                                     Session* session) {
-      if (session == nullptr) return call.Finish(ConnectionNotFound(id));
-      const auto state = session->state();
-      const auto status = EnqueueStatus(session->Enqueue(frame), id, state, queue_limit);
-      if (status.ok()) response->set_queued(1);
-      call.Finish(status);
-    });
+    gateway_.WithSession(ids[0],
+                         [call, frame = std::move(check.frame), id = ids[0], response, queue_limit](Session* session) {
+                           if (session == nullptr) return call.Finish(ConnectionNotFound(id));
+                           const auto state = session->state();
+                           const auto status = EnqueueStatus(session->Enqueue(frame), id, state, queue_limit);
+                           if (status.ok()) response->set_queued(1);
+                           call.Finish(status);
+                         });
     return call.reactor();
   }
 

@@ -24,11 +24,9 @@ class AdminService final : public v1::Admin::CallbackService {
                                        v1::DisconnectResponse* response) override;
   grpc::ServerUnaryReactor* Exist(grpc::CallbackServerContext* context, const v1::ExistRequest* request,
                                   v1::ExistResponse* response) override;
-  grpc::ServerUnaryReactor* IsEstablished(grpc::CallbackServerContext* context,
-                                          const v1::IsEstablishedRequest* request,
+  grpc::ServerUnaryReactor* IsEstablished(grpc::CallbackServerContext* context, const v1::IsEstablishedRequest* request,
                                           v1::IsEstablishedResponse* response) override;
-  grpc::ServerUnaryReactor* GetClientInfo(grpc::CallbackServerContext* context,
-                                          const v1::GetClientInfoRequest* request,
+  grpc::ServerUnaryReactor* GetClientInfo(grpc::CallbackServerContext* context, const v1::GetClientInfoRequest* request,
                                           v1::GetClientInfoResponse* response) override;
   grpc::ServerUnaryReactor* ListConnections(grpc::CallbackServerContext* context,
                                             const v1::ListConnectionsRequest* request,

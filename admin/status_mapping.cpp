@@ -42,9 +42,9 @@ grpc::Status EnqueueStatus(Session::EnqueueResult result, std::string_view conne
     case Session::EnqueueResult::kQueueFull:
       break;
   }
-  return {grpc::StatusCode::RESOURCE_EXHAUSTED,
-          "send queue of connection '" + std::string(connection_id) + "' passed its limit of " +
-              std::to_string(queue_limit) + " bytes; the client is not reading and was closed with 1008"};
+  return {grpc::StatusCode::RESOURCE_EXHAUSTED, "send queue of connection '" + std::string(connection_id) +
+                                                    "' passed its limit of " + std::to_string(queue_limit) +
+                                                    " bytes; the client is not reading and was closed with 1008"};
 }
 
 }  // namespace wsgateway::admin

@@ -48,9 +48,7 @@ concept EventHandler = requires(H& handler, Event& event, CommandBatch& commands
 };
 
 // A batch with neither commands nor an ack has nothing worth writing.
-inline bool has_content(const CommandBatch& batch) {
-  return batch.ack() != 0 || batch.commands_size() > 0;
-}
+inline bool has_content(const CommandBatch& batch) { return batch.ack() != 0 || batch.commands_size() > 0; }
 
 // Moves the commands of `from` to the end of `to` without copying them:
 // the Command objects change owner, their payloads stay where they are.
@@ -165,8 +163,8 @@ class EventStream final : public grpc::ServerBidiReactor<EventBatch, CommandBatc
   CommandBatch staged_;  // Owned by OnReadDone (only one read at a time).
 
   std::mutex mutex_;
-  CommandBatch pending_;    // Collected while a write is in flight.
-  CommandBatch outgoing_;   // Owned by the write in flight; stable until OnWriteDone.
+  CommandBatch pending_;   // Collected while a write is in flight.
+  CommandBatch outgoing_;  // Owned by the write in flight; stable until OnWriteDone.
   bool writing_ = false;
   bool write_failed_ = false;
   bool reads_done_ = false;
@@ -180,8 +178,7 @@ class BackendService final : public wsgateway::v1::Backend::CallbackService {
   explicit BackendService(Handler handler) : handler_(std::move(handler)) {}
 
  private:
-  grpc::ServerBidiReactor<EventBatch, CommandBatch>* Connect(
-      grpc::CallbackServerContext* context) override {
+  grpc::ServerBidiReactor<EventBatch, CommandBatch>* Connect(grpc::CallbackServerContext* context) override {
     return new EventStream<Handler>(context, handler_);
   }
 

@@ -42,8 +42,7 @@ using wsgateway::v1::Event;
 // flight at a time. Safe to use from any thread.
 class Broadcaster {
  public:
-  explicit Broadcaster(const std::shared_ptr<grpc::Channel>& admin)
-      : stub_(Admin::NewStub(admin)) {}
+  explicit Broadcaster(const std::shared_ptr<grpc::Channel>& admin) : stub_(Admin::NewStub(admin)) {}
 
   // Waits for the call in flight: its callback still uses this object.
   ~Broadcaster() {
@@ -101,8 +100,7 @@ class Broadcaster {
     stub_->async()->Broadcast(&started->context, &started->request, &started->response,
                               [this, started](const grpc::Status& status) {
                                 if (!status.ok()) {
-                                  spdlog::warn("Admin.Broadcast failed: {}",
-                                               status.error_message());
+                                  spdlog::warn("Admin.Broadcast failed: {}", status.error_message());
                                 }
                                 delete started;
                                 send_next();
@@ -119,8 +117,7 @@ class Broadcaster {
 // "…f3a9c1": enough of the id to tell people apart.
 std::string short_id(const std::string& connection_id) {
   constexpr std::size_t kLength = 6;
-  return connection_id.size() <= kLength ? connection_id
-                                         : connection_id.substr(connection_id.size() - kLength);
+  return connection_id.size() <= kLength ? connection_id : connection_id.substr(connection_id.size() - kLength);
 }
 
 // Turns events into chat lines. It sends no commands on the stream: the
@@ -157,10 +154,8 @@ int main(int argc, char** argv) {
   CLI::App app{"Chat backend for wsgateway: broadcasts every text message to everyone."};
   std::string listen = "127.0.0.1:50053";
   std::string admin = "127.0.0.1:50051";
-  app.add_option("--listen", listen, "HOST:PORT to serve wsgateway.v1.Backend on (port 0: any)")
-      ->capture_default_str();
-  app.add_option("--admin", admin, "the gateway's admin API (its --admin-listen)")
-      ->capture_default_str();
+  app.add_option("--listen", listen, "HOST:PORT to serve wsgateway.v1.Backend on (port 0: any)")->capture_default_str();
+  app.add_option("--admin", admin, "the gateway's admin API (its --admin-listen)")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   // Declared before the service: destroyed after the server has stopped

@@ -44,8 +44,7 @@ int main(int argc, char** argv) {
 
   CLI::App app{"Echo backend for wsgateway: sends every message back to its sender."};
   std::string listen = "127.0.0.1:50052";
-  app.add_option("--listen", listen, "HOST:PORT to serve wsgateway.v1.Backend on (port 0: any)")
-      ->capture_default_str();
+  app.add_option("--listen", listen, "HOST:PORT to serve wsgateway.v1.Backend on (port 0: any)")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   wsgateway_examples::BackendService<Echo> service{Echo{}};

@@ -50,15 +50,13 @@ class TerminationSignals {
 };
 
 // "127.0.0.1:0" -> "127.0.0.1", "[::1]:50052" -> "[::1]".
-inline std::string_view host_of(std::string_view address) {
-  return address.substr(0, address.rfind(':'));
-}
+inline std::string_view host_of(std::string_view address) { return address.substr(0, address.rfind(':')); }
 
 // Serves `service` on `listen` (port 0: the OS picks one), prints
 // "<name> listening on HOST:PORT" to stdout once it accepts calls, and
 // returns when SIGINT or SIGTERM arrives. Returns the process exit code.
-inline int serve_until_signalled(std::string_view name, const std::string& listen,
-                                 grpc::Service& service, const TerminationSignals& signals) {
+inline int serve_until_signalled(std::string_view name, const std::string& listen, grpc::Service& service,
+                                 const TerminationSignals& signals) {
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);

@@ -329,8 +329,8 @@ void BackendLink::ScheduleReconnect(bool was_up) {
   if (was_up) backoff_ = config_.backend_reconnect_min;
   // Full jitter keeps a fleet of gateways from reconnecting in step.
   static thread_local std::minstd_rand random(std::random_device{}());
-  const auto jittered =
-      std::chrono::milliseconds(std::uniform_int_distribution<std::int64_t>(backoff_.count() / 2, backoff_.count())(random));
+  const auto jittered = std::chrono::milliseconds(
+      std::uniform_int_distribution<std::int64_t>(backoff_.count() / 2, backoff_.count())(random));
   backoff_ = std::min(backoff_ * 2, config_.backend_reconnect_max);
   reconnect_timer_.expires_after(jittered);
   reconnect_timer_.async_wait([this](boost::system::error_code ec) {

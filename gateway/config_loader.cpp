@@ -4,8 +4,8 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
-#include <functional>
 #include <cstdlib>
+#include <functional>
 #include <iostream>
 #include <thread>
 #include <vector>
@@ -87,11 +87,12 @@ class Binder {
   }
 
   void Bytes(const std::string& flag, std::size_t& target, const std::string& help) {
-    Converted(flag, help, FormatBytes(target), "a size such as 2MiB, 64KiB or 1048576", [&target](const std::string& s) {
-      const auto v = ParseBytes(s);
-      if (v) target = *v;
-      return v.has_value();
-    });
+    Converted(flag, help, FormatBytes(target), "a size such as 2MiB, 64KiB or 1048576",
+              [&target](const std::string& s) {
+                const auto v = ParseBytes(s);
+                if (v) target = *v;
+                return v.has_value();
+              });
   }
 
   void Duration(const std::string& flag, std::chrono::milliseconds& target, const std::string& help) {
@@ -186,9 +187,9 @@ ConfigLoadResult LoadConfig(int argc, const char* const* argv) {
       for (auto& setting : ReadConfigFile(path)) {
         const auto* option = app.get_option_no_throw("--" + setting.flag);
         if (option == nullptr || setting.flag == "config") {
-          throw CLI::ExtrasError("unknown key '" + setting.flag + "' in config file '" + path +
-                                     "' (keys are the flag names; see --help)",
-                                 CLI::ExitCodes::ExtrasError);
+          throw CLI::ExtrasError(
+              "unknown key '" + setting.flag + "' in config file '" + path + "' (keys are the flag names; see --help)",
+              CLI::ExitCodes::ExtrasError);
         }
         for (auto& value : setting.values) {
           args.push_back("--" + setting.flag);

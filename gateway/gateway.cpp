@@ -66,8 +66,7 @@ void Gateway::Start() {
   acceptor_.listen(net::socket_base::max_listen_connections);
   for (auto& loop : loops_) loop->Start();
   backend_.Start();
-  spdlog::info("websocket listener on {} ({} event loops)", FormatEndpoint(acceptor_.local_endpoint()),
-               loops_.size());
+  spdlog::info("websocket listener on {} ({} event loops)", FormatEndpoint(acceptor_.local_endpoint()), loops_.size());
   DoAccept();
 }
 
@@ -116,7 +115,8 @@ void Gateway::Stop(std::chrono::milliseconds grace) {
         std::max(deadline - std::chrono::steady_clock::now(), std::chrono::steady_clock::duration::zero())));
   }
   backend_.Drain(std::chrono::duration_cast<std::chrono::milliseconds>(
-      std::max(deadline - std::chrono::steady_clock::now(), std::chrono::steady_clock::duration(std::chrono::milliseconds(100)))));
+      std::max(deadline - std::chrono::steady_clock::now(),
+               std::chrono::steady_clock::duration(std::chrono::milliseconds(100)))));
   backend_.Stop();
 }
 

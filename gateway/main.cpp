@@ -30,8 +30,7 @@ int Run(const wsgateway::Config& config) {
   gateway.Start();
 
   wsgateway::admin::AdminServer admin(config.admin_listen, gateway, metrics);
-  spdlog::info("admin listener on {}:{}", config.admin_listen.substr(0, config.admin_listen.rfind(':')),
-               admin.port());
+  spdlog::info("admin listener on {}:{}", config.admin_listen.substr(0, config.admin_listen.rfind(':')), admin.port());
 
   boost::asio::signal_set signals(control, SIGINT, SIGTERM);
   signals.async_wait([&control](boost::system::error_code ec, int signal) {

@@ -168,15 +168,14 @@ void Session::Reject(http::status status, std::string_view reason_label, std::st
   response->keep_alive(false);
   response->body() = std::move(body) + "\n";
   response->prepare_payload();
-  http::async_write(ws_.next_layer(), *response,
-                    [self = shared_from_this(), response](beast::error_code ec, std::size_t) {
-                      if (ec) return self->Finish({1006, "handshake rejected", v1::CLOSED_BY_SERVER});
-                      beast::error_code ignored;
-                      beast::get_lowest_layer(self->ws_).socket().shutdown(net::ip::tcp::socket::shutdown_send,
-                                                                           ignored);
-                      beast::get_lowest_layer(self->ws_).expires_after(kLingerTime);
-                      self->DrainUntilPeerCloses();
-                    });
+  http::async_write(
+      ws_.next_layer(), *response, [self = shared_from_this(), response](beast::error_code ec, std::size_t) {
+        if (ec) return self->Finish({1006, "handshake rejected", v1::CLOSED_BY_SERVER});
+        beast::error_code ignored;
+        beast::get_lowest_layer(self->ws_).socket().shutdown(net::ip::tcp::socket::shutdown_send, ignored);
+        beast::get_lowest_layer(self->ws_).expires_after(kLingerTime);
+        self->DrainUntilPeerCloses();
+      });
 }
 
 void Session::DrainUntilPeerCloses() {
@@ -197,9 +196,9 @@ void Session::DoAccept() {
   beast::get_lowest_layer(ws_).expires_never();
   websocket::stream_base::timeout timeouts{};
   timeouts.handshake_timeout = ctx_.config.handshake_timeout;
-  timeouts.idle_timeout =
-      ctx_.config.idle_timeout.count() > 0 ? beast::websocket::stream_base::duration(ctx_.config.idle_timeout)
-                                           : websocket::stream_base::none();
+  timeouts.idle_timeout = ctx_.config.idle_timeout.count() > 0
+                              ? beast::websocket::stream_base::duration(ctx_.config.idle_timeout)
+                              : websocket::stream_base::none();
   timeouts.keep_alive_pings = true;
   ws_.set_option(timeouts);
   ws_.set_option(websocket::stream_base::decorator(

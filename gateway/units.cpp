@@ -35,8 +35,14 @@ std::optional<std::uint64_t> Scale(std::string_view text, const Unit (&units)[N]
 }  // namespace
 
 std::optional<std::size_t> ParseBytes(std::string_view text) {
-  static constexpr Unit kUnits[] = {{"", 1},         {"B", 1},          {"KiB", 1ULL << 10}, {"MiB", 1ULL << 20},
-                                    {"GiB", 1ULL << 30}, {"KB", 1000},  {"MB", 1000 * 1000}, {"GB", 1000ULL * 1000 * 1000}};
+  static constexpr Unit kUnits[] = {{"", 1},
+                                    {"B", 1},
+                                    {"KiB", 1ULL << 10},
+                                    {"MiB", 1ULL << 20},
+                                    {"GiB", 1ULL << 30},
+                                    {"KB", 1000},
+                                    {"MB", 1000 * 1000},
+                                    {"GB", 1000ULL * 1000 * 1000}};
   const auto value = Scale(text, kUnits);
   if (!value) return std::nullopt;
   return static_cast<std::size_t>(*value);

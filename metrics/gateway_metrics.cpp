@@ -118,15 +118,16 @@ GatewayMetrics::GatewayMetrics() : registry_(std::make_shared<prometheus::Regist
                                          "their connections were closed with 1011.")
                                    .Register(*registry_),
                                {});
-  backend_paused_connections_ = Child(prometheus::BuildGauge()
-                                          .Name("wsgateway_backend_paused_connections")
-                                          .Help("Connections whose reads are paused because the backend buffer is full.")
-                                          .Register(*registry_),
-                                      {});
+  backend_paused_connections_ =
+      Child(prometheus::BuildGauge()
+                .Name("wsgateway_backend_paused_connections")
+                .Help("Connections whose reads are paused because the backend buffer is full.")
+                .Register(*registry_),
+            {});
   auto& commands = prometheus::BuildCounter()
-                      .Name("wsgateway_backend_commands_total")
-                      .Help("Commands received on the backend stream, by command and result.")
-                      .Register(*registry_);
+                       .Name("wsgateway_backend_commands_total")
+                       .Help("Commands received on the backend stream, by command and result.")
+                       .Register(*registry_);
   constexpr std::array<std::string_view, 2> kCommands = {"push", "disconnect"};
   constexpr std::array<std::string_view, 5> kResults = {"ok", "invalid_argument", "not_found", "not_active",
                                                         "queue_full"};

@@ -85,10 +85,10 @@ TEST(StatusMappingTest, EnqueueStatusOfQueuedIsOk) {
 // A frame for a connection that is not ACTIVE is FAILED_PRECONDITION naming
 // the id and the state the connection was in when the push arrived.
 TEST(StatusMappingTest, EnqueueStatusOfNotActiveIsFailedPreconditionNamingIdAndState) {
-  for (const auto& [state, name] : std::vector<std::pair<v1::ConnectionState, std::string>>{
-           {v1::CONNECTION_STATE_CONNECTION, "CONNECTION"},
-           {v1::CONNECTION_STATE_HANDSHAKE, "HANDSHAKE"},
-           {v1::CONNECTION_STATE_CLOSING, "CLOSING"}}) {
+  for (const auto& [state, name] :
+       std::vector<std::pair<v1::ConnectionState, std::string>>{{v1::CONNECTION_STATE_CONNECTION, "CONNECTION"},
+                                                                {v1::CONNECTION_STATE_HANDSHAKE, "HANDSHAKE"},
+                                                                {v1::CONNECTION_STATE_CLOSING, "CLOSING"}}) {
     const auto status = EnqueueStatus(Session::EnqueueResult::kNotActive, kId, state, 1024);
     EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << name;
     EXPECT_THAT(status.error_message(), HasSubstr(std::string("'") + kId + "'")) << name;

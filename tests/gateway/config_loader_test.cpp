@@ -39,9 +39,8 @@ class ConfigLoaderTest : public ::testing::Test {
       saved_[name] = std::getenv(name.c_str());
       unsetenv(name.c_str());
     }
-    dir_ = std::filesystem::temp_directory_path() /
-           ("wsgateway-config-test-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = std::filesystem::temp_directory_path() / ("wsgateway-config-test-" + std::to_string(getpid()) + "-" +
+                                                     ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::create_directories(dir_);
   }
 
@@ -119,13 +118,40 @@ TEST_F(ConfigLoaderTest, DefaultsAreTheDocumentedOnes) {
 
 // Every flag reaches its field, with sizes and durations converted.
 TEST_F(ConfigLoaderTest, FlagsSetEveryField) {
-  const Config c = LoadOk({"--listen", "127.0.0.1:1", "--admin-listen", "127.0.0.1:2", "--metrics-listen",
-                           "127.0.0.1:3", "--backend", "dns:///echo:50052", "--threads", "3", "--max-message-bytes",
-                           "64KiB", "--send-queue-max-bytes", "1MB", "--max-handshake-bytes", "8KiB",
-                           "--handshake-timeout", "2s", "--idle-timeout", "5m", "--backend-buffer-bytes", "1MiB",
-                           "--backend-event-timeout", "750ms", "--backend-reconnect-min", "10ms",
-                           "--backend-reconnect-max", "1s", "--reject-upgrades-without-backend", "false",
-                           "--log-level", "debug", "--log-format", "json"});
+  const Config c = LoadOk({"--listen",
+                           "127.0.0.1:1",
+                           "--admin-listen",
+                           "127.0.0.1:2",
+                           "--metrics-listen",
+                           "127.0.0.1:3",
+                           "--backend",
+                           "dns:///echo:50052",
+                           "--threads",
+                           "3",
+                           "--max-message-bytes",
+                           "64KiB",
+                           "--send-queue-max-bytes",
+                           "1MB",
+                           "--max-handshake-bytes",
+                           "8KiB",
+                           "--handshake-timeout",
+                           "2s",
+                           "--idle-timeout",
+                           "5m",
+                           "--backend-buffer-bytes",
+                           "1MiB",
+                           "--backend-event-timeout",
+                           "750ms",
+                           "--backend-reconnect-min",
+                           "10ms",
+                           "--backend-reconnect-max",
+                           "1s",
+                           "--reject-upgrades-without-backend",
+                           "false",
+                           "--log-level",
+                           "debug",
+                           "--log-format",
+                           "json"});
   EXPECT_EQ(c.listen, "127.0.0.1:1");
   EXPECT_EQ(c.admin_listen, "127.0.0.1:2");
   EXPECT_EQ(c.metrics_listen, "127.0.0.1:3");

@@ -23,8 +23,9 @@ TEST(ConnectionIdTest, FormatsEpochLoopAndCounterAsHex) {
 TEST(ConnectionIdTest, FormatAndParseRoundTrip) {
   constexpr auto kMax64 = std::numeric_limits<std::uint64_t>::max();
   constexpr auto kMax32 = std::numeric_limits<std::uint32_t>::max();
-  for (const ConnectionId& id : {ConnectionId{1, 0, 0}, ConnectionId{1, 0, 1}, ConnectionId{0x123456789abcdefULL, 7, 42},
-                                 ConnectionId{kMax64, kMax32, kMax64}, ConnectionId{0x8000000000000000ULL, 255, 1ULL << 40}}) {
+  for (const ConnectionId& id :
+       {ConnectionId{1, 0, 0}, ConnectionId{1, 0, 1}, ConnectionId{0x123456789abcdefULL, 7, 42},
+        ConnectionId{kMax64, kMax32, kMax64}, ConnectionId{0x8000000000000000ULL, 255, 1ULL << 40}}) {
     const std::string text = FormatConnectionId(id);
     const auto parsed = ParseConnectionId(text);
     ASSERT_TRUE(parsed.has_value()) << text;

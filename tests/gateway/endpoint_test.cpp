@@ -69,9 +69,9 @@ TEST(EndpointTest, RefusesHostNames) {
 
 // Ports that are missing, out of range or not plain decimal are refused.
 TEST(EndpointTest, RefusesBadPorts) {
-  for (const char* text : {"127.0.0.1:", "127.0.0.1:65536", "127.0.0.1:99999999999999999999", "127.0.0.1:-1",
-                           "127.0.0.1:+80", "127.0.0.1: 80", "127.0.0.1:80 ", "127.0.0.1:0x50", "127.0.0.1:8o",
-                           "[::1]:", "[::1]:70000", "[::1]:http"}) {
+  for (const char* text :
+       {"127.0.0.1:", "127.0.0.1:65536", "127.0.0.1:99999999999999999999", "127.0.0.1:-1", "127.0.0.1:+80",
+        "127.0.0.1: 80", "127.0.0.1:80 ", "127.0.0.1:0x50", "127.0.0.1:8o", "[::1]:", "[::1]:70000", "[::1]:http"}) {
     EXPECT_EQ(ParseEndpoint(text), std::nullopt) << text;
   }
 }
@@ -79,12 +79,26 @@ TEST(EndpointTest, RefusesBadPorts) {
 // Text that is not host:port at all is refused without throwing.
 TEST(EndpointTest, RefusesMalformedInput) {
   const std::string with_nul("127.0.0.1:80\0", 13);
-  for (const std::string& text :
-       {std::string(), std::string(":"), std::string(":80"), std::string("8080"), std::string("127.0.0.1"),
-        std::string("[::1]"), std::string("[::1:80"), std::string("::1]:80"), std::string("[]:80"),
-        std::string("256.0.0.1:80"), std::string("1.2.3:80"), std::string("1.2.3.4.5:80"),
-        std::string(" 127.0.0.1:80"), std::string("[::1]]:80"), std::string("[[::1]]:80"), std::string("[:::1]:80"),
-        std::string("[12345::1]:80"), with_nul, std::string(4096, ':'), std::string(4096, '1') + ":80"}) {
+  for (const std::string& text : {std::string(),
+                                  std::string(":"),
+                                  std::string(":80"),
+                                  std::string("8080"),
+                                  std::string("127.0.0.1"),
+                                  std::string("[::1]"),
+                                  std::string("[::1:80"),
+                                  std::string("::1]:80"),
+                                  std::string("[]:80"),
+                                  std::string("256.0.0.1:80"),
+                                  std::string("1.2.3:80"),
+                                  std::string("1.2.3.4.5:80"),
+                                  std::string(" 127.0.0.1:80"),
+                                  std::string("[::1]]:80"),
+                                  std::string("[[::1]]:80"),
+                                  std::string("[:::1]:80"),
+                                  std::string("[12345::1]:80"),
+                                  with_nul,
+                                  std::string(4096, ':'),
+                                  std::string(4096, '1') + ":80"}) {
     EXPECT_EQ(ParseEndpoint(text), std::nullopt) << "'" << text << "'";
   }
 }

@@ -134,9 +134,8 @@ class GatewayRegistryTest : public ::testing::Test {
     using Result = std::invoke_result_t<Work&, Session*>;
     auto promise = std::make_shared<std::promise<Result>>();
     auto future = promise->get_future();
-    gateway_->WithSession(id, [promise, work = std::move(work)](Session* session) mutable {
-      promise->set_value(work(session));
-    });
+    gateway_->WithSession(
+        id, [promise, work = std::move(work)](Session* session) mutable { promise->set_value(work(session)); });
     if (future.wait_for(kDeadline) != std::future_status::ready) return std::nullopt;
     return future.get();
   }
@@ -501,8 +500,8 @@ TEST_F(GatewayRegistryTest, EnqueueDeliversFramesToAnActiveClient) {
     std::vector<Session::EnqueueResult> out;
     if (session == nullptr) return out;
     out.push_back(session->Enqueue(TextFrame("first")));
-    out.push_back(session->Enqueue(OutboundFrame{FrameType::kBinary,
-                                                 std::make_shared<const std::string>(std::string("\0\1\2", 3)), 0}));
+    out.push_back(session->Enqueue(
+        OutboundFrame{FrameType::kBinary, std::make_shared<const std::string>(std::string("\0\1\2", 3)), 0}));
     return out;
   });
   ASSERT_TRUE(results.has_value());
@@ -543,10 +542,10 @@ TEST_F(GatewaySlowConsumerTest, SlowConsumerIsClosedAtQueueLimit) {
   for (int i = 0; i < kMaxFrames; ++i) {
     // Each frame owns its payload, so only the session's queue keeps it alive.
     last = WithSession(view->id, [](Session* session) -> std::optional<Session::EnqueueResult> {
-      if (session == nullptr) return std::nullopt;
-      return session->Enqueue(
-          OutboundFrame{FrameType::kBinary, std::make_shared<const std::string>(kFrameBytes, 's'), 0});
-    }).value_or(std::nullopt);
+             if (session == nullptr) return std::nullopt;
+             return session->Enqueue(
+                 OutboundFrame{FrameType::kBinary, std::make_shared<const std::string>(kFrameBytes, 's'), 0});
+           }).value_or(std::nullopt);
     if (last != Session::EnqueueResult::kQueued) break;
     ++queued;
   }

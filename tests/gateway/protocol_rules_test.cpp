@@ -30,7 +30,7 @@ TEST(IsValidUtf8Test, AcceptsWellFormedText) {
   EXPECT_TRUE(IsValidUtf8(""));
   EXPECT_TRUE(IsValidUtf8("hello, world"));
   EXPECT_TRUE(IsValidUtf8(std::string("nul\0inside", 10)));
-  EXPECT_TRUE(IsValidUtf8("\xC3\xA9t\xC3\xA9"));                // été
+  EXPECT_TRUE(IsValidUtf8("\xC3\xA9t\xC3\xA9"));                 // été
   EXPECT_TRUE(IsValidUtf8("\xD0\x9F\xD1\x80\xD0\xB8\xD0\xB2"));  // Привет (part)
   EXPECT_TRUE(IsValidUtf8("\xEC\x95\x88\xEB\x85\x95"));          // 안녕
   EXPECT_TRUE(IsValidUtf8("\xF0\x9F\x98\x80"));                  // U+1F600
@@ -40,8 +40,8 @@ TEST(IsValidUtf8Test, AcceptsWellFormedText) {
 // The boundaries of each encoding length are valid: the smallest and largest
 // code point of every length, around the surrogates, and U+10FFFF.
 TEST(IsValidUtf8Test, AcceptsEveryBoundaryCodePoint) {
-  for (std::uint32_t cp : {0x0u, 0x7Fu, 0x80u, 0x7FFu, 0x800u, 0xD7FFu, 0xE000u, 0xFFFDu, 0xFFFEu, 0xFFFFu, 0x10000u,
-                           0x10FFFFu}) {
+  for (std::uint32_t cp :
+       {0x0u, 0x7Fu, 0x80u, 0x7FFu, 0x800u, 0xD7FFu, 0xE000u, 0xFFFDu, 0xFFFEu, 0xFFFFu, 0x10000u, 0x10FFFFu}) {
     EXPECT_TRUE(IsValidUtf8(Encode(cp))) << std::hex << cp;
     EXPECT_TRUE(IsValidUtf8("abcdefgh" + Encode(cp) + "abcdefgh")) << std::hex << cp;
   }
@@ -61,10 +61,10 @@ TEST(IsValidUtf8Test, RejectsOverlongEncodings) {
 
 // UTF-16 surrogates U+D800..U+DFFF, alone or paired, are not characters.
 TEST(IsValidUtf8Test, RejectsSurrogates) {
-  EXPECT_FALSE(IsValidUtf8(Bytes({0xED, 0xA0, 0x80})));  // U+D800
-  EXPECT_FALSE(IsValidUtf8(Bytes({0xED, 0xAD, 0xBF})));  // U+DB7F
-  EXPECT_FALSE(IsValidUtf8(Bytes({0xED, 0xB0, 0x80})));  // U+DC00
-  EXPECT_FALSE(IsValidUtf8(Bytes({0xED, 0xBF, 0xBF})));  // U+DFFF
+  EXPECT_FALSE(IsValidUtf8(Bytes({0xED, 0xA0, 0x80})));                    // U+D800
+  EXPECT_FALSE(IsValidUtf8(Bytes({0xED, 0xAD, 0xBF})));                    // U+DB7F
+  EXPECT_FALSE(IsValidUtf8(Bytes({0xED, 0xB0, 0x80})));                    // U+DC00
+  EXPECT_FALSE(IsValidUtf8(Bytes({0xED, 0xBF, 0xBF})));                    // U+DFFF
   EXPECT_FALSE(IsValidUtf8(Bytes({0xED, 0xA0, 0xBD, 0xED, 0xB8, 0x80})));  // CESU-8 pair for U+1F600
 }
 
@@ -74,7 +74,7 @@ TEST(IsValidUtf8Test, RejectsCodePointsAboveU10FFFF) {
   EXPECT_FALSE(IsValidUtf8(Bytes({0xF4, 0x90, 0x80, 0x80})));  // U+110000
   EXPECT_FALSE(IsValidUtf8(Bytes({0xF7, 0xBF, 0xBF, 0xBF})));  // U+1FFFFF
   EXPECT_FALSE(IsValidUtf8(Bytes({0xF5, 0x80, 0x80, 0x80})));
-  EXPECT_FALSE(IsValidUtf8(Bytes({0xF8, 0x88, 0x80, 0x80, 0x80})));       // old 5-byte form
+  EXPECT_FALSE(IsValidUtf8(Bytes({0xF8, 0x88, 0x80, 0x80, 0x80})));        // old 5-byte form
   EXPECT_FALSE(IsValidUtf8(Bytes({0xFC, 0x84, 0x80, 0x80, 0x80, 0x80})));  // old 6-byte form
   EXPECT_FALSE(IsValidUtf8(Bytes({0xFE})));
   EXPECT_FALSE(IsValidUtf8(Bytes({0xFF})));
@@ -120,8 +120,8 @@ TEST(CheckCloseRequestTest, AcceptsNormalAndApplicationCodes) {
 // Reserved, protocol-level and out-of-range codes are refused with a sentence
 // that names the code.
 TEST(CheckCloseRequestTest, RejectsOtherCodesNamingThem) {
-  for (std::uint32_t code : {1u, 999u, 1001u, 1002u, 1005u, 1006u, 1008u, 1011u, 1015u, 2999u, 5000u, 65535u,
-                             4294967295u}) {
+  for (std::uint32_t code :
+       {1u, 999u, 1001u, 1002u, 1005u, 1006u, 1008u, 1011u, 1015u, 2999u, 5000u, 65535u, 4294967295u}) {
     const std::string error = CheckCloseRequest(code, "");
     EXPECT_NE(error, "") << code;
     EXPECT_NE(error.find(std::to_string(code)), std::string::npos) << error;

@@ -29,8 +29,8 @@ TEST(ParseBytesTest, AcceptsPlainNumbersAndEverySuffix) {
 
 // Anything that is not a number with a known suffix is refused, not guessed.
 TEST(ParseBytesTest, RejectsGarbageUnknownSuffixesAndSigns) {
-  for (const char* text : {"", "KiB", "abc", "-1", "+1", "1.5MiB", "1 MiB", " 1", "1 ", "1kib", "1Ki", "1TiB",
-                           "1MiBx", "0x10", "1e3"}) {
+  for (const char* text :
+       {"", "KiB", "abc", "-1", "+1", "1.5MiB", "1 MiB", " 1", "1 ", "1kib", "1Ki", "1TiB", "1MiBx", "0x10", "1e3"}) {
     EXPECT_EQ(ParseBytes(text), std::nullopt) << "'" << text << "'";
   }
 }
@@ -87,9 +87,9 @@ TEST(FormatDurationTest, UsesTheLargestExactUnit) {
 // What FormatBytes and FormatDuration print parses back to the same value,
 // so defaults shown in --help are valid input.
 TEST(UnitsTest, FormattedValuesParseBackToThemselves) {
-  for (std::size_t bytes : {std::size_t{0}, std::size_t{1}, std::size_t{1023}, std::size_t{1024},
-                            std::size_t{64} * 1024, std::size_t{2} << 20, std::size_t{5} << 30,
-                            std::size_t{123456789}}) {
+  for (std::size_t bytes :
+       {std::size_t{0}, std::size_t{1}, std::size_t{1023}, std::size_t{1024}, std::size_t{64} * 1024,
+        std::size_t{2} << 20, std::size_t{5} << 30, std::size_t{123456789}}) {
     EXPECT_EQ(ParseBytes(FormatBytes(bytes)), bytes) << FormatBytes(bytes);
   }
   for (long ms : {0L, 1L, 999L, 1000L, 60'000L, 61'000L, 3'600'000L}) {

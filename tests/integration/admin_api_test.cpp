@@ -218,8 +218,8 @@ TEST_F(AdminApiTest, PushOfCloseOrUnknownOpcodeIsInvalidArgument) {
   const std::string id = Connect(client);
   for (int opcode : {static_cast<int>(v1::OPCODE_CLOSE), 3, 7, 77, -1}) {
     const auto reply = admin().Push({id}, static_cast<v1::Opcode>(opcode), "x");
-    EXPECT_EQ(reply.status.error_code(), StatusCode::INVALID_ARGUMENT) << "opcode " << opcode << ": "
-                                                                       << Describe(reply.status);
+    EXPECT_EQ(reply.status.error_code(), StatusCode::INVALID_ARGUMENT)
+        << "opcode " << opcode << ": " << Describe(reply.status);
   }
   ExpectNothingMoreThan(client);
 }

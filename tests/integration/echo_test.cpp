@@ -11,14 +11,11 @@
 namespace wsgateway::testing {
 namespace {
 
-
 constexpr std::size_t kLimit = 64 * 1024;
 
 class EchoTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    stack_ = EchoStack::Start({"--max-message-bytes", "64KiB"}, &error_).release();
-  }
+  static void SetUpTestSuite() { stack_ = EchoStack::Start({"--max-message-bytes", "64KiB"}, &error_).release(); }
   static void TearDownTestSuite() {
     delete stack_;
     stack_ = nullptr;

@@ -53,8 +53,8 @@ TEST(LifecycleTest, PortInUseFailsStartUp) {
   auto first = GatewayProcess::Start({}, &error);
   ASSERT_NE(first, nullptr) << error;
   const std::string taken = "127.0.0.1:" + std::to_string(first->ws_port());
-  const auto [status, output] = RunToExit({"--listen", taken, "--admin-listen", "127.0.0.1:0", "--metrics-listen",
-                                           "127.0.0.1:0"});
+  const auto [status, output] =
+      RunToExit({"--listen", taken, "--admin-listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"});
   ASSERT_TRUE(WIFEXITED(status)) << "the second gateway did not exit: " << output;
   EXPECT_NE(WEXITSTATUS(status), 0) << output;
   EXPECT_NE(output.find(std::to_string(first->ws_port())), std::string::npos) << output;

@@ -204,7 +204,8 @@ TEST_F(MetricsTest, ScrapePassesPromtoolCheckMetrics) {
 
   const auto file = std::filesystem::temp_directory_path() / ("wsgateway-scrape-" + std::to_string(getpid()) + ".txt");
   std::ofstream(file) << scrape->text();
-  ChildProcess check({"/bin/sh", {"-c", std::string(promtool) + " check metrics < " + file.string()}, {}, {}, "promtool"});
+  ChildProcess check(
+      {"/bin/sh", {"-c", std::string(promtool) + " check metrics < " + file.string()}, {}, {}, "promtool"});
   const auto status = check.Wait(std::chrono::seconds(60));
   std::filesystem::remove(file);
   ASSERT_TRUE(status.has_value()) << "promtool did not finish";

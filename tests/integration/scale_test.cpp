@@ -122,7 +122,8 @@ class PaginationTest : public ::testing::Test {
     return all;
   }
 
-  static void ExpectEachOnceInListingOrder(const std::vector<v1::ClientInfo>& listed, const std::set<std::string>& paths) {
+  static void ExpectEachOnceInListingOrder(const std::vector<v1::ClientInfo>& listed,
+                                           const std::set<std::string>& paths) {
     std::multiset<std::string> ids;
     std::set<std::string> seen_paths;
     for (const auto& info : listed) {

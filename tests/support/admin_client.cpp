@@ -118,7 +118,6 @@ std::optional<std::vector<v1::ClientInfo>> AdminClient::ListAll(const v1::Connec
   return std::nullopt;
 }
 
-
 std::optional<v1::ClientInfo> AdminClient::WaitForOne(const std::string& path_prefix, v1::ConnectionState state,
                                                       std::chrono::milliseconds timeout) {
   v1::ConnectionFilter filter;
@@ -131,8 +130,7 @@ std::optional<v1::ClientInfo> AdminClient::WaitForOne(const std::string& path_pr
   });
 }
 
-std::optional<v1::ClientInfo> AdminClient::WaitForAddress(const std::string& remote_address,
-                                                          v1::ConnectionState state,
+std::optional<v1::ClientInfo> AdminClient::WaitForAddress(const std::string& remote_address, v1::ConnectionState state,
                                                           std::chrono::milliseconds timeout) {
   v1::ConnectionFilter filter;
   filter.set_state(state);

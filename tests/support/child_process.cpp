@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -16,7 +17,6 @@
 #include <set>
 #include <sstream>
 #include <stdexcept>
-#include <algorithm>
 
 extern char** environ;
 
@@ -153,8 +153,7 @@ void ChildProcess::ReadLoop(int fd, const char* stream) {
 }
 
 std::optional<ChildProcess::Match> ChildProcess::WaitForLine(const std::string& pattern,
-                                                             std::chrono::milliseconds timeout,
-                                                             std::size_t from_line) {
+                                                             std::chrono::milliseconds timeout, std::size_t from_line) {
   const std::regex re(pattern);
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   std::unique_lock lock(mutex_);
@@ -223,7 +222,8 @@ std::optional<int> ChildProcess::Wait(std::chrono::milliseconds timeout) {
   // deadline instead of polling waitpid.
   const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid_, 0));
   while (!TryReap()) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) {
       if (pidfd >= 0) close(pidfd);
       return std::nullopt;

@@ -45,7 +45,8 @@ class ClientSwarm::Session : public std::enable_shared_from_this<ClientSwarm::Se
   void Close(std::uint16_t code) {
     if (!connected_ || closing_) return;
     closing_ = true;
-    ws_.async_close(websocket::close_reason(static_cast<websocket::close_code>(code)), [self = shared_from_this()](beast::error_code) {});
+    ws_.async_close(websocket::close_reason(static_cast<websocket::close_code>(code)),
+                    [self = shared_from_this()](beast::error_code) {});
   }
 
   void Abort() {

@@ -36,11 +36,11 @@ class ClientSwarm {
   // What one client has seen; returned by value (a snapshot).
   struct ClientState {
     bool connected = false;
-    bool closed = false;             // the read loop ended
+    bool closed = false;              // the read loop ended
     boost::system::error_code error;  // why it ended or failed to connect
-    std::uint16_t close_code = 0;    // close frame from the server, if any
+    std::uint16_t close_code = 0;     // close frame from the server, if any
     std::string local_address;
-    std::size_t sent = 0;            // messages whose write completed
+    std::size_t sent = 0;  // messages whose write completed
     std::vector<Received> messages;
   };
 

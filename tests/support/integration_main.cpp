@@ -18,8 +18,7 @@ class DumpChildLogsOnFailure : public ::testing::EmptyTestEventListener {
     if (!result.failed() || dumped_) return;
     dumped_ = true;
     wsgateway::testing::ChildProcess::ForEachLive([](const wsgateway::testing::ChildProcess& child) {
-      std::cerr << "---- last lines of " << child.name() << " (pid " << child.pid() << ") ----\n"
-                << child.Tail(40);
+      std::cerr << "---- last lines of " << child.name() << " (pid " << child.pid() << ") ----\n" << child.Tail(40);
     });
   }
   void OnTestStart(const ::testing::TestInfo&) override { dumped_ = false; }

@@ -35,8 +35,8 @@ std::unique_ptr<GatewayProcess> GatewayProcess::Start(const Options& options, st
   child.program = WsgatewayPath();
   child.name = "wsgateway";
   child.unset_env = HermeticUnset();
-  child.args = {"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
-                "--threads", "2", "--log-level", "info"};
+  child.args = {"--listen",  "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
+                "--threads", "2",           "--log-level",    "info"};
   if (!options.backend.empty()) {
     child.args.push_back("--backend");
     child.args.push_back(options.backend);
@@ -91,8 +91,7 @@ std::unique_ptr<EchoBackendProcess> EchoBackendProcess::Start(std::uint16_t port
     *error = std::string("cannot start ") + child.program + ": " + e.what();
     return nullptr;
   }
-  const auto line =
-      backend->process_->WaitForLine(R"(echo backend listening on 127\.0\.0\.1:(\d+))", kStartTimeout);
+  const auto line = backend->process_->WaitForLine(R"(echo backend listening on 127\.0\.0\.1:(\d+))", kStartTimeout);
   if (!line) {
     *error = "echo_backend did not print its listen line:\n" + backend->process_->Tail();
     return nullptr;
@@ -115,8 +114,7 @@ std::unique_ptr<ChatBackendProcess> ChatBackendProcess::Start(std::uint16_t port
     *error = std::string("cannot start ") + child.program + ": " + e.what();
     return nullptr;
   }
-  const auto line =
-      backend->process_->WaitForLine(R"(chat backend listening on 127\.0\.0\.1:(\d+))", kStartTimeout);
+  const auto line = backend->process_->WaitForLine(R"(chat backend listening on 127\.0\.0\.1:(\d+))", kStartTimeout);
   if (!line) {
     *error = "chat_backend did not print its listen line:\n" + backend->process_->Tail();
     return nullptr;

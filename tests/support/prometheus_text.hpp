@@ -46,7 +46,6 @@ class Scrape {
 
 // GETs http://127.0.0.1:port/metrics and parses it; nullopt if the request
 // fails or the status is not 200.
-std::optional<Scrape> ScrapeMetrics(std::uint16_t port,
-                                    std::chrono::milliseconds timeout = std::chrono::seconds(20));
+std::optional<Scrape> ScrapeMetrics(std::uint16_t port, std::chrono::milliseconds timeout = std::chrono::seconds(20));
 
 }  // namespace wsgateway::testing

@@ -87,7 +87,8 @@ WsClient::Upgrade WsClient::Connect(std::uint16_t port, const std::string& targe
                                     const std::map<std::string, std::string>& headers,
                                     std::chrono::milliseconds timeout) {
   Upgrade upgrade;
-  upgrade.ec = Run(timeout, [&](auto handler) { beast::get_lowest_layer(ws_).socket().async_connect(Loopback(port), handler); });
+  upgrade.ec =
+      Run(timeout, [&](auto handler) { beast::get_lowest_layer(ws_).socket().async_connect(Loopback(port), handler); });
   if (upgrade.ec) return upgrade;
   ws_.set_option(websocket::stream_base::decorator([headers](websocket::request_type& req) {
     for (const auto& [name, value] : headers) req.set(name, value);
@@ -162,7 +163,8 @@ HttpResult RawHttpExchange(std::uint16_t port, const std::string& raw_request, s
   asio::io_context ioc;
   tcp::socket socket(ioc);
   HttpResult result;
-  result.ec = RunWithDeadline(ioc, socket, timeout, [&](auto handler) { socket.async_connect(Loopback(port), handler); });
+  result.ec =
+      RunWithDeadline(ioc, socket, timeout, [&](auto handler) { socket.async_connect(Loopback(port), handler); });
   if (result.ec) return result;
   result.ec = RunWithDeadline(ioc, socket, timeout,
                               [&](auto handler) { asio::async_write(socket, asio::buffer(raw_request), handler); });
@@ -170,7 +172,8 @@ HttpResult RawHttpExchange(std::uint16_t port, const std::string& raw_request, s
   beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
   parser.body_limit(64 * 1024 * 1024);
-  result.ec = RunWithDeadline(ioc, socket, timeout, [&](auto handler) { http::async_read(socket, buffer, parser, handler); });
+  result.ec =
+      RunWithDeadline(ioc, socket, timeout, [&](auto handler) { http::async_read(socket, buffer, parser, handler); });
   if (parser.is_header_done()) {
     const auto& response = parser.get();
     result.status = response.result_int();
@@ -181,10 +184,9 @@ HttpResult RawHttpExchange(std::uint16_t port, const std::string& raw_request, s
 }
 
 HttpResult HttpGet(std::uint16_t port, const std::string& target, std::chrono::milliseconds timeout) {
-  return RawHttpExchange(port,
-                         "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
-                             "\r\nConnection: close\r\n\r\n",
-                         timeout);
+  return RawHttpExchange(
+      port, "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) + "\r\nConnection: close\r\n\r\n",
+      timeout);
 }
 
 RawTcpConnection::RawTcpConnection(std::uint16_t port, std::chrono::milliseconds timeout) : stream_(ioc_) {
@@ -217,10 +219,11 @@ std::pair<std::string, bool> RawTcpConnection::ReadUntilClosed(std::chrono::mill
     if (left.count() <= 0) return {data, false};
     std::size_t got = 0;
     const auto ec = RunWithDeadline(ioc_, stream_.socket(), left, [&](auto handler) {
-      stream_.socket().async_read_some(asio::buffer(buffer), [&got, handler](beast::error_code e, std::size_t n) mutable {
-        got = n;
-        handler(e);
-      });
+      stream_.socket().async_read_some(asio::buffer(buffer),
+                                       [&got, handler](beast::error_code e, std::size_t n) mutable {
+                                         got = n;
+                                         handler(e);
+                                       });
     });
     data.append(buffer, got);
     if (ec == asio::error::timed_out) return {data, false};

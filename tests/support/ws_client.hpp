@@ -35,7 +35,7 @@ class WsClient {
  public:
   struct Upgrade {
     boost::system::error_code ec;
-    unsigned http_status = 0;  // 101 on success, the refusal's status otherwise
+    unsigned http_status = 0;                    // 101 on success, the refusal's status otherwise
     std::map<std::string, std::string> headers;  // names lower-cased
     std::string body;
   };
