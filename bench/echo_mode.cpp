@@ -1,0 +1,415 @@
+// wsbench echo: C connections send messages that the server echoes; every
+// reply is checked against what this connection sent, in order.
+//
+// Timeline (one clock for all connections): connect all, then send for
+// warm-up + duration; only replies received inside the duration are
+// counted. Afterwards each connection waits for its outstanding replies and
+// closes; whatever is still unanswered at the drain deadline is dropped.
+//
+// Closed loop: each connection keeps `in_flight` messages outstanding.
+// Open loop: each connection sends rate/C messages per second on a fixed
+// schedule, and latency is measured from the scheduled time, so a stalled
+// server is not hidden by the sender slowing down with it.
+
+#include <atomic>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
+#include <cstdio>
+#include <deque>
+#include <memory>
+#include <string>
+
+#include "modes.hpp"
+
+namespace wsbench {
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+using tcp = net::ip::tcp;
+
+constexpr auto kConnectTimeout = std::chrono::seconds(5);
+constexpr std::size_t kMaxOpenLoopBacklog = 1 << 16;  // per connection
+constexpr std::uint64_t kMaxReportedFailures = 5;
+
+// Writes the payload of message `seq` on connection `conn`: 12 hex digits of
+// seq, 4 of conn, then a filler that depends on both (printable for text).
+void FillPayload(std::string& out, std::size_t size, std::uint64_t seq, std::uint64_t conn, bool binary) {
+  out.resize(size);
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (int i = 0; i < 12; ++i) out[i] = kHex[(seq >> (4 * (11 - i))) & 0xf];
+  for (int i = 0; i < 4; ++i) out[12 + i] = kHex[(conn >> (4 * (3 - i))) & 0xf];
+  const std::uint64_t base = seq * 7 + conn * 13;
+  for (std::size_t i = kMinEchoSize; i < size; ++i) {
+    out[i] = binary ? static_cast<char>((base + i * 31) & 0xff) : static_cast<char>('a' + (base + i) % 26);
+  }
+}
+
+// Reads a hex field of the header; nullopt when it is not hex.
+std::optional<std::uint64_t> ParseHex(std::string_view digits) {
+  std::uint64_t value = 0;
+  for (const char c : digits) {
+    value <<= 4;
+    if (c >= '0' && c <= '9') {
+      value |= static_cast<std::uint64_t>(c - '0');
+    } else if (c >= 'a' && c <= 'f') {
+      value |= static_cast<std::uint64_t>(c - 'a' + 10);
+    } else {
+      return std::nullopt;
+    }
+  }
+  return value;
+}
+
+class EchoConnection;
+
+// State shared by all connections of one run. Times are written once, by the
+// last connection to finish its handshake, before Begin() is posted to every
+// connection; they are read-only afterwards.
+class EchoRun {
+ public:
+  EchoRun(const EchoOptions& options, net::io_context& ioc)
+      : options(options), ioc(ioc), drain_timer(net::make_strand(ioc)) {}
+
+  void ConnectDone();
+  void ConnectionFinished();
+
+  const EchoOptions& options;
+  net::io_context& ioc;
+  std::vector<std::shared_ptr<EchoConnection>> connections;
+  std::atomic<std::size_t> connecting{0};
+  std::atomic<std::size_t> active{0};  // connections up and not finished
+  std::atomic<std::uint64_t> reported_failures{0};
+  Clock::time_point begin, measure_start, measure_end, drain_deadline;
+  net::steady_timer drain_timer;  // used only on its own strand
+};
+
+class EchoConnection : public std::enable_shared_from_this<EchoConnection> {
+ public:
+  EchoConnection(EchoRun& run, std::uint64_t index)
+      : run_(run), index_(index), ws_(net::make_strand(run.ioc)), timer_(ws_.get_executor()) {}
+
+  void Connect() {
+    beast::get_lowest_layer(ws_).expires_after(kConnectTimeout);
+    beast::get_lowest_layer(ws_).async_connect(
+        run_.options.url.endpoint, beast::bind_front_handler(&EchoConnection::OnConnect, shared_from_this()));
+  }
+
+  // Starts sending; posted to this connection's strand once all are up.
+  void Begin() {
+    if (!up_) return;
+    DoRead();
+    const auto& o = run_.options;
+    if (o.rate > 0) {
+      interval_ = std::chrono::duration_cast<Clock::duration>(
+          std::chrono::duration<double>(static_cast<double>(o.connections) / o.rate));
+      next_due_ = run_.begin + interval_ * static_cast<std::int64_t>(index_) / o.connections;
+      ArmTimer();
+    } else {
+      const auto now = Clock::now();
+      for (unsigned i = 0; i < o.in_flight; ++i) Enqueue(now);
+      Flush();
+    }
+  }
+
+  // Gives up on the connection at the drain deadline.
+  void Abort() {
+    if (!up_ || finished_) return;
+    ThreadStats().dropped += inflight_.size();
+    if (!inflight_.empty())
+      Report("no reply for " + std::to_string(inflight_.size()) + " message(s) at the drain deadline");
+    Finish();
+  }
+
+  net::any_io_executor executor() { return ws_.get_executor(); }
+
+ private:
+  struct Pending {
+    std::uint64_t seq;
+    Clock::time_point sent_at;  // scheduled time in open loop
+  };
+
+  void OnConnect(beast::error_code ec) {
+    if (ec) return Refuse("connect", ec);
+    beast::get_lowest_layer(ws_).expires_never();
+    websocket::stream_base::timeout timeout = websocket::stream_base::timeout::suggested(beast::role_type::client);
+    timeout.handshake_timeout = kConnectTimeout;
+    ws_.set_option(timeout);
+    ws_.binary(run_.options.binary);
+    ws_.async_handshake(run_.options.url.host_header, run_.options.url.target,
+                        beast::bind_front_handler(&EchoConnection::OnHandshake, shared_from_this()));
+  }
+
+  void OnHandshake(beast::error_code ec) {
+    if (ec) return Refuse("handshake", ec);
+    up_ = true;
+    run_.active.fetch_add(1);
+    run_.ConnectDone();
+  }
+
+  void Refuse(const char* what, beast::error_code ec) {
+    ++ThreadStats().refused;
+    Report(std::string{what} + ": " + ec.message());
+    run_.ConnectDone();
+  }
+
+  void ArmTimer() {
+    timer_.expires_at(next_due_);
+    timer_.async_wait(beast::bind_front_handler(&EchoConnection::OnTimer, shared_from_this()));
+  }
+
+  void OnTimer(beast::error_code ec) {
+    if (ec || finished_) return;
+    const auto now = Clock::now();
+    while (next_due_ <= now && next_due_ < run_.measure_end) {
+      Enqueue(next_due_);
+      next_due_ += interval_;
+    }
+    if (inflight_.size() > kMaxOpenLoopBacklog) {
+      return Fail("open loop", "more than " + std::to_string(kMaxOpenLoopBacklog) + " messages unanswered");
+    }
+    Flush();
+    if (next_due_ >= run_.measure_end) return MaybeClose();
+    ArmTimer();
+  }
+
+  void Enqueue(Clock::time_point sent_at) { inflight_.push_back({next_seq_++, sent_at}); }
+
+  // One write in flight; the messages [written_seq_, next_seq_) wait behind it.
+  void Flush() {
+    if (writing_ || finished_ || closing_ || written_seq_ == next_seq_) return;
+    FillPayload(write_buffer_, run_.options.size, written_seq_, index_, run_.options.binary);
+    writing_ = true;
+    ws_.async_write(net::buffer(write_buffer_),
+                    beast::bind_front_handler(&EchoConnection::OnWrite, shared_from_this()));
+  }
+
+  void OnWrite(beast::error_code ec, std::size_t) {
+    writing_ = false;
+    if (finished_) return;
+    if (ec) return Fail("write", ec.message());
+    ++written_seq_;
+    Flush();
+    MaybeClose();
+  }
+
+  void DoRead() {
+    ws_.async_read(read_buffer_, beast::bind_front_handler(&EchoConnection::OnRead, shared_from_this()));
+  }
+
+  void OnRead(beast::error_code ec, std::size_t bytes) {
+    if (finished_) return;
+    if (ec && closing_) return;  // the close handshake ends the read; OnClose finishes
+    if (ec) return Fail("read", ec.message());
+    const auto now = Clock::now();
+    if (!Verify()) return;
+    const Pending answered = inflight_.front();
+    inflight_.pop_front();
+    read_buffer_.consume(bytes);
+    if (now >= run_.measure_start && now < run_.measure_end) {
+      auto& stats = ThreadStats();
+      ++stats.messages;
+      stats.bytes += bytes;
+      stats.latency_ns.Record(static_cast<std::uint64_t>(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(now - answered.sent_at).count()));
+    }
+    if (run_.options.rate <= 0 && now < run_.measure_end) {
+      Enqueue(now);
+      Flush();
+    }
+    MaybeClose();
+    DoRead();
+  }
+
+  // Checks the reply in read_buffer_ against the oldest outstanding message.
+  bool Verify() {
+    auto& stats = ThreadStats();
+    const auto data = read_buffer_.cdata();
+    const std::string_view reply{static_cast<const char*>(data.data()), data.size()};
+    if (inflight_.empty()) {
+      ++stats.verify_unexpected;
+      return VerifyFailed("a reply with no message outstanding");
+    }
+    const std::uint64_t seq = inflight_.front().seq;
+    FillPayload(expected_, run_.options.size, seq, index_, run_.options.binary);
+    if (reply == expected_ && ws_.got_binary() == run_.options.binary) return true;
+    const auto got_seq = reply.size() >= kMinEchoSize ? ParseHex(reply.substr(0, 12)) : std::nullopt;
+    const auto got_conn = reply.size() >= kMinEchoSize ? ParseHex(reply.substr(12, 4)) : std::nullopt;
+    if (got_conn && *got_conn != (index_ & 0xffff)) {
+      ++stats.verify_wrong_connection;
+      return VerifyFailed("reply belongs to connection " + std::to_string(*got_conn));
+    }
+    if (got_seq && *got_seq != (seq & 0xffffffffffffULL)) {
+      ++stats.verify_out_of_order;
+      return VerifyFailed("expected message " + std::to_string(seq) + ", got " + std::to_string(*got_seq));
+    }
+    ++stats.verify_corrupt;
+    return VerifyFailed("message " + std::to_string(seq) + " came back altered (" + std::to_string(reply.size()) +
+                        " bytes, " + (ws_.got_binary() ? "binary" : "text") + ")");
+  }
+
+  bool VerifyFailed(const std::string& why) {
+    Report("verification failed: " + why);
+    Finish();
+    return false;
+  }
+
+  // A connection error: what was outstanding is lost.
+  void Fail(const char* what, const std::string& why) {
+    auto& stats = ThreadStats();
+    ++stats.errors;
+    stats.dropped += inflight_.size();
+    Report(std::string{what} + ": " + why);
+    Finish();
+  }
+
+  // Starts the close handshake once the run is over and nothing is owed.
+  void MaybeClose() {
+    if (closing_ || finished_ || writing_ || !inflight_.empty() || Clock::now() < run_.measure_end) return;
+    if (run_.options.rate > 0 && next_due_ < run_.measure_end) return;
+    closing_ = true;
+    timer_.cancel();
+    ws_.async_close(websocket::close_code::normal,
+                    beast::bind_front_handler(&EchoConnection::OnClose, shared_from_this()));
+  }
+
+  void OnClose(beast::error_code ec) {
+    if (finished_) return;
+    if (ec) return Fail("close", ec.message());
+    Finish();
+  }
+
+  void Finish() {
+    if (finished_) return;
+    finished_ = true;
+    timer_.cancel();
+    beast::error_code ignored;
+    beast::get_lowest_layer(ws_).socket().close(ignored);
+    run_.ConnectionFinished();
+  }
+
+  void Report(const std::string& message) {
+    if (run_.reported_failures.fetch_add(1) < kMaxReportedFailures) {
+      std::fprintf(stderr, "wsbench: connection %llu: %s\n", static_cast<unsigned long long>(index_), message.c_str());
+    }
+  }
+
+  EchoRun& run_;
+  const std::uint64_t index_;
+  websocket::stream<beast::tcp_stream> ws_;
+  net::steady_timer timer_;
+  beast::flat_buffer read_buffer_;
+  std::string write_buffer_;
+  std::string expected_;
+  std::deque<Pending> inflight_;   // sent or queued, not yet answered; oldest first
+  std::uint64_t next_seq_ = 0;     // next sequence number to enqueue
+  std::uint64_t written_seq_ = 0;  // next sequence number to write
+  Clock::duration interval_{};
+  Clock::time_point next_due_{};
+  bool up_ = false;
+  bool writing_ = false;
+  bool closing_ = false;
+  bool finished_ = false;
+};
+
+void EchoRun::ConnectDone() {
+  if (connecting.fetch_sub(1) != 1) return;
+  // The last handshake: fix the timeline, then start everyone.
+  begin = Clock::now();
+  measure_start = begin + options.warmup;
+  measure_end = measure_start + options.duration;
+  drain_deadline = measure_end + options.drain;
+  // If every connection finishes first, ConnectionFinished() has dropped
+  // `active` to 0 and its cancel may run before this; hence the check.
+  net::post(drain_timer.get_executor(), [this] {
+    if (active.load() == 0) return;
+    drain_timer.expires_at(drain_deadline);
+    drain_timer.async_wait([this](beast::error_code ec) {
+      if (ec) return;
+      for (auto& connection : connections) {
+        net::post(connection->executor(), [connection] { connection->Abort(); });
+      }
+    });
+  });
+  for (auto& connection : connections) {
+    net::post(connection->executor(), [connection] { connection->Begin(); });
+  }
+}
+
+void EchoRun::ConnectionFinished() {
+  if (active.fetch_sub(1) != 1) return;
+  net::post(drain_timer.get_executor(), [this] { drain_timer.cancel(); });
+}
+
+}  // namespace
+
+int RunEcho(const EchoOptions& o) {
+  Runner runner(o.threads);
+  EchoRun run(o, runner.ioc());
+  run.connecting = o.connections;
+  run.connections.reserve(o.connections);
+  for (std::uint64_t i = 0; i < o.connections; ++i) {
+    run.connections.push_back(std::make_shared<EchoConnection>(run, i));
+  }
+  for (auto& connection : run.connections) connection->Connect();
+  runner.Run();
+  run.connections.clear();
+
+  const Stats s = runner.Merged();
+  const double seconds = Seconds(o.duration);
+  const double messages_per_s = static_cast<double>(s.messages) / seconds;
+  const double bytes_per_s = static_cast<double>(s.bytes) / seconds;
+  const std::string loop = o.rate > 0
+                               ? "open loop at " + std::to_string(static_cast<std::uint64_t>(o.rate)) + " msg/s total"
+                               : "closed loop, " + std::to_string(o.in_flight) + " in flight each";
+  std::printf(
+      "echo %s: %u connections (%llu refused), %s, %zu-byte %s messages, %.1f s after %.1f s warm-up, %u thread(s)\n",
+      o.url.text.c_str(), o.connections, static_cast<unsigned long long>(s.refused), loop.c_str(), o.size,
+      o.binary ? "binary" : "text", seconds, Seconds(o.warmup), o.threads);
+  std::printf("throughput: %.0f msg/s, %.2f MB/s of echoed payload\n", messages_per_s, bytes_per_s / 1e6);
+  std::printf("latency: %s\n", DescribeLatency(s.latency_ns).c_str());
+  std::printf(
+      "errors: %llu, verification failures: %llu (wrong connection %llu, out of order %llu, corrupt %llu, "
+      "unexpected %llu), dropped: %llu, refused: %llu\n",
+      static_cast<unsigned long long>(s.errors), static_cast<unsigned long long>(s.VerifyFailures()),
+      static_cast<unsigned long long>(s.verify_wrong_connection),
+      static_cast<unsigned long long>(s.verify_out_of_order), static_cast<unsigned long long>(s.verify_corrupt),
+      static_cast<unsigned long long>(s.verify_unexpected), static_cast<unsigned long long>(s.dropped),
+      static_cast<unsigned long long>(s.refused));
+
+  const bool ok = s.errors == 0 && s.VerifyFailures() == 0 && s.dropped == 0 && s.refused == 0;
+  JsonLine json("echo");
+  json.Add("url", o.url.text)
+      .Add("connections", std::uint64_t{o.connections})
+      .Add("loop", o.rate > 0 ? "open" : "closed")
+      .Add("in_flight", std::uint64_t{o.in_flight})
+      .Add("rate", o.rate)
+      .Add("size", std::uint64_t{o.size})
+      .Add("binary", o.binary)
+      .Add("threads", std::uint64_t{o.threads})
+      .Add("warmup_s", Seconds(o.warmup))
+      .Add("duration_s", seconds)
+      .Add("messages", s.messages)
+      .Add("messages_per_s", messages_per_s)
+      .Add("bytes_per_s", bytes_per_s);
+  AddLatency(json, "latency_", s.latency_ns);
+  json.Add("errors", s.errors)
+      .Add("verify_failures", s.VerifyFailures())
+      .Add("verify_wrong_connection", s.verify_wrong_connection)
+      .Add("verify_out_of_order", s.verify_out_of_order)
+      .Add("verify_corrupt", s.verify_corrupt)
+      .Add("verify_unexpected", s.verify_unexpected)
+      .Add("dropped", s.dropped)
+      .Add("refused", s.refused)
+      .Add("ok", ok);
+  std::printf("%s\n", json.str().c_str());
+  std::fflush(stdout);
+  return ok ? 0 : 1;
+}
+
+}  // namespace wsbench
