@@ -154,10 +154,9 @@ void BackendLink::Submit(std::vector<v1::Event>&& events) {
     if (building_.empty()) building_since_ = std::chrono::steady_clock::now();
     for (auto& event : events) {
       const auto bytes = event.ByteSizeLong();
-      building_bytes_ += bytes;
       held_bytes_ += bytes;
       ++held_events_;
-      building_.push_back(std::move(event));
+      building_.push_back({std::move(event), bytes});
     }
     UpdatePauseLocked();
     PublishGaugesLocked();
@@ -189,13 +188,11 @@ void BackendLink::SealLocked() {
   std::size_t taken = 0;
   auto* events = held.batch.mutable_events();
   while (taken < building_.size() && (taken == 0 || held.bytes < kMaxBatchBytes)) {
-    const auto bytes = building_[taken].ByteSizeLong();
-    held.bytes += bytes;
-    *events->Add() = std::move(building_[taken]);
+    held.bytes += building_[taken].bytes;
+    *events->Add() = std::move(building_[taken].event);
     ++taken;
   }
   building_.erase(building_.begin(), building_.begin() + static_cast<std::ptrdiff_t>(taken));
-  building_bytes_ -= std::min(building_bytes_, held.bytes);
   if (!building_.empty()) building_since_ = std::chrono::steady_clock::now();
   log_.push_back(std::move(held));
 }

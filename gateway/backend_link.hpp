@@ -120,8 +120,13 @@ class BackendLink {
   mutable std::mutex mutex_;
   std::condition_variable changed_;
   std::deque<HeldBatch> log_;
-  std::vector<v1::Event> building_;
-  std::size_t building_bytes_ = 0;
+  // Events not yet sealed into a batch, with their encoded size (computed
+  // once, on submission).
+  struct PendingEvent {
+    v1::Event event;
+    std::size_t bytes;
+  };
+  std::vector<PendingEvent> building_;
   std::chrono::steady_clock::time_point building_since_;
   std::size_t held_bytes_ = 0;
   std::size_t held_events_ = 0;

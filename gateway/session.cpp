@@ -305,9 +305,6 @@ Session::CloseInfo Session::CloseInfoFor(beast::error_code ec) const {
     return {code, std::string(reason.reason.data(), reason.reason.size()), v1::CLOSED_BY_CLIENT};
   }
   if (ec == beast::error::timeout) return {1006, "idle timeout", v1::CLOSED_BY_SERVER};
-  if (ec == websocket::error::message_too_big || ec == websocket::error::buffer_overflow) {
-    return {1009, "message too big", v1::CLOSED_BY_SERVER};
-  }
   if (ec == websocket::error::bad_frame_payload) return {1007, "invalid UTF-8 in text message", v1::CLOSED_BY_SERVER};
   if (ec == websocket::condition::protocol_violation) return {1002, "protocol error", v1::CLOSED_BY_SERVER};
   return {1006, ec.message(), v1::CLOSED_BY_ERROR};
