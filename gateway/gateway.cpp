@@ -103,9 +103,7 @@ void Gateway::Stop(std::chrono::milliseconds grace) {
       sessions.reserve(loop.sessions().size());
       for (const auto& [counter, session] : loop.sessions()) sessions.push_back(session);
       for (const auto& session : sessions) {
-        if (!session->RequestClose(1001, "server shutting down", v1::CLOSED_BY_SERVER)) {
-          session->Abort(1001, "server shutting down", v1::CLOSED_BY_SERVER);
-        }
+        session->Close(1001, "server shutting down", v1::CLOSED_BY_SERVER);
       }
     });
   }
@@ -189,9 +187,7 @@ void Gateway::CloseLost(std::vector<std::string>&& connection_ids) {
   for (const auto& id : connection_ids) {
     WithSession(id, [](Session* session) {
       if (session == nullptr) return;
-      if (!session->RequestClose(1011, "backend unavailable", v1::CLOSED_BY_SERVER)) {
-        session->Abort(1011, "backend unavailable", v1::CLOSED_BY_SERVER);
-      }
+      session->Close(1011, "backend unavailable", v1::CLOSED_BY_SERVER);
     });
   }
 }

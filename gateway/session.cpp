@@ -336,6 +336,10 @@ bool Session::RequestClose(std::uint16_t code, std::string reason, v1::ClosedBy 
   return true;
 }
 
+void Session::Close(std::uint16_t code, std::string reason, v1::ClosedBy closed_by) {
+  if (!RequestClose(code, reason, closed_by)) Abort(code, std::move(reason), closed_by);
+}
+
 void Session::Abort(std::uint16_t code, std::string reason, v1::ClosedBy closed_by) {
   if (finished_) return;
   if (!close_info_) close_info_ = CloseInfo{code, std::move(reason), closed_by};

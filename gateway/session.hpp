@@ -50,6 +50,10 @@ class Session : public std::enable_shared_from_this<Session> {
   // Drops the connection at once, reporting `code` to the backend.
   void Abort(std::uint16_t code, std::string reason, v1::ClosedBy closed_by);
 
+  // Closes in whatever way the state allows: a close handshake when ACTIVE,
+  // otherwise at once.
+  void Close(std::uint16_t code, std::string reason, v1::ClosedBy closed_by);
+
   // Continues reading after the backend buffer drained.
   void ResumeReading();
 
