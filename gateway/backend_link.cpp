@@ -14,6 +14,30 @@ namespace {
 constexpr std::size_t kMaxBatchBytes = 1024 * 1024;
 constexpr auto kReadyPollInterval = std::chrono::milliseconds(20);
 constexpr auto kSweepInterval = std::chrono::seconds(1);
+// The generic stub names the method itself; it must outlive every call.
+constexpr char kConnectMethod[] = "/wsgateway.v1.Backend/Connect";
+// Most command batches fit in the arena's first block, which Reset keeps.
+constexpr std::size_t kCommandArenaBlock = 16 * 1024;
+
+// A slice that owns `bytes`: gRPC frees them when its last reference goes,
+// which may be after the write completed.
+grpc::Slice OwningSlice(std::string&& bytes) {
+  auto* owned = new std::string(std::move(bytes));
+  return grpc::Slice(
+      owned->data(), owned->size(), [](void* p) { delete static_cast<std::string*>(p); }, owned);
+}
+
+// Decodes a held batch again; only for the rare paths that need its events.
+v1::EventBatch DecodeBatch(const grpc::ByteBuffer& buffer) {
+  std::vector<grpc::Slice> slices;
+  std::string bytes;
+  if (buffer.Dump(&slices).ok()) {
+    for (const auto& slice : slices) bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+  }
+  v1::EventBatch batch;
+  batch.ParseFromString(bytes);
+  return batch;
+}
 
 std::shared_ptr<grpc::Channel> MakeChannel(const Config& config) {
   grpc::ChannelArguments args;
@@ -32,16 +56,20 @@ std::shared_ptr<grpc::Channel> MakeChannel(const Config& config) {
 
 // One Connect call. Deleted in exactly one place, OnDone. The link holds it
 // open (AddHold) while it may still start writes on it.
-class BackendStream final : public grpc::ClientBidiReactor<v1::EventBatch, v1::CommandBatch> {
+//
+// Each CommandBatch is parsed onto an arena that is reset after the batch was
+// applied: commands and frames cost no allocation of their own.
+class BackendStream final : public grpc::ClientBidiReactor<grpc::ByteBuffer, v1::CommandBatch> {
  public:
-  BackendStream(BackendLink& link, v1::Backend::Stub& stub) : link_(link) {
+  BackendStream(BackendLink& link, grpc::TemplatedGenericStub<grpc::ByteBuffer, v1::CommandBatch>& stub)
+      : link_(link), arena_(ArenaOptions(arena_block_)) {
     context_.set_wait_for_ready(true);
-    stub.async()->Connect(&context_, this);
+    stub.PrepareBidiStreamingCall(&context_, kConnectMethod, grpc::StubOptions(), this);
     AddHold();
   }
 
   void Begin() {
-    StartRead(&incoming_);
+    NextRead();
     StartCall();
   }
 
@@ -50,8 +78,7 @@ class BackendStream final : public grpc::ClientBidiReactor<v1::EventBatch, v1::C
   void OnReadDone(bool ok) override {
     link_.OnStreamRead(this, ok, incoming_);
     if (!ok) return;
-    incoming_.Clear();
-    StartRead(&incoming_);
+    NextRead();
   }
 
   void OnWriteDone(bool ok) override { link_.OnStreamWriteDone(this, ok); }
@@ -68,9 +95,24 @@ class BackendStream final : public grpc::ClientBidiReactor<v1::EventBatch, v1::C
   std::chrono::steady_clock::time_point ready_at;
 
  private:
+  static google::protobuf::ArenaOptions ArenaOptions(char (&block)[kCommandArenaBlock]) {
+    google::protobuf::ArenaOptions options;
+    options.initial_block = block;
+    options.initial_block_size = sizeof block;
+    return options;
+  }
+
+  void NextRead() {
+    arena_.Reset();
+    incoming_ = google::protobuf::Arena::CreateMessage<v1::CommandBatch>(&arena_);
+    StartRead(incoming_);
+  }
+
   BackendLink& link_;
   grpc::ClientContext context_;
-  v1::CommandBatch incoming_;
+  alignas(std::max_align_t) char arena_block_[kCommandArenaBlock];
+  google::protobuf::Arena arena_;
+  v1::CommandBatch* incoming_ = nullptr;
 };
 
 void BackendLink::PendingWrite::Start() const {
@@ -98,7 +140,7 @@ void BackendLink::Start() {
     return;
   }
   channel_ = MakeChannel(config_);
-  stub_ = v1::Backend::NewStub(channel_);
+  stub_ = std::make_unique<grpc::TemplatedGenericStub<grpc::ByteBuffer, v1::CommandBatch>>(channel_);
   spdlog::info("backend target {}", config_.backend);
   StartStream();
 }
@@ -147,17 +189,17 @@ void BackendLink::PollReady() {
   write.Start();
 }
 
-void BackendLink::Submit(std::vector<v1::Event>&& events) {
+void BackendLink::Submit(EventChunk&& chunk) {
+  const std::size_t events = chunk.events;
+  // Made outside the lock: it allocates.
+  grpc::Slice slice = OwningSlice(std::move(chunk.wire));
   PendingWrite write;
   {
     std::lock_guard lock(mutex_);
     if (building_.empty()) building_since_ = std::chrono::steady_clock::now();
-    for (auto& event : events) {
-      const auto bytes = event.ByteSizeLong();
-      held_bytes_ += bytes;
-      ++held_events_;
-      building_.push_back({std::move(event), bytes});
-    }
+    held_bytes_ += slice.size();
+    held_events_ += events;
+    building_.push_back({std::move(slice), events});
     UpdatePauseLocked();
     PublishGaugesLocked();
     write = TakeNextWriteLocked();
@@ -184,14 +226,16 @@ void BackendLink::SealLocked() {
   HeldBatch held;
   held.sequence = next_sequence_++;
   held.oldest_event_at = building_since_;
-  held.batch.set_batch_sequence(held.sequence);
+  std::vector<grpc::Slice> slices;
+  slices.push_back(grpc::Slice(EncodeBatchSequence(held.sequence)));
   std::size_t taken = 0;
-  auto* events = held.batch.mutable_events();
   while (taken < building_.size() && (taken == 0 || held.bytes < kMaxBatchBytes)) {
-    held.bytes += building_[taken].bytes;
-    *events->Add() = std::move(building_[taken].event);
+    held.bytes += building_[taken].slice.size();
+    held.events += building_[taken].events;
+    slices.push_back(std::move(building_[taken].slice));
     ++taken;
   }
+  held.batch = grpc::ByteBuffer(slices.data(), slices.size());
   building_.erase(building_.begin(), building_.begin() + static_cast<std::ptrdiff_t>(taken));
   if (!building_.empty()) building_since_ = std::chrono::steady_clock::now();
   log_.push_back(std::move(held));
@@ -201,7 +245,7 @@ void BackendLink::TrimAcknowledgedLocked() {
   while (!log_.empty() && log_.front().sequence <= acknowledged_ &&
          !(write_in_flight_ && log_.front().sequence == in_flight_sequence_)) {
     held_bytes_ -= std::min(held_bytes_, log_.front().bytes);
-    held_events_ -= std::min<std::size_t>(held_events_, static_cast<std::size_t>(log_.front().batch.events_size()));
+    held_events_ -= std::min(held_events_, log_.front().events);
     log_.pop_front();
   }
   if (log_.empty() && building_.empty()) changed_.notify_all();
@@ -233,7 +277,7 @@ bool BackendLink::ReleasableLocked(BackendStream* stream) {
   return true;
 }
 
-void BackendLink::OnStreamRead(BackendStream* stream, bool ok, v1::CommandBatch& commands) {
+void BackendLink::OnStreamRead(BackendStream* stream, bool ok, v1::CommandBatch* commands) {
   if (!ok) {
     bool release = false;
     {
@@ -251,8 +295,8 @@ void BackendLink::OnStreamRead(BackendStream* stream, bool ok, v1::CommandBatch&
     if (release) stream->RemoveHold();
     return;
   }
-  const auto ack = commands.ack();
-  if (commands.commands_size() > 0) hooks_.on_commands(std::move(commands));
+  const auto ack = commands->ack();
+  if (commands->commands_size() > 0) hooks_.on_commands(*commands);
   bool resume = false;
   {
     std::lock_guard lock(mutex_);
@@ -275,7 +319,7 @@ void BackendLink::OnStreamWriteDone(BackendStream* stream, bool ok) {
     if (ok && !log_.empty() && in_flight_sequence_ >= log_.front().sequence) {
       const auto& held = log_[in_flight_sequence_ - log_.front().sequence];
       metrics_.backend_batches_sent().Increment();
-      metrics_.backend_events_sent().Increment(static_cast<double>(held.batch.events_size()));
+      metrics_.backend_events_sent().Increment(static_cast<double>(held.events));
     }
     write_in_flight_ = false;
     TrimAcknowledgedLocked();
@@ -355,12 +399,13 @@ void BackendLink::SweepExpired() {
     while (!log_.empty() && log_.front().oldest_event_at < cutoff &&
            !(write_in_flight_ && log_.front().sequence == in_flight_sequence_)) {
       const auto& held = log_.front();
-      for (const auto& event : held.batch.events()) {
+      const v1::EventBatch decoded = DecodeBatch(held.batch);
+      for (const auto& event : decoded.events()) {
         if (!event.has_close()) lost.push_back(event.connection_id());
       }
-      lost_events += static_cast<std::size_t>(held.batch.events_size());
+      lost_events += held.events;
       held_bytes_ -= std::min(held_bytes_, held.bytes);
-      held_events_ -= std::min<std::size_t>(held_events_, static_cast<std::size_t>(held.batch.events_size()));
+      held_events_ -= std::min(held_events_, held.events);
       log_.pop_front();
     }
     if (lost_events == 0) return;

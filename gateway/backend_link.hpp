@@ -1,8 +1,9 @@
 #pragma once
 // The gateway's side of the Backend.Connect event stream.
 //
-// Loops hand their events over in batches (Submit). The link seals them
-// into EventBatch messages, writes one at a time on the current stream and
+// Loops hand their events over in batches (Submit), already encoded as
+// EventBatch fields (event_wire.hpp). The link seals them, without copying
+// the bytes, into EventBatch messages, writes one at a time on the current stream and
 // keeps every batch until the backend acknowledges it, so batches that were
 // in flight when a stream broke are sent again, in order, on the next one.
 // Everything held counts against backend_buffer_bytes: above it the link
@@ -15,6 +16,7 @@
 // One mutex guards the log; it is never held while calling into gRPC, since
 // gRPC may run a reaction inline.
 
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
@@ -31,6 +33,7 @@
 #include <vector>
 
 #include "gateway/config.hpp"
+#include "gateway/event_wire.hpp"
 #include "metrics/gateway_metrics.hpp"
 #include "wsgateway/v1/backend.grpc.pb.h"
 
@@ -41,8 +44,10 @@ class BackendStream;
 class BackendLink {
  public:
   struct Hooks {
-    // Commands from the backend, in order (called on a gRPC thread).
-    std::function<void(v1::CommandBatch&&)> on_commands;
+    // Commands from the backend, in order (called on a gRPC thread). The
+    // batch lives on the stream's arena until the call returns; payloads may
+    // be moved out of it.
+    std::function<void(v1::CommandBatch&)> on_commands;
     // The buffer drained below its low watermark: resume paused reads.
     std::function<void()> on_resume;
     // Events of these connections were given up on: close them with 1011.
@@ -63,7 +68,7 @@ class BackendLink {
   // Cancels the stream and waits for it to end.
   void Stop();
 
-  void Submit(std::vector<v1::Event>&& events);
+  void Submit(EventChunk&& chunk);
 
   bool up() const { return up_.load(std::memory_order_relaxed); }
   bool paused() const { return paused_.load(std::memory_order_relaxed); }
@@ -71,9 +76,12 @@ class BackendLink {
  private:
   friend class BackendStream;
 
+  // One EventBatch in wire form: the batch_sequence field followed by the
+  // events of the chunks sealed into it, as slices that own their bytes.
   struct HeldBatch {
     std::uint64_t sequence = 0;
-    v1::EventBatch batch;
+    grpc::ByteBuffer batch;
+    std::size_t events = 0;
     std::size_t bytes = 0;
     std::chrono::steady_clock::time_point oldest_event_at;
   };
@@ -81,7 +89,7 @@ class BackendLink {
   // A write chosen under the lock and started after it is released.
   struct PendingWrite {
     BackendStream* stream = nullptr;
-    const v1::EventBatch* batch = nullptr;
+    const grpc::ByteBuffer* batch = nullptr;
     void Start() const;
   };
 
@@ -92,7 +100,7 @@ class BackendLink {
   void ScheduleSweep();
 
   // Reactions of the current stream.
-  void OnStreamRead(BackendStream* stream, bool ok, v1::CommandBatch& commands);
+  void OnStreamRead(BackendStream* stream, bool ok, v1::CommandBatch* commands);
   void OnStreamWriteDone(BackendStream* stream, bool ok);
   void OnStreamDone(BackendStream* stream, const grpc::Status& status);
 
@@ -109,7 +117,9 @@ class BackendLink {
   boost::asio::any_io_executor control_;
   Hooks hooks_;
   std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<v1::Backend::Stub> stub_;
+  // Generic on the request side: batches are written as the bytes the loops
+  // encoded. Commands arrive as typed messages.
+  std::unique_ptr<grpc::TemplatedGenericStub<grpc::ByteBuffer, v1::CommandBatch>> stub_;
   boost::asio::steady_timer reconnect_timer_;
   boost::asio::steady_timer poll_timer_;
   boost::asio::steady_timer sweep_timer_;
@@ -120,13 +130,12 @@ class BackendLink {
   mutable std::mutex mutex_;
   std::condition_variable changed_;
   std::deque<HeldBatch> log_;
-  // Events not yet sealed into a batch, with their encoded size (computed
-  // once, on submission).
-  struct PendingEvent {
-    v1::Event event;
-    std::size_t bytes;
+  // Chunks not yet sealed into a batch, with their sizes.
+  struct PendingChunk {
+    grpc::Slice slice;
+    std::size_t events;
   };
-  std::vector<PendingEvent> building_;
+  std::vector<PendingChunk> building_;
   std::chrono::steady_clock::time_point building_since_;
   std::size_t held_bytes_ = 0;
   std::size_t held_events_ = 0;

@@ -6,12 +6,26 @@
 namespace wsgateway {
 namespace {
 
+// Canonical lowercase hex: digits 0-9a-f only, no leading zero (except a
+// single "0"), at most `max_digits`; with `exact_width`, exactly that many
+// digits, leading zeros included. Rejecting every other spelling gives each
+// connection exactly one id, without formatting it again to compare.
 template <typename T>
-std::optional<T> ParseHex(std::string_view text, std::size_t max_digits) {
+std::optional<T> ParseCanonicalHex(std::string_view text, std::size_t max_digits, bool exact_width) {
   if (text.empty() || text.size() > max_digits) return std::nullopt;
+  if (exact_width ? text.size() != max_digits : (text.size() > 1 && text.front() == '0')) return std::nullopt;
   T value = 0;
-  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value, 16);
-  if (ec != std::errc() || ptr != text.data() + text.size()) return std::nullopt;
+  for (const char c : text) {
+    unsigned digit = 0;
+    if (c >= '0' && c <= '9') {
+      digit = static_cast<unsigned>(c - '0');
+    } else if (c >= 'a' && c <= 'f') {
+      digit = static_cast<unsigned>(c - 'a' + 10);
+    } else {
+      return std::nullopt;
+    }
+    value = static_cast<T>((value << 4) | digit);
+  }
   return value;
 }
 
@@ -41,14 +55,11 @@ std::optional<ConnectionId> ParseConnectionId(std::string_view text) {
   if (first != 16) return std::nullopt;
   const auto second = text.find('-', first + 1);
   if (second == std::string_view::npos) return std::nullopt;
-  const auto epoch = ParseHex<std::uint64_t>(text.substr(0, first), 16);
-  const auto loop = ParseHex<std::uint32_t>(text.substr(first + 1, second - first - 1), 8);
-  const auto counter = ParseHex<std::uint64_t>(text.substr(second + 1), 16);
+  const auto epoch = ParseCanonicalHex<std::uint64_t>(text.substr(0, first), 16, true);
+  const auto loop = ParseCanonicalHex<std::uint32_t>(text.substr(first + 1, second - first - 1), 8, false);
+  const auto counter = ParseCanonicalHex<std::uint64_t>(text.substr(second + 1), 16, false);
   if (!epoch || !loop || !counter) return std::nullopt;
-  // Reject non-canonical spellings so every connection has exactly one id.
-  ConnectionId id{*epoch, *loop, *counter};
-  if (FormatConnectionId(id) != text) return std::nullopt;
-  return id;
+  return ConnectionId{*epoch, *loop, *counter};
 }
 
 std::uint64_t DrawEpoch() {

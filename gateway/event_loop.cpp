@@ -1,5 +1,7 @@
 #include "gateway/event_loop.hpp"
 
+#include <utility>
+
 #include "gateway/backend_link.hpp"
 #include "gateway/session.hpp"
 
@@ -28,7 +30,7 @@ void EventLoop::StopAndJoin(std::chrono::milliseconds deadline) {
   if (thread_.joinable()) thread_.join();
 }
 
-void EventLoop::Adopt(boost::asio::ip::tcp::socket&& socket) {
+void EventLoop::Adopt(LoopSocket&& socket) {
   const auto counter = ++last_counter_;
   auto session = std::make_shared<Session>(*this, std::move(socket), counter, ctx_);
   sessions_.emplace_hint(sessions_.end(), counter, session);
@@ -45,8 +47,18 @@ Session* EventLoop::Find(std::uint64_t counter) const {
   return it == sessions_.end() ? nullptr : it->second.get();
 }
 
-void EventLoop::SubmitEvent(v1::Event&& event) {
-  outbox_.push_back(std::move(event));
+void EventLoop::SubmitEvent(const v1::Event& event) {
+  AppendEvent(outbox_, event);
+  ScheduleFlush();
+}
+
+void EventLoop::SubmitMessage(std::string_view connection_id, std::uint64_t sequence, v1::Opcode opcode,
+                              std::string_view payload) {
+  AppendMessageEvent(outbox_, connection_id, sequence, opcode, payload);
+  ScheduleFlush();
+}
+
+void EventLoop::ScheduleFlush() {
   if (flush_scheduled_) return;
   flush_scheduled_ = true;
   Post([this] { FlushEvents(); });
@@ -55,8 +67,7 @@ void EventLoop::SubmitEvent(v1::Event&& event) {
 void EventLoop::FlushEvents() {
   flush_scheduled_ = false;
   if (outbox_.empty()) return;
-  ctx_.backend.Submit(std::move(outbox_));
-  outbox_.clear();
+  ctx_.backend.Submit(std::exchange(outbox_, EventChunk{}));
 }
 
 void EventLoop::Park(std::shared_ptr<Session> session) {

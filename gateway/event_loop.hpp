@@ -15,7 +15,9 @@
 #include <thread>
 #include <vector>
 
+#include "gateway/event_wire.hpp"
 #include "gateway/gateway_context.hpp"
+#include "gateway/loop_socket.hpp"
 #include "wsgateway/v1/backend.pb.h"
 
 namespace wsgateway {
@@ -46,20 +48,23 @@ class EventLoop {
   }
 
   // ---- Loop thread only -----------------------------------------------
-  void Adopt(boost::asio::ip::tcp::socket&& socket);
+  void Adopt(LoopSocket&& socket);
   void Unregister(std::uint64_t counter);
   Session* Find(std::uint64_t counter) const;
   const Registry& sessions() const { return sessions_; }
 
-  // Queues an event for the backend; the loop hands everything queued in
-  // one pass to the backend link at once.
-  void SubmitEvent(v1::Event&& event);
+  // Queue events for the backend; the loop hands everything queued in one
+  // pass to the backend link at once, already in wire form.
+  void SubmitEvent(const v1::Event& event);
+  void SubmitMessage(std::string_view connection_id, std::uint64_t sequence, v1::Opcode opcode,
+                     std::string_view payload);
 
   // Keeps a session whose reads wait for the backend buffer to drain.
   void Park(std::shared_ptr<Session> session);
   void ResumeParked();
 
  private:
+  void ScheduleFlush();
   void FlushEvents();
 
   const std::uint32_t index_;
@@ -74,7 +79,7 @@ class EventLoop {
   std::uint64_t last_counter_ = 0;
   Registry sessions_;
   std::vector<std::shared_ptr<Session>> parked_;
-  std::vector<v1::Event> outbox_;
+  EventChunk outbox_;
   bool flush_scheduled_ = false;
 };
 

@@ -43,7 +43,7 @@ Gateway::Gateway(const Config& config, metrics::GatewayMetrics& metrics, net::an
       epoch_(DrawEpoch()),
       backend_(config, metrics, control,
                BackendLink::Hooks{
-                   .on_commands = [this](v1::CommandBatch&& batch) { ApplyCommands(std::move(batch)); },
+                   .on_commands = [this](v1::CommandBatch& batch) { ApplyCommands(batch); },
                    .on_resume = [this] { ResumeAll(); },
                    .on_events_lost = [this](std::vector<std::string>&& ids) { CloseLost(std::move(ids)); },
                }),
@@ -75,7 +75,7 @@ net::ip::tcp::endpoint Gateway::websocket_endpoint() const { return acceptor_.lo
 void Gateway::DoAccept() {
   auto& loop = *loops_[next_loop_];
   next_loop_ = (next_loop_ + 1) % loops_.size();
-  acceptor_.async_accept(loop.io_context(), [this, &loop](boost::system::error_code ec, net::ip::tcp::socket socket) {
+  acceptor_.async_accept(loop.io_context(), [this, &loop](boost::system::error_code ec, LoopSocket socket) {
     if (ec == net::error::operation_aborted) return;
     if (ec) {
       // Typically out of file descriptors: back off instead of spinning.
@@ -131,7 +131,7 @@ void Gateway::WithSession(std::string_view connection_id, std::function<void(Ses
   loop.Post([&loop, counter = route->counter, work = std::move(work)] { work(loop.Find(counter)); });
 }
 
-void Gateway::ApplyCommands(v1::CommandBatch&& batch) {
+void Gateway::ApplyCommands(v1::CommandBatch& batch) {
   std::vector<std::vector<LoopCommand>> per_loop(loops_.size());
   auto route_to = [&](const std::string& id, CommandKind kind, const OutboundFrame& frame) {
     const auto route = Resolve(id);

@@ -61,12 +61,12 @@ class Gateway {
   // with nullptr when there is no such connection (then possibly inline).
   void WithSession(std::string_view connection_id, std::function<void(Session*)> work);
 
-  // Applies commands from the backend stream, one post per loop.
-  void ApplyCommands(v1::CommandBatch&& batch);
+  // Applies commands from the backend stream, one post per loop. Payloads
+  // are moved out of `batch`.
+  void ApplyCommands(v1::CommandBatch& batch);
 
  private:
   void DoAccept();
-  void OnAccept(boost::system::error_code ec, boost::asio::ip::tcp::socket socket);
   void CloseLost(std::vector<std::string>&& connection_ids);
   void ResumeAll();
 

@@ -64,7 +64,7 @@ google::protobuf::Timestamp ToTimestamp(std::chrono::system_clock::time_point t)
       std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
 }
 
-std::string RemoteAddressOf(const net::ip::tcp::socket& socket) {
+std::string RemoteAddressOf(const LoopSocket& socket) {
   beast::error_code ec;
   const auto endpoint = socket.remote_endpoint(ec);
   return ec ? std::string() : FormatEndpoint(endpoint);
@@ -78,7 +78,7 @@ std::string LowerCase(std::string_view text) {
 
 }  // namespace
 
-Session::Session(EventLoop& loop, net::ip::tcp::socket&& socket, std::uint64_t counter, const GatewayContext& ctx)
+Session::Session(EventLoop& loop, LoopSocket&& socket, std::uint64_t counter, const GatewayContext& ctx)
     : loop_(loop),
       ctx_(ctx),
       ws_(std::move(socket)),
@@ -263,13 +263,10 @@ void Session::OnRead(beast::error_code ec, std::size_t) {
   ++messages_in_;
   bytes_in_ += bytes;
 
-  auto event = NewEvent();
-  auto* message = event.mutable_message();
-  message->set_opcode(text ? v1::OPCODE_TEXT : v1::OPCODE_BINARY);
-  message->mutable_payload()->assign(static_cast<const char*>(buffer_.data().data()), bytes);
+  loop_.SubmitMessage(id_, next_event_sequence_++, text ? v1::OPCODE_TEXT : v1::OPCODE_BINARY,
+                      std::string_view(static_cast<const char*>(buffer_.data().data()), bytes));
   buffer_.consume(bytes);
   if (buffer_.capacity() > kMaxIdleReadBuffer) buffer_.shrink_to_fit();
-  loop_.SubmitEvent(std::move(event));
 
   if (ctx_.backend.paused()) {
     paused_ = true;
@@ -459,7 +456,7 @@ void Session::EmitOpen() {
     auto [it, inserted] = headers.try_emplace(name, field.value());
     if (!inserted) it->second.append(", ").append(field.value());
   }
-  loop_.SubmitEvent(std::move(event));
+  loop_.SubmitEvent(event);
 }
 
 void Session::EmitClose(const CloseInfo& info) {
@@ -468,7 +465,7 @@ void Session::EmitClose(const CloseInfo& info) {
   close->set_code(info.code);
   close->set_reason(info.reason);
   close->set_closed_by(info.closed_by);
-  loop_.SubmitEvent(std::move(event));
+  loop_.SubmitEvent(event);
 }
 
 void Session::Describe(v1::ClientInfo* info) const {

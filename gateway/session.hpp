@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "gateway/gateway_context.hpp"
+#include "gateway/loop_socket.hpp"
 #include "gateway/outbound_frame.hpp"
 #include "wsgateway/v1/backend.pb.h"
 #include "wsgateway/v1/types.pb.h"
@@ -28,7 +29,7 @@ class Session : public std::enable_shared_from_this<Session> {
  public:
   enum class EnqueueResult { kQueued, kNotActive, kQueueFull };
 
-  Session(EventLoop& loop, boost::asio::ip::tcp::socket&& socket, std::uint64_t counter, const GatewayContext& ctx);
+  Session(EventLoop& loop, LoopSocket&& socket, std::uint64_t counter, const GatewayContext& ctx);
 
   // Reads the HTTP request and performs the upgrade.
   void Start();
@@ -91,7 +92,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   EventLoop& loop_;
   const GatewayContext& ctx_;
-  boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
+  boost::beast::websocket::stream<LoopStream> ws_;
   boost::beast::flat_buffer buffer_;
   // Only while the handshake is under way.
   std::unique_ptr<boost::beast::http::request_parser<boost::beast::http::empty_body>> parser_;

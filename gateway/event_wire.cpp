@@ -1,0 +1,87 @@
+#include "gateway/event_wire.hpp"
+
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
+
+namespace wsgateway {
+namespace {
+
+using google::protobuf::internal::WireFormatLite;
+using google::protobuf::io::CodedOutputStream;
+
+constexpr int kEventsField = v1::EventBatch::kEventsFieldNumber;
+constexpr int kBatchSequenceField = v1::EventBatch::kBatchSequenceFieldNumber;
+
+std::uint32_t Tag(int field, WireFormatLite::WireType type) { return WireFormatLite::MakeTag(field, type); }
+
+std::size_t LengthDelimitedSize(int field, std::size_t length) {
+  return CodedOutputStream::VarintSize32(Tag(field, WireFormatLite::WIRETYPE_LENGTH_DELIMITED)) +
+         CodedOutputStream::VarintSize32(static_cast<std::uint32_t>(length)) + length;
+}
+
+std::size_t VarintFieldSize(int field, std::uint64_t value) {
+  return CodedOutputStream::VarintSize32(Tag(field, WireFormatLite::WIRETYPE_VARINT)) +
+         CodedOutputStream::VarintSize64(value);
+}
+
+std::uint8_t* WriteLengthPrefix(int field, std::size_t length, std::uint8_t* target) {
+  target = CodedOutputStream::WriteTagToArray(Tag(field, WireFormatLite::WIRETYPE_LENGTH_DELIMITED), target);
+  return CodedOutputStream::WriteVarint32ToArray(static_cast<std::uint32_t>(length), target);
+}
+
+std::uint8_t* WriteBytes(int field, std::string_view bytes, std::uint8_t* target) {
+  target = WriteLengthPrefix(field, bytes.size(), target);
+  return CodedOutputStream::WriteRawToArray(bytes.data(), static_cast<int>(bytes.size()), target);
+}
+
+std::uint8_t* WriteVarint(int field, std::uint64_t value, std::uint8_t* target) {
+  target = CodedOutputStream::WriteTagToArray(Tag(field, WireFormatLite::WIRETYPE_VARINT), target);
+  return CodedOutputStream::WriteVarint64ToArray(value, target);
+}
+
+// Grows `out` by `size` bytes and returns where they start.
+std::uint8_t* Extend(std::string& out, std::size_t size) {
+  const std::size_t start = out.size();
+  out.resize(start + size);
+  return reinterpret_cast<std::uint8_t*>(out.data() + start);
+}
+
+}  // namespace
+
+void AppendMessageEvent(EventChunk& chunk, std::string_view connection_id, std::uint64_t sequence, v1::Opcode opcode,
+                        std::string_view payload) {
+  // Proto3 leaves fields with default values off the wire; so do we, so the
+  // bytes match what the generated serializer would write.
+  std::size_t message_size = LengthDelimitedSize(v1::MessageEvent::kPayloadFieldNumber, payload.size());
+  if (payload.empty()) message_size = 0;
+  if (opcode != 0) message_size += VarintFieldSize(v1::MessageEvent::kOpcodeFieldNumber, opcode);
+  std::size_t event_size = LengthDelimitedSize(v1::Event::kMessageFieldNumber, message_size);
+  if (!connection_id.empty())
+    event_size += LengthDelimitedSize(v1::Event::kConnectionIdFieldNumber, connection_id.size());
+  if (sequence != 0) event_size += VarintFieldSize(v1::Event::kSequenceFieldNumber, sequence);
+
+  std::uint8_t* target = Extend(chunk.wire, LengthDelimitedSize(kEventsField, event_size));
+  target = WriteLengthPrefix(kEventsField, event_size, target);
+  if (!connection_id.empty()) target = WriteBytes(v1::Event::kConnectionIdFieldNumber, connection_id, target);
+  if (sequence != 0) target = WriteVarint(v1::Event::kSequenceFieldNumber, sequence, target);
+  target = WriteLengthPrefix(v1::Event::kMessageFieldNumber, message_size, target);
+  if (opcode != 0) target = WriteVarint(v1::MessageEvent::kOpcodeFieldNumber, opcode, target);
+  if (!payload.empty()) WriteBytes(v1::MessageEvent::kPayloadFieldNumber, payload, target);
+  ++chunk.events;
+}
+
+void AppendEvent(EventChunk& chunk, const v1::Event& event) {
+  const std::size_t size = event.ByteSizeLong();
+  std::uint8_t* target = Extend(chunk.wire, LengthDelimitedSize(kEventsField, size));
+  target = WriteLengthPrefix(kEventsField, size, target);
+  event.SerializeWithCachedSizesToArray(target);
+  ++chunk.events;
+}
+
+std::string EncodeBatchSequence(std::uint64_t batch_sequence) {
+  std::string out;
+  WriteVarint(kBatchSequenceField, batch_sequence, Extend(out, VarintFieldSize(kBatchSequenceField, batch_sequence)));
+  return out;
+}
+
+}  // namespace wsgateway

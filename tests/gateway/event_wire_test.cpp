@@ -1,0 +1,86 @@
+// Events encoded by hand on the message path must be exactly what the
+// generated classes read back, and byte-for-byte what they would write.
+
+#include "gateway/event_wire.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace wsgateway {
+namespace {
+
+v1::EventBatch Decode(std::uint64_t batch_sequence, const EventChunk& chunk) {
+  v1::EventBatch batch;
+  EXPECT_TRUE(batch.ParseFromString(EncodeBatchSequence(batch_sequence) + chunk.wire));
+  return batch;
+}
+
+std::string GeneratedBytes(const v1::Event& event) {
+  v1::EventBatch batch;
+  *batch.add_events() = event;
+  return batch.SerializeAsString();
+}
+
+v1::Event MessageEvent(const std::string& id, std::uint64_t sequence, v1::Opcode opcode, const std::string& payload) {
+  v1::Event event;
+  event.set_connection_id(id);
+  event.set_sequence(sequence);
+  event.mutable_message()->set_opcode(opcode);
+  event.mutable_message()->set_payload(payload);
+  return event;
+}
+
+TEST(EventWireTest, MessageEventMatchesTheGeneratedSerializer) {
+  const std::string large(70000, '\xfe');  // a three-byte length prefix
+  for (const auto& [id, sequence, opcode, payload] :
+       {std::tuple{std::string("00000000000000ab-1-2"), std::uint64_t{1}, v1::OPCODE_TEXT, std::string("hello")},
+        std::tuple{std::string("00000000000000ab-0-ffff"), std::uint64_t{1} << 40, v1::OPCODE_BINARY, large},
+        std::tuple{std::string("x"), std::uint64_t{300}, v1::OPCODE_TEXT, std::string()},
+        std::tuple{std::string(), std::uint64_t{0}, v1::OPCODE_UNSPECIFIED, std::string("\0\1", 2)}}) {
+    EventChunk chunk;
+    AppendMessageEvent(chunk, id, sequence, opcode, payload);
+    EXPECT_EQ(chunk.events, 1u);
+    EXPECT_EQ(chunk.wire, GeneratedBytes(MessageEvent(id, sequence, opcode, payload)));
+  }
+}
+
+TEST(EventWireTest, ChunksConcatenateIntoOneBatchInOrder) {
+  v1::Event open;
+  open.set_connection_id("c-1");
+  open.set_sequence(1);
+  open.mutable_open()->set_path("/chat");
+  (*open.mutable_open()->mutable_headers())["host"] = "example";
+  v1::Event close;
+  close.set_connection_id("c-1");
+  close.set_sequence(3);
+  close.mutable_close()->set_code(1000);
+  close.mutable_close()->set_closed_by(v1::CLOSED_BY_CLIENT);
+
+  EventChunk first;
+  AppendEvent(first, open);
+  AppendMessageEvent(first, "c-1", 2, v1::OPCODE_TEXT, "hi");
+  EventChunk second;
+  AppendEvent(second, close);
+  EventChunk joined{first.wire + second.wire, first.events + second.events};
+
+  const auto batch = Decode(42, joined);
+  EXPECT_EQ(batch.batch_sequence(), 42u);
+  ASSERT_EQ(batch.events_size(), 3);
+  EXPECT_EQ(joined.events, 3u);
+  EXPECT_EQ(batch.events(0).open().path(), "/chat");
+  EXPECT_EQ(batch.events(0).open().headers().at("host"), "example");
+  EXPECT_EQ(batch.events(1).message().payload(), "hi");
+  EXPECT_EQ(batch.events(1).sequence(), 2u);
+  EXPECT_EQ(batch.events(2).close().code(), 1000u);
+  EXPECT_EQ(batch.events(2).close().closed_by(), v1::CLOSED_BY_CLIENT);
+}
+
+TEST(EventWireTest, BatchSequenceRoundTrips) {
+  for (const std::uint64_t sequence : {std::uint64_t{1}, std::uint64_t{127}, std::uint64_t{128}, ~std::uint64_t{0}}) {
+    EXPECT_EQ(Decode(sequence, EventChunk{}).batch_sequence(), sequence);
+  }
+}
+
+}  // namespace
+}  // namespace wsgateway
