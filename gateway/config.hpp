@@ -28,6 +28,9 @@ struct Config {
   std::size_t max_handshake_bytes = 16 * 1024;
   std::chrono::milliseconds handshake_timeout{10'000};
   std::chrono::milliseconds idle_timeout{60'000};
+  // Offer permessage-deflate (RFC 7692) to clients that ask for it. Off by
+  // default: compression costs CPU per message and memory per connection.
+  bool permessage_deflate = false;
 
   // Backend link.
   std::size_t backend_buffer_bytes = 64 * 1024 * 1024;

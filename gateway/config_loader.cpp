@@ -169,6 +169,8 @@ ConfigLoadResult LoadConfig(int argc, const char* const* argv) {
                 "Time allowed for the HTTP upgrade and the close handshake");
   bind.Duration("idle-timeout", config.idle_timeout,
                 "Close a connection silent this long; pings are sent at half of it (0 disables)");
+  bind.Bool("permessage-deflate", config.permessage_deflate,
+            "Negotiate permessage-deflate (RFC 7692) with clients that offer it");
   bind.Bytes("backend-buffer-bytes", config.backend_buffer_bytes,
              "Events held for the backend before client reads pause");
   bind.Duration("backend-event-timeout", config.backend_event_timeout,

@@ -13,6 +13,7 @@
 #include "gateway/config_loader.hpp"
 #include "gateway/gateway.hpp"
 #include "gateway/logging.hpp"
+#include "gateway/open_file_limit.hpp"
 #include "metrics/gateway_metrics.hpp"
 #include "metrics/metrics_server.hpp"
 
@@ -59,6 +60,8 @@ int main(int argc, char** argv) {
   wsgateway::SetupLogging(config.log_level, config.log_format);
   // A peer closing mid-write must not kill the process.
   std::signal(SIGPIPE, SIG_IGN);
+  const auto files = wsgateway::RaiseOpenFileLimit();
+  spdlog::info("open-file limit {} (was {})", files.after, files.before);
   try {
     return Run(config);
   } catch (const std::exception& e) {

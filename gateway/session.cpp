@@ -207,6 +207,11 @@ void Session::DoAccept() {
   // connection with a teardown that can reset the socket under a client
   // that is still sending, destroying the 1009 close frame before it is read.
   ws_.read_message_max(0);
+  if (ctx_.config.permessage_deflate) {
+    websocket::permessage_deflate deflate;
+    deflate.server_enable = true;
+    ws_.set_option(deflate);
+  }
   ws_.auto_fragment(false);
   ws_.control_callback([this](websocket::frame_type kind, beast::string_view payload) {
     OnControlFrame(kind, std::string_view(payload.data(), payload.size()));
