@@ -8,7 +8,10 @@
 namespace wsgateway {
 
 EventLoop::EventLoop(std::uint32_t index, const GatewayContext& ctx)
-    : index_(index), ctx_(ctx), work_(boost::asio::make_work_guard(io_context_)) {}
+    : index_(index),
+      ctx_(ctx),
+      counters_(ctx.metrics.loop_counters().AddLoop()),
+      work_(boost::asio::make_work_guard(io_context_)) {}
 
 EventLoop::~EventLoop() {
   if (thread_.joinable()) StopAndJoin(std::chrono::milliseconds(0));

@@ -39,6 +39,8 @@ class EventLoop {
   void StopAndJoin(std::chrono::milliseconds deadline);
 
   std::uint32_t index() const { return index_; }
+  // Per-message counters; only the loop's thread counts here.
+  metrics::LoopCounters& counters() { return counters_; }
   boost::asio::io_context& io_context() { return io_context_; }
 
   // Runs `work` on the loop's thread.
@@ -69,6 +71,7 @@ class EventLoop {
 
   const std::uint32_t index_;
   const GatewayContext& ctx_;
+  metrics::LoopCounters& counters_;
   boost::asio::io_context io_context_{1};
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
   std::thread thread_;

@@ -136,7 +136,7 @@ void Gateway::ApplyCommands(v1::CommandBatch& batch) {
   auto route_to = [&](const std::string& id, CommandKind kind, const OutboundFrame& frame) {
     const auto route = Resolve(id);
     if (!route) {
-      metrics_.BackendCommand(kind, CommandResult::kNotFound).Increment();
+      metrics_.loop_counters().shared().Command(kind, CommandResult::kNotFound);
       return;
     }
     per_loop[route->loop].push_back({route->counter, kind, frame});
@@ -147,7 +147,7 @@ void Gateway::ApplyCommands(v1::CommandBatch& batch) {
       auto check = MakeOutboundFrame(std::move(*push->mutable_frame()), config_.max_message_bytes);
       if (!check.error.empty()) {
         spdlog::debug("backend push refused: {}", check.error);
-        metrics_.BackendCommand(CommandKind::kPush, CommandResult::kInvalid).Increment();
+        metrics_.loop_counters().shared().Command(CommandKind::kPush, CommandResult::kInvalid);
         continue;
       }
       for (const auto& id : push->connection_ids()) route_to(id, CommandKind::kPush, check.frame);
@@ -155,7 +155,7 @@ void Gateway::ApplyCommands(v1::CommandBatch& batch) {
       auto* disconnect = command.mutable_disconnect();
       if (const auto error = CheckCloseRequest(disconnect->code(), disconnect->reason()); !error.empty()) {
         spdlog::debug("backend disconnect refused: {}", error);
-        metrics_.BackendCommand(CommandKind::kDisconnect, CommandResult::kInvalid).Increment();
+        metrics_.loop_counters().shared().Command(CommandKind::kDisconnect, CommandResult::kInvalid);
         continue;
       }
       const auto code = static_cast<std::uint16_t>(disconnect->code() == 0 ? 1000 : disconnect->code());
@@ -166,7 +166,7 @@ void Gateway::ApplyCommands(v1::CommandBatch& batch) {
   for (std::size_t i = 0; i < loops_.size(); ++i) {
     if (per_loop[i].empty()) continue;
     auto& loop = *loops_[i];
-    loop.Post([&loop, &metrics = metrics_, commands = std::move(per_loop[i])]() mutable {
+    loop.Post([&loop, commands = std::move(per_loop[i])]() mutable {
       for (auto& command : commands) {
         Session* session = loop.Find(command.counter);
         CommandResult result = CommandResult::kNotFound;
@@ -177,7 +177,7 @@ void Gateway::ApplyCommands(v1::CommandBatch& batch) {
                        ? CommandResult::kOk
                        : CommandResult::kNotActive;
         }
-        metrics.BackendCommand(command.kind, result).Increment();
+        loop.counters().Command(command.kind, result);
       }
     });
   }

@@ -23,7 +23,7 @@ int Run(const wsgateway::Config& config) {
   wsgateway::metrics::GatewayMetrics metrics;
   boost::asio::io_context control{1};
 
-  wsgateway::metrics::MetricsServer metrics_server(config.metrics_listen, metrics.registry());
+  wsgateway::metrics::MetricsServer metrics_server(config.metrics_listen, metrics.collectables());
   spdlog::info("metrics listener on {}:{}", config.metrics_listen.substr(0, config.metrics_listen.rfind(':')),
                metrics_server.port());
 

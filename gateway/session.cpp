@@ -263,8 +263,7 @@ void Session::OnRead(beast::error_code ec, std::size_t) {
   const std::size_t bytes = buffer_.size();
   const bool text = ws_.got_text();
   const auto kind = text ? FrameKind::kText : FrameKind::kBinary;
-  ctx_.metrics.MessagesReceived(kind).Increment();
-  ctx_.metrics.BytesReceived(kind).Increment(static_cast<double>(bytes));
+  loop_.counters().Received(kind, bytes);
   ++messages_in_;
   bytes_in_ += bytes;
 
@@ -292,8 +291,7 @@ void Session::OnControlFrame(websocket::frame_type kind, std::string_view payloa
   FrameKind label = FrameKind::kClose;
   if (kind == websocket::frame_type::ping) label = FrameKind::kPing;
   if (kind == websocket::frame_type::pong) label = FrameKind::kPong;
-  ctx_.metrics.MessagesReceived(label).Increment();
-  ctx_.metrics.BytesReceived(label).Increment(static_cast<double>(payload.size()));
+  loop_.counters().Received(label, payload.size());
   if (kind == websocket::frame_type::close && state_ == v1::CONNECTION_STATE_ACTIVE) {
     SetState(v1::CONNECTION_STATE_CLOSING);
   }
@@ -400,8 +398,7 @@ void Session::OnWrite(beast::error_code ec, std::size_t) {
   }
   if (frame.type != FrameType::kClose) {
     const auto kind = ToFrameKind(frame.type);
-    ctx_.metrics.MessagesSent(kind).Increment();
-    ctx_.metrics.BytesSent(kind).Increment(static_cast<double>(frame.size()));
+    loop_.counters().Sent(kind, frame.size());
     if (frame.type == FrameType::kText || frame.type == FrameType::kBinary) {
       ++messages_out_;
       bytes_out_ += frame.size();

@@ -3,8 +3,6 @@
 namespace wsgateway::metrics {
 namespace {
 
-constexpr std::array<std::string_view, static_cast<std::size_t>(FrameKind::kCount)> kOpcodeLabels = {
-    "text", "binary", "ping", "pong", "close"};
 constexpr std::array<std::string_view, static_cast<std::size_t>(StateLabel::kCount)> kStateLabels = {
     "connection", "handshake", "active", "closing"};
 
@@ -15,17 +13,8 @@ Metric* Child(prometheus::Family<Metric>& family, const prometheus::Labels& labe
 
 }  // namespace
 
-std::string_view OpcodeLabel(FrameKind kind) { return kOpcodeLabels[static_cast<std::size_t>(kind)]; }
-std::string_view StateLabelName(StateLabel state) { return kStateLabels[static_cast<std::size_t>(state)]; }
-
-std::string CloseCodeLabel(unsigned code) {
-  if (code >= 1000 && code <= 1015) return std::to_string(code);
-  if (code >= 3000 && code <= 3999) return "3xxx";
-  if (code >= 4000 && code <= 4999) return "4xxx";
-  return "other";
-}
-
-GatewayMetrics::GatewayMetrics() : registry_(std::make_shared<prometheus::Registry>()) {
+GatewayMetrics::GatewayMetrics()
+    : registry_(std::make_shared<prometheus::Registry>()), loop_counters_(std::make_shared<LoopCountersCollector>()) {
   auto& connections = prometheus::BuildGauge()
                           .Name("wsgateway_connections")
                           .Help("Client connections currently open, by state.")
@@ -47,30 +36,6 @@ GatewayMetrics::GatewayMetrics() : registry_(std::make_shared<prometheus::Regist
                  .Name("wsgateway_connections_closed_total")
                  .Help("WebSocket connections closed, by close code and by who closed them.")
                  .Register(*registry_);
-
-  auto& msg_in = prometheus::BuildCounter()
-                     .Name("wsgateway_messages_received_total")
-                     .Help("Messages and control frames received from clients, by opcode.")
-                     .Register(*registry_);
-  auto& msg_out = prometheus::BuildCounter()
-                      .Name("wsgateway_messages_sent_total")
-                      .Help("Messages and control frames sent to clients, by opcode.")
-                      .Register(*registry_);
-  auto& b_in = prometheus::BuildCounter()
-                   .Name("wsgateway_received_bytes_total")
-                   .Help("Payload bytes received from clients, by opcode.")
-                   .Register(*registry_);
-  auto& b_out = prometheus::BuildCounter()
-                    .Name("wsgateway_sent_bytes_total")
-                    .Help("Payload bytes sent to clients, by opcode.")
-                    .Register(*registry_);
-  for (std::size_t i = 0; i < kOpcodeLabels.size(); ++i) {
-    const prometheus::Labels labels{{"opcode", std::string(kOpcodeLabels[i])}};
-    messages_in_[i] = Child(msg_in, labels);
-    messages_out_[i] = Child(msg_out, labels);
-    bytes_in_[i] = Child(b_in, labels);
-    bytes_out_[i] = Child(b_out, labels);
-  }
 
   handshake_rejections_ = &prometheus::BuildCounter()
                                .Name("wsgateway_handshake_rejections_total")
@@ -124,20 +89,6 @@ GatewayMetrics::GatewayMetrics() : registry_(std::make_shared<prometheus::Regist
                 .Help("Connections whose reads are paused because the backend buffer is full.")
                 .Register(*registry_),
             {});
-  auto& commands = prometheus::BuildCounter()
-                       .Name("wsgateway_backend_commands_total")
-                       .Help("Commands received on the backend stream, by command and result.")
-                       .Register(*registry_);
-  constexpr std::array<std::string_view, 2> kCommands = {"push", "disconnect"};
-  constexpr std::array<std::string_view, 5> kResults = {"ok", "invalid_argument", "not_found", "not_active",
-                                                        "queue_full"};
-  for (std::size_t c = 0; c < kCommands.size(); ++c) {
-    for (std::size_t r = 0; r < kResults.size(); ++r) {
-      backend_commands_[c][r] =
-          Child(commands, {{"command", std::string(kCommands[c])}, {"result", std::string(kResults[r])}});
-    }
-  }
-
   slow_consumer_closes_ = Child(prometheus::BuildCounter()
                                     .Name("wsgateway_slow_consumer_closes_total")
                                     .Help("Connections closed because their send queue passed its bound.")

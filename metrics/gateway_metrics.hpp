@@ -17,41 +17,27 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include "metrics/loop_counters_collector.hpp"
+#include "metrics/metric_labels.hpp"
 
 namespace wsgateway::metrics {
-
-// Indexes the per-opcode children; the order matches OpcodeLabel().
-enum class FrameKind : std::size_t { kText, kBinary, kPing, kPong, kClose, kCount };
-
-// Outcome of a command from the backend stream or an admin request.
-enum class CommandResult : std::size_t { kOk, kInvalid, kNotFound, kNotActive, kQueueFull, kCount };
-enum class CommandKind : std::size_t { kPush, kDisconnect, kCount };
-
-// Indexes the per-state gauge children; values follow ConnectionState - 1.
-enum class StateLabel : std::size_t { kConnection, kHandshake, kActive, kClosing, kCount };
-
-std::string_view OpcodeLabel(FrameKind kind);
-std::string_view StateLabelName(StateLabel state);
-
-// Maps a close code to a bounded label: the RFC's registered codes stay as
-// themselves, private ranges collapse to "3xxx" and "4xxx".
-std::string CloseCodeLabel(unsigned code);
 
 class GatewayMetrics {
  public:
   GatewayMetrics();
 
   std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
+  // The per-message counters, kept per event loop.
+  LoopCountersCollector& loop_counters() { return *loop_counters_; }
+  // Everything a scrape must collect.
+  std::vector<std::shared_ptr<prometheus::Collectable>> collectables() const { return {registry_, loop_counters_}; }
 
   prometheus::Gauge& Connections(StateLabel s) { return *connections_[static_cast<std::size_t>(s)]; }
   prometheus::Counter& opened() { return *opened_; }
   prometheus::Counter& accepted() { return *accepted_; }
   prometheus::Counter& Closed(unsigned code, std::string_view closed_by);
-
-  prometheus::Counter& MessagesReceived(FrameKind k) { return *messages_in_[static_cast<std::size_t>(k)]; }
-  prometheus::Counter& MessagesSent(FrameKind k) { return *messages_out_[static_cast<std::size_t>(k)]; }
-  prometheus::Counter& BytesReceived(FrameKind k) { return *bytes_in_[static_cast<std::size_t>(k)]; }
-  prometheus::Counter& BytesSent(FrameKind k) { return *bytes_out_[static_cast<std::size_t>(k)]; }
 
   prometheus::Counter& HandshakeRejected(std::string_view reason);
 
@@ -64,9 +50,6 @@ class GatewayMetrics {
   prometheus::Counter& backend_batches_sent() { return *backend_batches_sent_; }
   prometheus::Counter& backend_events_lost() { return *backend_events_lost_; }
   prometheus::Gauge& backend_paused_connections() { return *backend_paused_connections_; }
-  prometheus::Counter& BackendCommand(CommandKind command, CommandResult result) {
-    return *backend_commands_[static_cast<std::size_t>(command)][static_cast<std::size_t>(result)];
-  }
 
   prometheus::Counter& slow_consumer_closes() { return *slow_consumer_closes_; }
 
@@ -74,17 +57,12 @@ class GatewayMetrics {
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
+  std::shared_ptr<LoopCountersCollector> loop_counters_;
 
   std::array<prometheus::Gauge*, static_cast<std::size_t>(StateLabel::kCount)> connections_{};
   prometheus::Counter* opened_ = nullptr;
   prometheus::Counter* accepted_ = nullptr;
   prometheus::Family<prometheus::Counter>* closed_ = nullptr;
-
-  using PerKind = std::array<prometheus::Counter*, static_cast<std::size_t>(FrameKind::kCount)>;
-  PerKind messages_in_{};
-  PerKind messages_out_{};
-  PerKind bytes_in_{};
-  PerKind bytes_out_{};
 
   prometheus::Family<prometheus::Counter>* handshake_rejections_ = nullptr;
 
@@ -97,9 +75,6 @@ class GatewayMetrics {
   prometheus::Counter* backend_batches_sent_ = nullptr;
   prometheus::Counter* backend_events_lost_ = nullptr;
   prometheus::Gauge* backend_paused_connections_ = nullptr;
-  std::array<std::array<prometheus::Counter*, static_cast<std::size_t>(CommandResult::kCount)>,
-             static_cast<std::size_t>(CommandKind::kCount)>
-      backend_commands_{};
 
   prometheus::Counter* slow_consumer_closes_ = nullptr;
   prometheus::Family<prometheus::Histogram>* admin_latency_ = nullptr;

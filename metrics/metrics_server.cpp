@@ -2,9 +2,10 @@
 
 namespace wsgateway::metrics {
 
-MetricsServer::MetricsServer(const std::string& address, std::shared_ptr<prometheus::Registry> registry)
+MetricsServer::MetricsServer(const std::string& address,
+                             const std::vector<std::shared_ptr<prometheus::Collectable>>& collectables)
     : exposer_(address, /*num_threads=*/1) {
-  exposer_.RegisterCollectable(registry, "/metrics");
+  for (const auto& collectable : collectables) exposer_.RegisterCollectable(collectable, "/metrics");
 }
 
 int MetricsServer::port() const {

@@ -54,7 +54,11 @@ TEST(GatewayMetricsTest, LabelNamesAreTheDocumentedOnes) {
 }
 
 std::string Scrape(const GatewayMetrics& metrics) {
-  return prometheus::TextSerializer().Serialize(metrics.registry()->Collect());
+  std::vector<prometheus::MetricFamily> families;
+  for (const auto& collectable : metrics.collectables()) {
+    for (auto& family : collectable->Collect()) families.push_back(std::move(family));
+  }
+  return prometheus::TextSerializer().Serialize(families);
 }
 
 // A fresh registry already exports every family whose labels are fixed (so
@@ -114,6 +118,29 @@ TEST(GatewayMetricsTest, AdminLatencyIsAHistogramByMethodAndCode) {
   const std::string text = Scrape(metrics);
   EXPECT_NE(text.find("# TYPE wsgateway_admin_request_duration_seconds histogram"), std::string::npos);
   EXPECT_NE(text.find("wsgateway_admin_request_duration_seconds_count{code=\"OK\",method=\"Push\"} 1"),
+            std::string::npos)
+      << text;
+}
+
+// Per-message counters are kept per loop and exported as one series per
+// label set: the sum over the loops and the shared slot.
+TEST(GatewayMetricsTest, LoopCountersAreSummedOverLoops) {
+  GatewayMetrics metrics;
+  auto& first = metrics.loop_counters().AddLoop();
+  auto& second = metrics.loop_counters().AddLoop();
+  first.Received(FrameKind::kText, 10);
+  second.Received(FrameKind::kText, 5);
+  second.Sent(FrameKind::kBinary, 7);
+  first.Command(CommandKind::kPush, CommandResult::kOk);
+  second.Command(CommandKind::kPush, CommandResult::kOk);
+  metrics.loop_counters().shared().Command(CommandKind::kDisconnect, CommandResult::kNotFound);
+  const std::string text = Scrape(metrics);
+  EXPECT_NE(text.find("wsgateway_messages_received_total{opcode=\"text\"} 2"), std::string::npos) << text;
+  EXPECT_NE(text.find("wsgateway_received_bytes_total{opcode=\"text\"} 15"), std::string::npos) << text;
+  EXPECT_NE(text.find("wsgateway_messages_sent_total{opcode=\"binary\"} 1"), std::string::npos) << text;
+  EXPECT_NE(text.find("wsgateway_sent_bytes_total{opcode=\"binary\"} 7"), std::string::npos) << text;
+  EXPECT_NE(text.find("wsgateway_backend_commands_total{command=\"push\",result=\"ok\"} 2"), std::string::npos) << text;
+  EXPECT_NE(text.find("wsgateway_backend_commands_total{command=\"disconnect\",result=\"not_found\"} 1"),
             std::string::npos)
       << text;
 }

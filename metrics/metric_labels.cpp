@@ -1,0 +1,29 @@
+#include "metrics/metric_labels.hpp"
+
+#include <array>
+
+namespace wsgateway::metrics {
+namespace {
+
+constexpr std::array<std::string_view, kFrameKinds> kOpcodeLabels = {"text", "binary", "ping", "pong", "close"};
+constexpr std::array<std::string_view, static_cast<std::size_t>(StateLabel::kCount)> kStateLabels = {
+    "connection", "handshake", "active", "closing"};
+constexpr std::array<std::string_view, kCommandKinds> kCommandLabels = {"push", "disconnect"};
+constexpr std::array<std::string_view, kCommandResults> kResultLabels = {"ok", "invalid_argument", "not_found",
+                                                                         "not_active", "queue_full"};
+
+}  // namespace
+
+std::string_view OpcodeLabel(FrameKind kind) { return kOpcodeLabels[static_cast<std::size_t>(kind)]; }
+std::string_view StateLabelName(StateLabel state) { return kStateLabels[static_cast<std::size_t>(state)]; }
+std::string_view CommandLabel(CommandKind kind) { return kCommandLabels[static_cast<std::size_t>(kind)]; }
+std::string_view CommandResultLabel(CommandResult result) { return kResultLabels[static_cast<std::size_t>(result)]; }
+
+std::string CloseCodeLabel(unsigned code) {
+  if (code >= 1000 && code <= 1015) return std::to_string(code);
+  if (code >= 3000 && code <= 3999) return "3xxx";
+  if (code >= 4000 && code <= 4999) return "4xxx";
+  return "other";
+}
+
+}  // namespace wsgateway::metrics
