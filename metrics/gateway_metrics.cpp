@@ -101,7 +101,27 @@ GatewayMetrics::GatewayMetrics()
 }
 
 prometheus::Counter& GatewayMetrics::Closed(unsigned code, std::string_view closed_by) {
-  return closed_->Add({{"code", CloseCodeLabel(code)}, {"closed_by", std::string(closed_by)}});
+  // Family::Add hashes the labels under the family's lock; every close
+  // would pay it, so resolved children are remembered.
+  const auto slot = ClosedSlot(code, closed_by);
+  if (slot) {
+    if (auto* cached = closed_cache_[*slot].load(std::memory_order_acquire)) return *cached;
+  }
+  auto& counter = closed_->Add({{"code", CloseCodeLabel(code)}, {"closed_by", std::string(closed_by)}});
+  if (slot) closed_cache_[*slot].store(&counter, std::memory_order_release);
+  return counter;
+}
+
+std::optional<std::size_t> GatewayMetrics::ClosedSlot(unsigned code, std::string_view closed_by) {
+  static constexpr std::array<std::string_view, kClosedByValues> kClosedBy = {"client", "server", "backend", "error"};
+  std::size_t by = 0;
+  while (by < kClosedBy.size() && kClosedBy[by] != closed_by) ++by;
+  if (by == kClosedBy.size()) return std::nullopt;
+  std::size_t code_index = kCodeLabels - 1;  // "other"
+  if (code >= 1000 && code <= 1015) code_index = code - 1000;
+  if (code >= 3000 && code <= 3999) code_index = 16;
+  if (code >= 4000 && code <= 4999) code_index = 17;
+  return code_index * kClosedByValues + by;
 }
 
 prometheus::Counter& GatewayMetrics::HandshakeRejected(std::string_view reason) {

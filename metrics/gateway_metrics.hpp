@@ -14,7 +14,9 @@
 #include <prometheus/registry.h>
 
 #include <array>
+#include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -63,6 +65,12 @@ class GatewayMetrics {
   prometheus::Counter* opened_ = nullptr;
   prometheus::Counter* accepted_ = nullptr;
   prometheus::Family<prometheus::Counter>* closed_ = nullptr;
+  // Children of closed_ by (close code label, closed_by), resolved on first
+  // use: 1000-1015, 3xxx, 4xxx, other; client, server, backend, error.
+  static constexpr std::size_t kCodeLabels = 19;
+  static constexpr std::size_t kClosedByValues = 4;
+  static std::optional<std::size_t> ClosedSlot(unsigned code, std::string_view closed_by);
+  std::array<std::atomic<prometheus::Counter*>, kCodeLabels * kClosedByValues> closed_cache_{};
 
   prometheus::Family<prometheus::Counter>* handshake_rejections_ = nullptr;
 
