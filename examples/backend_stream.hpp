@@ -15,10 +15,16 @@
 //     backend restart it resends exactly the batches whose commands never
 //     arrived: every event is acted on once.
 //
+// Messages live on protobuf arenas that are reset, not freed piece by piece:
+// the incoming EventBatch on one, reset before each read, and the command
+// batches on two that alternate between "pending" and "being written". A
+// command then costs no allocation of its own, only its strings' buffers,
+// which the echo moves from the event instead of copying.
+//
 // Reactions may run concurrently on different gRPC threads (OnReadDone and
-// OnWriteDone), so the pending batch and the write state sit behind a mutex.
-// Start* calls are made with the mutex released: gRPC may run a reaction
-// inline from inside them.
+// OnWriteDone), so the pending batch and the write state sit behind a mutex;
+// the handler runs under it, so keep handlers short. Start* calls are made
+// with the mutex released: gRPC may run a reaction inline from inside them.
 #pragma once
 
 #include <algorithm>
@@ -27,6 +33,7 @@
 #include <string>
 #include <utility>
 
+#include <google/protobuf/arena.h>
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
@@ -47,24 +54,38 @@ concept EventHandler = requires(H& handler, Event& event, CommandBatch& commands
   handler(event, commands);
 };
 
+// A message of type M on an arena of its own. Reset() frees the message and
+// everything in it at once and starts an empty one; the arena keeps its
+// first block, so a steady stream allocates nothing for its messages.
+template <typename M>
+class ArenaMessage {
+ public:
+  ArenaMessage() : arena_(Options(first_block_)) { message_ = google::protobuf::Arena::CreateMessage<M>(&arena_); }
+  ArenaMessage(const ArenaMessage&) = delete;
+  ArenaMessage& operator=(const ArenaMessage&) = delete;
+
+  M& get() { return *message_; }
+  void Reset() {
+    arena_.Reset();
+    message_ = google::protobuf::Arena::CreateMessage<M>(&arena_);
+  }
+
+ private:
+  static constexpr std::size_t kFirstBlock = 64 * 1024;
+  static google::protobuf::ArenaOptions Options(char (&block)[kFirstBlock]) {
+    google::protobuf::ArenaOptions options;
+    options.initial_block = block;
+    options.initial_block_size = sizeof block;
+    return options;
+  }
+
+  alignas(std::max_align_t) char first_block_[kFirstBlock];
+  google::protobuf::Arena arena_;
+  M* message_;
+};
+
 // A batch with neither commands nor an ack has nothing worth writing.
 inline bool has_content(const CommandBatch& batch) { return batch.ack() != 0 || batch.commands_size() > 0; }
-
-// Moves the commands of `from` to the end of `to` without copying them:
-// the Command objects change owner, their payloads stay where they are.
-inline void move_commands(CommandBatch& from, CommandBatch& to) {
-  to.set_ack(std::max(to.ack(), from.ack()));
-  if (to.commands_size() == 0) {
-    to.mutable_commands()->Swap(from.mutable_commands());
-    return;
-  }
-  auto* source = from.mutable_commands();
-  auto* target = to.mutable_commands();
-  for (auto& command : *source) {
-    target->Add()->Swap(&command);  // O(1): same arena (none), fields swap.
-  }
-  source->Clear();
-}
 
 // One gateway's event stream. Deletes itself in OnDone.
 template <EventHandler Handler>
@@ -73,7 +94,7 @@ class EventStream final : public grpc::ServerBidiReactor<EventBatch, CommandBatc
   EventStream(grpc::CallbackServerContext* context, Handler& handler)
       : context_(context), handler_(handler), peer_(context->peer()) {
     spdlog::info("event stream from {} started", peer_);
-    StartRead(&incoming_);
+    StartRead(&incoming_.get());
   }
 
   void OnReadDone(bool ok) override {
@@ -89,9 +110,15 @@ class EventStream final : public grpc::ServerBidiReactor<EventBatch, CommandBatc
       if (finish) Finish(grpc::Status::OK);
       return;
     }
-    handle(incoming_);
-    if (claim_write_after_staging()) StartWrite(&outgoing_);
-    StartRead(&incoming_);
+    bool write = false;
+    {
+      std::lock_guard lock(mutex_);
+      handle_locked(incoming_.get());
+      write = claim_write_locked();
+    }
+    if (write) StartWrite(&outgoing_->get());
+    incoming_.Reset();
+    StartRead(&incoming_.get());
   }
 
   void OnWriteDone(bool ok) override {
@@ -104,13 +131,13 @@ class EventStream final : public grpc::ServerBidiReactor<EventBatch, CommandBatc
     bool finish = false;
     {
       std::lock_guard lock(mutex_);
-      outgoing_.Clear();  // Keeps the Command objects around for reuse.
+      outgoing_->Reset();
       writing_ = false;
       write_failed_ = write_failed_ || !ok;
       write_next = claim_write_locked();
       finish = !write_next && claim_finish_locked();
     }
-    if (write_next) StartWrite(&outgoing_);
+    if (write_next) StartWrite(&outgoing_->get());
     if (finish) Finish(grpc::Status::OK);
   }
 
@@ -122,27 +149,20 @@ class EventStream final : public grpc::ServerBidiReactor<EventBatch, CommandBatc
   }
 
  private:
-  // Runs the handler on every event of the batch, outside the mutex, into
-  // `staged_`, which only the (single) outstanding read touches.
-  void handle(EventBatch& batch) {
-    for (auto& event : *batch.mutable_events()) handler_(event, staged_);
-    staged_.set_ack(batch.batch_sequence());
+  // Runs the handler on every event of the batch, straight into the pending
+  // batch, and acknowledges the batch in it.
+  void handle_locked(EventBatch& batch) {
+    auto& pending = pending_->get();
+    for (auto& event : *batch.mutable_events()) handler_(event, pending);
+    pending.set_ack(std::max(pending.ack(), batch.batch_sequence()));
   }
 
-  // Moves the staged commands and ack into the pending batch. Returns true
-  // if the caller must start writing it (no write was in flight).
-  bool claim_write_after_staging() {
-    std::lock_guard lock(mutex_);
-    move_commands(staged_, pending_);
-    staged_.Clear();
-    return claim_write_locked();
-  }
-
-  // If nothing is being written and something is pending, hands the pending
-  // batch to the write side (a swap, no copy) and returns true.
+  // If nothing is being written and something is pending, makes the pending
+  // batch the outgoing one (the two arenas trade places) and returns true:
+  // the caller must start writing it.
   bool claim_write_locked() {
-    if (writing_ || write_failed_ || !has_content(pending_)) return false;
-    outgoing_.Swap(&pending_);
+    if (writing_ || write_failed_ || !has_content(pending_->get())) return false;
+    std::swap(pending_, outgoing_);
     writing_ = true;
     return true;
   }
@@ -159,12 +179,12 @@ class EventStream final : public grpc::ServerBidiReactor<EventBatch, CommandBatc
   Handler& handler_;
   const std::string peer_;
 
-  EventBatch incoming_;  // Owned by the outstanding read.
-  CommandBatch staged_;  // Owned by OnReadDone (only one read at a time).
+  ArenaMessage<EventBatch> incoming_;  // Owned by the outstanding read.
 
   std::mutex mutex_;
-  CommandBatch pending_;   // Collected while a write is in flight.
-  CommandBatch outgoing_;  // Owned by the write in flight; stable until OnWriteDone.
+  ArenaMessage<CommandBatch> batches_[2];
+  ArenaMessage<CommandBatch>* pending_ = &batches_[0];   // Collected while a write is in flight.
+  ArenaMessage<CommandBatch>* outgoing_ = &batches_[1];  // Owned by the write in flight; stable until OnWriteDone.
   bool writing_ = false;
   bool write_failed_ = false;
   bool reads_done_ = false;
