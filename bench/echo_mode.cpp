@@ -10,6 +10,12 @@
 // Open loop: each connection sends rate/C messages per second on a fixed
 // schedule, and latency is measured from the scheduled time, so a stalled
 // server is not hidden by the sender slowing down with it.
+//
+// With --count N (closed loop only) the run is a fixed amount of work, for
+// counting instructions per message under callgrind: it stops after the Nth
+// reply received after the warm-up, and the measured window runs from the
+// first send after the warm-up to that reply. --duration then only bounds
+// it; not reaching N in time is a failure.
 
 #include <atomic>
 #include <boost/asio/bind_executor.hpp>
@@ -24,6 +30,8 @@
 #include <string>
 
 #include "modes.hpp"
+#include "payload.hpp"
+#include "stream_timeouts.hpp"
 
 namespace wsbench {
 namespace {
@@ -36,35 +44,6 @@ using tcp = net::ip::tcp;
 constexpr auto kConnectTimeout = std::chrono::seconds(5);
 constexpr std::size_t kMaxOpenLoopBacklog = 1 << 16;  // per connection
 constexpr std::uint64_t kMaxReportedFailures = 5;
-
-// Writes the payload of message `seq` on connection `conn`: 12 hex digits of
-// seq, 4 of conn, then a filler that depends on both (printable for text).
-void FillPayload(std::string& out, std::size_t size, std::uint64_t seq, std::uint64_t conn, bool binary) {
-  out.resize(size);
-  static constexpr char kHex[] = "0123456789abcdef";
-  for (int i = 0; i < 12; ++i) out[i] = kHex[(seq >> (4 * (11 - i))) & 0xf];
-  for (int i = 0; i < 4; ++i) out[12 + i] = kHex[(conn >> (4 * (3 - i))) & 0xf];
-  const std::uint64_t base = seq * 7 + conn * 13;
-  for (std::size_t i = kMinEchoSize; i < size; ++i) {
-    out[i] = binary ? static_cast<char>((base + i * 31) & 0xff) : static_cast<char>('a' + (base + i) % 26);
-  }
-}
-
-// Reads a hex field of the header; nullopt when it is not hex.
-std::optional<std::uint64_t> ParseHex(std::string_view digits) {
-  std::uint64_t value = 0;
-  for (const char c : digits) {
-    value <<= 4;
-    if (c >= '0' && c <= '9') {
-      value |= static_cast<std::uint64_t>(c - '0');
-    } else if (c >= 'a' && c <= 'f') {
-      value |= static_cast<std::uint64_t>(c - 'a' + 10);
-    } else {
-      return std::nullopt;
-    }
-  }
-  return value;
-}
 
 class EchoConnection;
 
@@ -79,6 +58,21 @@ class EchoRun {
   void ConnectDone();
   void ConnectionFinished();
 
+  // True while connections should send more (closed loop).
+  bool Sending(Clock::time_point now) const {
+    return now < measure_end && !count_reached.load(std::memory_order_relaxed);
+  }
+  // Whether a reply received at `now` is measured; with --count, also counts
+  // it towards N.
+  bool Counts(Clock::time_point now);
+  // With --count: notes the first send inside the measured window.
+  void NoteSend(Clock::time_point sent_at) {
+    if (sent_at < measure_start || first_send_seen.load(std::memory_order_relaxed)) return;
+    // Threads racing here sent within microseconds of each other; the
+    // winner's time is the window's start.
+    if (!first_send_seen.exchange(true)) first_send_at = sent_at;
+  }
+
   const EchoOptions& options;
   net::io_context& ioc;
   std::vector<std::shared_ptr<EchoConnection>> connections;
@@ -87,6 +81,17 @@ class EchoRun {
   std::atomic<std::uint64_t> reported_failures{0};
   Clock::time_point begin, measure_start, measure_end, drain_deadline;
   net::steady_timer drain_timer;  // used only on its own strand
+
+  // --count: replies counted so far (may overshoot N; only N are measured),
+  // and the window's ends, each written once by the thread that flipped the
+  // flag before it and read after the run.
+  std::atomic<std::uint64_t> counted{0};
+  std::atomic<bool> count_reached{false};
+  std::atomic<bool> first_send_seen{false};
+  Clock::time_point first_send_at, count_end;
+
+ private:
+  void ArmDrain(Clock::time_point deadline);
 };
 
 class EchoConnection : public std::enable_shared_from_this<EchoConnection> {
@@ -155,6 +160,9 @@ class EchoConnection : public std::enable_shared_from_this<EchoConnection> {
   void Refuse(const char* what, beast::error_code ec) {
     ++ThreadStats().refused;
     Report(std::string{what} + ": " + ec.message());
+    DisarmTimeouts(ws_);
+    beast::error_code ignored;
+    beast::get_lowest_layer(ws_).socket().close(ignored);
     run_.ConnectDone();
   }
 
@@ -178,7 +186,10 @@ class EchoConnection : public std::enable_shared_from_this<EchoConnection> {
     ArmTimer();
   }
 
-  void Enqueue(Clock::time_point sent_at) { inflight_.push_back({next_seq_++, sent_at}); }
+  void Enqueue(Clock::time_point sent_at) {
+    if (run_.options.count > 0) run_.NoteSend(sent_at);
+    inflight_.push_back({next_seq_++, sent_at});
+  }
 
   // One write in flight; the messages [written_seq_, next_seq_) wait behind it.
   void Flush() {
@@ -211,14 +222,14 @@ class EchoConnection : public std::enable_shared_from_this<EchoConnection> {
     const Pending answered = inflight_.front();
     inflight_.pop_front();
     read_buffer_.consume(bytes);
-    if (now >= run_.measure_start && now < run_.measure_end) {
+    if (run_.Counts(now)) {
       auto& stats = ThreadStats();
       ++stats.messages;
       stats.bytes += bytes;
       stats.latency_ns.Record(static_cast<std::uint64_t>(
           std::chrono::duration_cast<std::chrono::nanoseconds>(now - answered.sent_at).count()));
     }
-    if (run_.options.rate <= 0 && now < run_.measure_end) {
+    if (run_.options.rate <= 0 && run_.Sending(now)) {
       Enqueue(now);
       Flush();
     }
@@ -238,15 +249,14 @@ class EchoConnection : public std::enable_shared_from_this<EchoConnection> {
     const std::uint64_t seq = inflight_.front().seq;
     FillPayload(expected_, run_.options.size, seq, index_, run_.options.binary);
     if (reply == expected_ && ws_.got_binary() == run_.options.binary) return true;
-    const auto got_seq = reply.size() >= kMinEchoSize ? ParseHex(reply.substr(0, 12)) : std::nullopt;
-    const auto got_conn = reply.size() >= kMinEchoSize ? ParseHex(reply.substr(12, 4)) : std::nullopt;
-    if (got_conn && *got_conn != (index_ & 0xffff)) {
+    const auto header = ParseHeader(reply);
+    if (header && header->tag != (index_ & 0xffff)) {
       ++stats.verify_wrong_connection;
-      return VerifyFailed("reply belongs to connection " + std::to_string(*got_conn));
+      return VerifyFailed("reply belongs to connection " + std::to_string(header->tag));
     }
-    if (got_seq && *got_seq != (seq & 0xffffffffffffULL)) {
+    if (header && header->seq != (seq & 0xffffffffffffULL)) {
       ++stats.verify_out_of_order;
-      return VerifyFailed("expected message " + std::to_string(seq) + ", got " + std::to_string(*got_seq));
+      return VerifyFailed("expected message " + std::to_string(seq) + ", got " + std::to_string(header->seq));
     }
     ++stats.verify_corrupt;
     return VerifyFailed("message " + std::to_string(seq) + " came back altered (" + std::to_string(reply.size()) +
@@ -270,7 +280,7 @@ class EchoConnection : public std::enable_shared_from_this<EchoConnection> {
 
   // Starts the close handshake once the run is over and nothing is owed.
   void MaybeClose() {
-    if (closing_ || finished_ || writing_ || !inflight_.empty() || Clock::now() < run_.measure_end) return;
+    if (closing_ || finished_ || writing_ || !inflight_.empty() || run_.Sending(Clock::now())) return;
     if (run_.options.rate > 0 && next_due_ < run_.measure_end) return;
     closing_ = true;
     timer_.cancel();
@@ -324,11 +334,35 @@ void EchoRun::ConnectDone() {
   measure_start = begin + options.warmup;
   measure_end = measure_start + options.duration;
   drain_deadline = measure_end + options.drain;
-  // If every connection finishes first, ConnectionFinished() has dropped
-  // `active` to 0 and its cancel may run before this; hence the check.
-  net::post(drain_timer.get_executor(), [this] {
+  ArmDrain(drain_deadline);
+  for (auto& connection : connections) {
+    net::post(connection->executor(), [connection] { connection->Begin(); });
+  }
+}
+
+bool EchoRun::Counts(Clock::time_point now) {
+  if (now < measure_start || now >= measure_end) return false;
+  if (options.count == 0) return true;
+  const std::uint64_t before = counted.fetch_add(1, std::memory_order_relaxed);
+  if (before + 1 == options.count) {
+    count_end = now;
+    count_reached.store(true);
+    // The outstanding replies now have `drain` to come back, not the rest
+    // of --duration.
+    ArmDrain(now + options.drain);
+  }
+  return before < options.count;
+}
+
+// (Re)arms the drain deadline; setting a new expiry cancels the old wait.
+// Runs on the timer's strand, where posts keep their order, so a later
+// deadline never comes before an earlier one. If every connection finishes
+// first, ConnectionFinished() has dropped `active` to 0 and its cancel may
+// run before this; hence the check.
+void EchoRun::ArmDrain(Clock::time_point deadline) {
+  net::post(drain_timer.get_executor(), [this, deadline] {
     if (active.load() == 0) return;
-    drain_timer.expires_at(drain_deadline);
+    drain_timer.expires_at(deadline);
     drain_timer.async_wait([this](beast::error_code ec) {
       if (ec) return;
       for (auto& connection : connections) {
@@ -336,9 +370,6 @@ void EchoRun::ConnectDone() {
       }
     });
   });
-  for (auto& connection : connections) {
-    net::post(connection->executor(), [connection] { connection->Begin(); });
-  }
 }
 
 void EchoRun::ConnectionFinished() {
@@ -361,7 +392,12 @@ int RunEcho(const EchoOptions& o) {
   run.connections.clear();
 
   const Stats s = runner.Merged();
-  const double seconds = Seconds(o.duration);
+  const bool counting = o.count > 0;
+  const bool count_reached = counting && run.count_reached.load();
+  // With --count the window ends at the Nth reply; should no send have been
+  // seen inside it (impossible in a closed loop), the warm-up's end starts it.
+  const Clock::time_point window_start = run.first_send_seen.load() ? run.first_send_at : run.measure_start;
+  const double seconds = count_reached ? Seconds(run.count_end - window_start) : Seconds(o.duration);
   const double messages_per_s = static_cast<double>(s.messages) / seconds;
   const double bytes_per_s = static_cast<double>(s.bytes) / seconds;
   const std::string loop = o.rate > 0
@@ -371,6 +407,16 @@ int RunEcho(const EchoOptions& o) {
       "echo %s: %u connections (%llu refused), %s, %zu-byte %s messages, %.1f s after %.1f s warm-up, %u thread(s)\n",
       o.url.text.c_str(), o.connections, static_cast<unsigned long long>(s.refused), loop.c_str(), o.size,
       o.binary ? "binary" : "text", seconds, Seconds(o.warmup), o.threads);
+  if (counting) {
+    if (count_reached) {
+      std::printf("count: %llu replies in %.3f s (first send after the warm-up to the last reply)\n",
+                  static_cast<unsigned long long>(o.count), seconds);
+    } else {
+      std::printf("count: only %llu of %llu replies within the %.1f s limit (--duration)\n",
+                  static_cast<unsigned long long>(s.messages), static_cast<unsigned long long>(o.count),
+                  Seconds(o.duration));
+    }
+  }
   std::printf("throughput: %.0f msg/s, %.2f MB/s of echoed payload\n", messages_per_s, bytes_per_s / 1e6);
   std::printf("latency: %s\n", DescribeLatency(s.latency_ns).c_str());
   std::printf(
@@ -382,7 +428,8 @@ int RunEcho(const EchoOptions& o) {
       static_cast<unsigned long long>(s.verify_unexpected), static_cast<unsigned long long>(s.dropped),
       static_cast<unsigned long long>(s.refused));
 
-  const bool ok = s.errors == 0 && s.VerifyFailures() == 0 && s.dropped == 0 && s.refused == 0;
+  const bool ok =
+      s.errors == 0 && s.VerifyFailures() == 0 && s.dropped == 0 && s.refused == 0 && (!counting || count_reached);
   JsonLine json("echo");
   json.Add("url", o.url.text)
       .Add("connections", std::uint64_t{o.connections})
@@ -394,6 +441,8 @@ int RunEcho(const EchoOptions& o) {
       .Add("threads", std::uint64_t{o.threads})
       .Add("warmup_s", Seconds(o.warmup))
       .Add("duration_s", seconds)
+      .Add("count", o.count)
+      .Add("count_reached", count_reached)
       .Add("messages", s.messages)
       .Add("messages_per_s", messages_per_s)
       .Add("bytes_per_s", bytes_per_s);

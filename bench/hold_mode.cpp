@@ -17,6 +17,7 @@
 #include <string>
 
 #include "modes.hpp"
+#include "stream_timeouts.hpp"
 
 namespace wsbench {
 namespace {
@@ -109,6 +110,7 @@ class HoldConnection : public std::enable_shared_from_this<HoldConnection> {
   void Refuse(const char* what, beast::error_code ec) {
     ++ThreadStats().refused;
     Report(std::string{what} + ": " + ec.message());
+    DisarmTimeouts(ws_);
     beast::error_code ignored;
     beast::get_lowest_layer(ws_).socket().close(ignored);
     run_.HandshakeDone();

@@ -1,8 +1,18 @@
 // wsbench: the project's WebSocket load generator (issue 3). Loopback only;
-// every run is bounded by its duration and connection count.
+// every run is bounded by its duration, connection and message counts.
 //
 //   wsbench echo --url ws://127.0.0.1:8080/ --connections 100 --in-flight 1 --size 32 --duration 5s
+//   wsbench echo --url ws://127.0.0.1:8080/ --connections 10 --count 100000 --warmup 0
 //   wsbench hold --url ws://127.0.0.1:8080/ --connections 10000 --rate 2000 --hold 5s --pid $(pidof wsgateway)
+//   wsbench fanout --url ws://127.0.0.1:8080/ -n 10000 -m 100 --trigger admin --admin 127.0.0.1:50051
+//   wsbench fanout --url ws://127.0.0.1:9000/ -n 10000 -m 100 --trigger ws   # beast_echo_server's relay
+//   wsbench connect-rate --url ws://127.0.0.1:8080/ --concurrency 50 --duration 5s
+//
+// echo: messages echoed and verified (throughput, latency; --count N for a
+// fixed amount of work). hold: idle connections (server memory each).
+// fanout: broadcasts to every connection, triggered through Admin.Broadcast
+// or a /_broadcast control connection (deliveries/s, completion time).
+// connect-rate: connect, upgrade, one echo, close, again (connections/s).
 //
 // Prints human-readable lines, then one JSON line ({"mode":...}) for
 // scripts. Exit status: 0 clean, 1 the run found a failure, 2 bad usage.
@@ -38,6 +48,22 @@ bool ResolveDuration(const char* name, const std::string& text, Clock::duration&
     return false;
   }
   out = *parsed;
+  return true;
+}
+
+// Turns --admin HOST:PORT (loopback) into a gRPC target.
+bool ResolveAdmin(const std::string& text, std::string& target) {
+  std::string error;
+  const auto parsed = wsbench::ParseLoopbackUrl("ws://" + text, error);
+  if (!parsed || parsed->target != "/" || text.find('/') != std::string::npos || text.rfind(':') == std::string::npos) {
+    std::fprintf(stderr, "wsbench: --admin %s: expected HOST:PORT on loopback%s%s\n", text.c_str(),
+                 error.empty() ? "" : ": ", error.c_str());
+    return false;
+  }
+  const auto& endpoint = parsed->endpoint;
+  target = endpoint.address().is_v4()
+               ? "ipv4:" + endpoint.address().to_string() + ":" + std::to_string(endpoint.port())
+               : "ipv6:[" + endpoint.address().to_string() + "]:" + std::to_string(endpoint.port());
   return true;
 }
 
@@ -79,13 +105,20 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(wsbench::kMinEchoSize, std::size_t{64} << 20));
   echo_cmd->add_flag("--binary", echo.binary, "binary messages (default text)");
-  echo_cmd->add_option("-d,--duration", echo_duration, "measured time")->capture_default_str();
+  auto* echo_duration_option =
+      echo_cmd->add_option("-d,--duration", echo_duration, "measured time")->capture_default_str();
   echo_cmd->add_option("-w,--warmup", echo_warmup, "unmeasured time before it")->capture_default_str();
   echo_cmd->add_option("--drain", echo_drain, "how long to wait for outstanding replies at the end")
       ->capture_default_str();
   echo_cmd->add_option("-t,--threads", echo.threads, "threads running the connections")
       ->capture_default_str()
       ->check(CLI::Range(1u, 256u));
+  auto* echo_count =
+      echo_cmd
+          ->add_option("--count", echo.count,
+                       "closed loop: stop after this many replies after the warm-up; --duration then only bounds "
+                       "the run (default 60s with --count)")
+          ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 48));
 
   wsbench::HoldOptions hold;
   std::string hold_url;
@@ -105,9 +138,80 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(1u, 256u));
 
-  CLI11_PARSE(app, argc, argv);
+  wsbench::FanoutOptions fanout;
+  std::string fanout_url;
+  std::string fanout_trigger;
+  std::string fanout_admin;
+  std::string fanout_drain = "5s";
+  auto* fanout_cmd = app.add_subcommand(
+      "fanout", "Open receivers, trigger broadcasts to all of them, report deliveries/s and completion times.");
+  fanout_cmd->add_option("--url", fanout_url, "ws://HOST:PORT/PATH the receivers open, HOST on loopback")->required();
+  fanout_cmd->add_option("-n,--connections", fanout.connections, "receivers")
+      ->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1000000}));
+  fanout_cmd->add_option("-r,--rate", fanout.rate, "new receivers per second")
+      ->capture_default_str()
+      ->check(CLI::Range(0.001, 1e9));
+  fanout_cmd->add_option("-m,--messages", fanout.messages, "broadcasts")
+      ->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 40));
+  fanout_cmd->add_option("-s,--size", fanout.size, "payload bytes (text)")
+      ->capture_default_str()
+      ->check(CLI::Range(wsbench::kPayloadHeaderSize, std::size_t{64} << 20));
+  fanout_cmd
+      ->add_option("-p,--in-flight", fanout.in_flight,
+                   "broadcasts outstanding: one is triggered once the one this many before it reached everyone")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, wsbench::kMaxFanoutInFlight));
+  fanout_cmd
+      ->add_option("--trigger", fanout_trigger,
+                   "admin: Admin.Broadcast over gRPC (the gateway); ws: messages on a control connection to "
+                   "/_broadcast (beast_echo_server)")
+      ->required()
+      ->check(CLI::IsMember({"admin", "ws"}));
+  fanout_cmd->add_option("--admin", fanout_admin, "--trigger admin: the admin API's HOST:PORT, on loopback");
+  fanout_cmd->add_option("--path-prefix", fanout.path_prefix,
+                         "--trigger admin: broadcast only to connections under this path (default: all)");
+  fanout_cmd
+      ->add_option("--drain", fanout_drain, "end the run when no broadcast completes for this long; the rest dropped")
+      ->capture_default_str();
+  fanout_cmd->add_option("-t,--threads", fanout.threads, "threads running the connections")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 256u));
+
+  wsbench::ConnectRateOptions connect;
+  std::string connect_url;
+  std::string connect_warmup = "1s";
+  std::string connect_duration = "5s";
+  std::string connect_drain = "2s";
+  auto* connect_cmd = app.add_subcommand(
+      "connect-rate", "Connect, upgrade, echo one message, close, repeat; report connections/s and latencies.");
+  connect_cmd->add_option("--url", connect_url, "ws://HOST:PORT/PATH, HOST on loopback")->required();
+  connect_cmd->add_option("-c,--concurrency", connect.concurrency, "workers, one connection at a time each")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 100000u));
+  connect_cmd->add_option("-s,--size", connect.size, "payload bytes of the message (text)")
+      ->capture_default_str()
+      ->check(CLI::Range(wsbench::kPayloadHeaderSize, std::size_t{64} << 20));
+  connect_cmd->add_option("-d,--duration", connect_duration, "measured time")->capture_default_str();
+  connect_cmd->add_option("-w,--warmup", connect_warmup, "unmeasured time before it")->capture_default_str();
+  connect_cmd->add_option("--drain", connect_drain, "how long the cycles in progress may take to finish at the end")
+      ->capture_default_str();
+  connect_cmd->add_option("-t,--threads", connect.threads, "threads running the connections")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 256u));
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // CLI11's own codes are 100 and up; usage errors are 2 here (--help: 0).
+    return app.exit(e) == 0 ? 0 : 2;
+  }
 
   if (*echo_cmd) {
+    // A --count run is a fixed amount of work, maybe under valgrind: a
+    // generous bound unless one is given.
+    if (echo_count->count() > 0 && echo_duration_option->count() == 0) echo_duration = "60s";
     if (!ResolveUrl(echo_url, echo.url) || !ResolveDuration("--duration", echo_duration, echo.duration) ||
         !ResolveDuration("--warmup", echo_warmup, echo.warmup) || !ResolveDuration("--drain", echo_drain, echo.drain) ||
         !FitsOpenFileLimit(echo.connections, open_file_limit)) {
@@ -117,7 +221,48 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "wsbench: --duration must be positive\n");
       return 2;
     }
+    if (echo.count > 0 && echo.rate > 0) {
+      std::fprintf(stderr, "wsbench: --count needs the closed loop (no --rate)\n");
+      return 2;
+    }
     return wsbench::RunEcho(echo);
+  }
+  if (*fanout_cmd) {
+    fanout.trigger =
+        fanout_trigger == "admin" ? wsbench::FanoutOptions::Trigger::kAdmin : wsbench::FanoutOptions::Trigger::kWs;
+    const bool admin = fanout.trigger == wsbench::FanoutOptions::Trigger::kAdmin;
+    if (admin && fanout_admin.empty()) {
+      std::fprintf(stderr, "wsbench: --trigger admin needs --admin HOST:PORT\n");
+      return 2;
+    }
+    if (!admin && (!fanout_admin.empty() || !fanout.path_prefix.empty())) {
+      std::fprintf(stderr, "wsbench: --admin and --path-prefix go with --trigger admin\n");
+      return 2;
+    }
+    // The receivers, plus the control connection of the ws trigger.
+    if (!ResolveUrl(fanout_url, fanout.url) || (admin && !ResolveAdmin(fanout_admin, fanout.admin_target)) ||
+        !ResolveDuration("--drain", fanout_drain, fanout.drain) ||
+        !FitsOpenFileLimit(fanout.connections + 1, open_file_limit)) {
+      return 2;
+    }
+    if (fanout.drain <= Clock::duration::zero()) {
+      std::fprintf(stderr, "wsbench: --drain must be positive\n");
+      return 2;
+    }
+    return wsbench::RunFanout(fanout);
+  }
+  if (*connect_cmd) {
+    if (!ResolveUrl(connect_url, connect.url) || !ResolveDuration("--duration", connect_duration, connect.duration) ||
+        !ResolveDuration("--warmup", connect_warmup, connect.warmup) ||
+        !ResolveDuration("--drain", connect_drain, connect.drain) ||
+        !FitsOpenFileLimit(connect.concurrency, open_file_limit)) {
+      return 2;
+    }
+    if (connect.duration <= Clock::duration::zero()) {
+      std::fprintf(stderr, "wsbench: --duration must be positive\n");
+      return 2;
+    }
+    return wsbench::RunConnectRate(connect);
   }
   if (!ResolveUrl(hold_url, hold.url) || !ResolveDuration("--hold", hold_time, hold.hold) ||
       !FitsOpenFileLimit(hold.connections, open_file_limit)) {
