@@ -377,6 +377,36 @@ void EchoRun::ConnectionFinished() {
   net::post(drain_timer.get_executor(), [this] { drain_timer.cancel(); });
 }
 
+// Starts every connection's Connect, all at once or `rate` per second. The
+// pacing timer keeps itself alive until the last one started.
+void ConnectPaced(net::io_context& ioc, const std::vector<std::shared_ptr<EchoConnection>>& connections, double rate) {
+  if (rate <= 0) {
+    for (const auto& connection : connections) connection->Connect();
+    return;
+  }
+  struct Pacer : std::enable_shared_from_this<Pacer> {
+    Pacer(net::io_context& ioc, const std::vector<std::shared_ptr<EchoConnection>>& all, double rate)
+        : timer(ioc), connections(all), rate(rate), start(Clock::now()) {}
+    void Next() {
+      const auto due =
+          std::min<std::size_t>(connections.size(), static_cast<std::size_t>(Seconds(Clock::now() - start) * rate) + 1);
+      for (; started < due; ++started) connections[started]->Connect();
+      if (started == connections.size()) return;
+      timer.expires_at(start + std::chrono::duration_cast<Clock::duration>(
+                                   std::chrono::duration<double>(static_cast<double>(started) / rate)));
+      timer.async_wait([self = shared_from_this()](beast::error_code ec) {
+        if (!ec) self->Next();
+      });
+    }
+    net::steady_timer timer;
+    const std::vector<std::shared_ptr<EchoConnection>>& connections;
+    double rate;
+    Clock::time_point start;
+    std::size_t started = 0;
+  };
+  std::make_shared<Pacer>(ioc, connections, rate)->Next();
+}
+
 }  // namespace
 
 int RunEcho(const EchoOptions& o) {
@@ -387,7 +417,7 @@ int RunEcho(const EchoOptions& o) {
   for (std::uint64_t i = 0; i < o.connections; ++i) {
     run.connections.push_back(std::make_shared<EchoConnection>(run, i));
   }
-  for (auto& connection : run.connections) connection->Connect();
+  ConnectPaced(runner.ioc(), run.connections, o.connect_rate);
   runner.Run();
   run.connections.clear();
 

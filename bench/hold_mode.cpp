@@ -93,12 +93,23 @@ class HoldConnection : public std::enable_shared_from_this<HoldConnection> {
     websocket::stream_base::timeout timeout = websocket::stream_base::timeout::suggested(beast::role_type::client);
     timeout.handshake_timeout = kConnectTimeout;
     ws_.set_option(timeout);
-    ws_.async_handshake(run_.options.url.host_header, run_.options.url.target,
+    if (run_.options.permessage_deflate) {
+      websocket::permessage_deflate deflate;
+      deflate.client_enable = true;
+      ws_.set_option(deflate);
+    }
+    ws_.async_handshake(response_, run_.options.url.host_header, run_.options.url.target,
                         beast::bind_front_handler(&HoldConnection::OnHandshake, shared_from_this()));
   }
 
   void OnHandshake(beast::error_code ec) {
     if (ec) return Refuse("handshake", ec);
+    const bool deflate_accepted =
+        response_[beast::http::field::sec_websocket_extensions].find("permessage-deflate") != beast::string_view::npos;
+    response_ = {};
+    if (run_.options.permessage_deflate && !deflate_accepted) {
+      return Refuse("handshake: the server did not accept permessage-deflate");
+    }
     up_ = true;
     up_at_ = Clock::now();
     ThreadStats().latency_ns.Record(
@@ -107,9 +118,11 @@ class HoldConnection : public std::enable_shared_from_this<HoldConnection> {
     run_.HandshakeDone();
   }
 
-  void Refuse(const char* what, beast::error_code ec) {
+  void Refuse(const char* what, beast::error_code ec) { Refuse(std::string{what} + ": " + ec.message()); }
+
+  void Refuse(const std::string& reason) {
     ++ThreadStats().refused;
-    Report(std::string{what} + ": " + ec.message());
+    Report(reason);
     DisarmTimeouts(ws_);
     beast::error_code ignored;
     beast::get_lowest_layer(ws_).socket().close(ignored);
@@ -150,6 +163,7 @@ class HoldConnection : public std::enable_shared_from_this<HoldConnection> {
   HoldRun& run_;
   const std::uint64_t index_;
   websocket::stream<beast::tcp_stream> ws_;
+  websocket::response_type response_;  // only during the handshake
   beast::flat_buffer buffer_;
   Clock::time_point started_;
   Clock::time_point up_at_;

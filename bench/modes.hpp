@@ -22,6 +22,9 @@ struct EchoOptions {
   Clock::duration duration = std::chrono::seconds(5);
   Clock::duration drain = std::chrono::seconds(2);  // wait for outstanding replies after the run
   unsigned threads = 1;
+  // New connections per second while connecting (0: all at once). Some
+  // servers refuse a burst of a thousand simultaneous opens.
+  double connect_rate = 0;
   // Closed loop only: stop after this many measured replies (0: run for
   // `duration`, which then only bounds the run).
   std::uint64_t count = 0;
@@ -42,6 +45,9 @@ struct HoldOptions {
   Clock::duration hold = std::chrono::seconds(5);
   int pid = 0;  // server process to measure; 0: none
   unsigned threads = 1;
+  // Offer permessage-deflate; a connection whose server does not accept it
+  // counts as refused, so the memory reported is that of compressed ones.
+  bool permessage_deflate = false;
 };
 
 // Fails (1) when any connection was refused or lost while held.

@@ -110,6 +110,10 @@ int main(int argc, char** argv) {
   echo_cmd->add_option("-w,--warmup", echo_warmup, "unmeasured time before it")->capture_default_str();
   echo_cmd->add_option("--drain", echo_drain, "how long to wait for outstanding replies at the end")
       ->capture_default_str();
+  echo_cmd
+      ->add_option("--connect-rate", echo.connect_rate, "new connections per second while connecting (0: all at once)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1e9));
   echo_cmd->add_option("-t,--threads", echo.threads, "threads running the connections")
       ->capture_default_str()
       ->check(CLI::Range(1u, 256u));
@@ -134,6 +138,8 @@ int main(int argc, char** argv) {
   hold_cmd->add_option("--hold", hold_time, "how long to keep them idle once all are up")->capture_default_str();
   hold_cmd->add_option("--pid", hold.pid, "server process whose VmRSS (children included) to measure")
       ->check(CLI::Range(1, 1 << 30));
+  hold_cmd->add_flag("--permessage-deflate", hold.permessage_deflate,
+                     "offer permessage-deflate; connections that do not get it count as refused");
   hold_cmd->add_option("-t,--threads", hold.threads, "threads running the connections")
       ->capture_default_str()
       ->check(CLI::Range(1u, 256u));
