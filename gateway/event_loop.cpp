@@ -55,6 +55,13 @@ void EventLoop::SubmitEvent(const v1::Event& event) {
   ScheduleFlush();
 }
 
+void EventLoop::SubmitOpen(std::string_view connection_id, std::uint64_t sequence, std::string_view path,
+                           std::string_view query, std::string_view remote_address,
+                           std::span<const HeaderField> headers) {
+  AppendOpenEvent(outbox_, connection_id, sequence, path, query, remote_address, headers);
+  ScheduleFlush();
+}
+
 void EventLoop::SubmitMessage(std::string_view connection_id, std::uint64_t sequence, v1::Opcode opcode,
                               std::string_view payload) {
   AppendMessageEvent(outbox_, connection_id, sequence, opcode, payload);

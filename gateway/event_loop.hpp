@@ -58,6 +58,8 @@ class EventLoop {
   // Queue events for the backend; the loop hands everything queued in one
   // pass to the backend link at once, already in wire form.
   void SubmitEvent(const v1::Event& event);
+  void SubmitOpen(std::string_view connection_id, std::uint64_t sequence, std::string_view path, std::string_view query,
+                  std::string_view remote_address, std::span<const HeaderField> headers);
   void SubmitMessage(std::string_view connection_id, std::uint64_t sequence, v1::Opcode opcode,
                      std::string_view payload);
 

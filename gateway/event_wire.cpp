@@ -70,6 +70,75 @@ void AppendMessageEvent(EventChunk& chunk, std::string_view connection_id, std::
   ++chunk.events;
 }
 
+namespace {
+
+// Calls `entry(name, first, last)` for each run of equal names.
+template <typename Entry>
+void ForEachHeaderEntry(std::span<const HeaderField> headers, Entry&& entry) {
+  for (std::size_t first = 0; first < headers.size();) {
+    std::size_t last = first + 1;
+    while (last < headers.size() && headers[last].name == headers[first].name) ++last;
+    entry(headers[first].name, first, last);
+    first = last;
+  }
+}
+
+std::size_t JoinedSize(std::span<const HeaderField> headers, std::size_t first, std::size_t last) {
+  std::size_t size = 2 * (last - first - 1);
+  for (std::size_t i = first; i < last; ++i) size += headers[i].value.size();
+  return size;
+}
+
+std::size_t HeaderEntrySize(std::string_view name, std::size_t value_size) {
+  return LengthDelimitedSize(1, name.size()) + LengthDelimitedSize(2, value_size);
+}
+
+std::size_t StringFieldSize(int field, std::string_view value) {
+  return value.empty() ? 0 : LengthDelimitedSize(field, value.size());
+}
+
+std::uint8_t* WriteStringField(int field, std::string_view value, std::uint8_t* target) {
+  return value.empty() ? target : WriteBytes(field, value, target);
+}
+
+}  // namespace
+
+void AppendOpenEvent(EventChunk& chunk, std::string_view connection_id, std::uint64_t sequence, std::string_view path,
+                     std::string_view query, std::string_view remote_address, std::span<const HeaderField> headers) {
+  constexpr int kHeaders = v1::OpenEvent::kHeadersFieldNumber;
+  std::size_t open_size = StringFieldSize(v1::OpenEvent::kPathFieldNumber, path) +
+                          StringFieldSize(v1::OpenEvent::kQueryFieldNumber, query) +
+                          StringFieldSize(v1::OpenEvent::kRemoteAddressFieldNumber, remote_address);
+  ForEachHeaderEntry(headers, [&](std::string_view name, std::size_t first, std::size_t last) {
+    open_size += LengthDelimitedSize(kHeaders, HeaderEntrySize(name, JoinedSize(headers, first, last)));
+  });
+  std::size_t event_size = LengthDelimitedSize(v1::Event::kOpenFieldNumber, open_size);
+  if (!connection_id.empty())
+    event_size += LengthDelimitedSize(v1::Event::kConnectionIdFieldNumber, connection_id.size());
+  if (sequence != 0) event_size += VarintFieldSize(v1::Event::kSequenceFieldNumber, sequence);
+
+  std::uint8_t* target = Extend(chunk.wire, LengthDelimitedSize(kEventsField, event_size));
+  target = WriteLengthPrefix(kEventsField, event_size, target);
+  if (!connection_id.empty()) target = WriteBytes(v1::Event::kConnectionIdFieldNumber, connection_id, target);
+  if (sequence != 0) target = WriteVarint(v1::Event::kSequenceFieldNumber, sequence, target);
+  target = WriteLengthPrefix(v1::Event::kOpenFieldNumber, open_size, target);
+  target = WriteStringField(v1::OpenEvent::kPathFieldNumber, path, target);
+  target = WriteStringField(v1::OpenEvent::kQueryFieldNumber, query, target);
+  ForEachHeaderEntry(headers, [&](std::string_view name, std::size_t first, std::size_t last) {
+    const std::size_t value_size = JoinedSize(headers, first, last);
+    target = WriteLengthPrefix(kHeaders, HeaderEntrySize(name, value_size), target);
+    target = WriteBytes(1, name, target);
+    target = WriteLengthPrefix(2, value_size, target);
+    for (std::size_t i = first; i < last; ++i) {
+      if (i != first) target = CodedOutputStream::WriteRawToArray(", ", 2, target);
+      const auto value = headers[i].value;
+      target = CodedOutputStream::WriteRawToArray(value.data(), static_cast<int>(value.size()), target);
+    }
+  });
+  WriteStringField(v1::OpenEvent::kRemoteAddressFieldNumber, remote_address, target);
+  ++chunk.events;
+}
+
 void AppendEvent(EventChunk& chunk, const v1::Event& event) {
   const std::size_t size = event.ByteSizeLong();
   std::uint8_t* target = Extend(chunk.wire, LengthDelimitedSize(kEventsField, size));

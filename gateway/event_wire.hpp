@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -29,7 +30,21 @@ struct EventChunk {
 void AppendMessageEvent(EventChunk& chunk, std::string_view connection_id, std::uint64_t sequence, v1::Opcode opcode,
                         std::string_view payload);
 
-// Appends any event (open and close events).
+// One request header for an OpenEvent: the name already in lower case.
+struct HeaderField {
+  std::string_view name;
+  std::string_view value;
+};
+
+// Appends Event{connection_id, sequence, open{path, query, headers,
+// remote_address}}. `headers` must be sorted by name; fields with the same
+// name become one map entry with their values joined by ", " in the order
+// given (RFC 9110, section 5.3). Encoded directly: a map built per
+// connection costs a dozen allocations.
+void AppendOpenEvent(EventChunk& chunk, std::string_view connection_id, std::uint64_t sequence, std::string_view path,
+                     std::string_view query, std::string_view remote_address, std::span<const HeaderField> headers);
+
+// Appends any event (close events, and whatever is not on a hot path).
 void AppendEvent(EventChunk& chunk, const v1::Event& event);
 
 // The EventBatch header field (batch_sequence) that goes with the events.

@@ -1,5 +1,7 @@
 #include "gateway/session.hpp"
 
+#include <algorithm>
+
 #include <google/protobuf/util/time_util.h>
 #include <spdlog/spdlog.h>
 
@@ -68,12 +70,6 @@ std::string RemoteAddressOf(const LoopSocket& socket) {
   beast::error_code ec;
   const auto endpoint = socket.remote_endpoint(ec);
   return ec ? std::string() : FormatEndpoint(endpoint);
-}
-
-std::string LowerCase(std::string_view text) {
-  std::string out(text);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
 }
 
 }  // namespace
@@ -447,18 +443,26 @@ v1::Event Session::NewEvent() {
 
 void Session::EmitOpen() {
   opened_ = true;
-  auto event = NewEvent();
-  auto* open = event.mutable_open();
-  open->set_path(path_);
-  open->set_query(query_);
-  open->set_remote_address(remote_address_);
-  auto& headers = *open->mutable_headers();
+  // Lower-cased names go into one buffer, sized first so views stay valid.
+  std::size_t names_size = 0;
+  std::size_t count = 0;
   for (const auto& field : *request_) {
-    auto name = LowerCase(field.name_string());
-    auto [it, inserted] = headers.try_emplace(name, field.value());
-    if (!inserted) it->second.append(", ").append(field.value());
+    names_size += field.name_string().size();
+    ++count;
   }
-  loop_.SubmitEvent(event);
+  std::string names;
+  names.reserve(names_size);
+  std::vector<HeaderField> headers;
+  headers.reserve(count);
+  for (const auto& field : *request_) {
+    const auto name = field.name_string();
+    const std::size_t start = names.size();
+    for (const char c : name) names.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+    headers.push_back({std::string_view(names).substr(start, name.size()), field.value()});
+  }
+  std::stable_sort(headers.begin(), headers.end(),
+                   [](const HeaderField& a, const HeaderField& b) { return a.name < b.name; });
+  loop_.SubmitOpen(id_, next_event_sequence_++, path_, query_, remote_address_, headers);
 }
 
 void Session::EmitClose(const CloseInfo& info) {

@@ -38,6 +38,9 @@ from systems import REPO, SYSTEMS, Context  # noqa: E402
 ALL_SYSTEMS = ["wsgateway", "ceiling", "nginx", "pushpin"]
 KINDS = ["echo", "latency", "connect", "fanout", "hold", "instructions"]
 
+# Reference systems whose failures under load are reported, not fatal.
+TOLERATED_FAILURES = {"pushpin"}
+
 
 def make_plan(args):
     quick = args.quick
@@ -381,7 +384,16 @@ def main():
     meta["finished"] = datetime.datetime.now().isoformat(timespec="seconds")
     save()
     summary = report.build_summary(records, plan)
-    failures = [r for r in records if not r.get("ok") and not r.get("skipped")]
+    # A reference system that fails under a load is a result about it, not
+    # a broken run: Pushpin drops sessions when a thousand connections keep a
+    # request each in flight. Its row stays empty with a note. A failure of
+    # wsgateway, of the ceiling or of nginx fails the suite.
+    failed = [r for r in records if not r.get("ok") and not r.get("skipped")]
+    failures = [r for r in failed if r["system"] not in TOLERATED_FAILURES]
+    for r in failed:
+        if r["system"] in TOLERATED_FAILURES:
+            notes.append(f"{r['system']} failed {r['workload']} (round {r['round']}), counted as no result: "
+                         f"{r.get('error')}")
     for r in records:
         if r["kind"] == "latency" and r.get("ok") and r.get("rate") and r["messages_per_s"] < 0.95 * r["rate"]:
             notes.append(f"{r['workload']} {r['system']} (round {r['round']}): wsbench achieved "
@@ -399,6 +411,8 @@ def main():
     for r in crashed:
         notes.append(f"{r['system']} exited abnormally on SIGTERM after {r['workload']} (round {r['round']}): "
                      f"{r['exit_statuses']}")
+        if r["system"] == "wsgateway" and r not in failures:
+            failures.append(dict(r, error=f"wsgateway exited abnormally on SIGTERM: {r['exit_statuses']}"))
     notes[:] = list(dict.fromkeys(notes))
     text = report.markdown(summary, meta)
     charts_written = report.charts(summary, out_dir)

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 namespace wsgateway {
 namespace {
@@ -74,6 +75,39 @@ TEST(EventWireTest, ChunksConcatenateIntoOneBatchInOrder) {
   EXPECT_EQ(batch.events(1).sequence(), 2u);
   EXPECT_EQ(batch.events(2).close().code(), 1000u);
   EXPECT_EQ(batch.events(2).close().closed_by(), v1::CLOSED_BY_CLIENT);
+}
+
+// Open events are encoded by hand too: every field the generated parser
+// reads back, headers with the same name joined in order.
+TEST(EventWireTest, OpenEventCarriesPathQueryAddressAndJoinedHeaders) {
+  const std::vector<HeaderField> headers = {{"accept", "a"},   {"cookie", "x=1"},   {"cookie", "y=2"},
+                                            {"cookie", "z=3"}, {"host", "example"}, {"sec-websocket-key", ""}};
+  EventChunk chunk;
+  AppendOpenEvent(chunk, "00000000000000ab-0-1", 1, "/chat", "room=7", "127.0.0.1:5555", headers);
+  const auto batch = Decode(9, chunk);
+  ASSERT_EQ(batch.events_size(), 1);
+  const auto& event = batch.events(0);
+  EXPECT_EQ(event.connection_id(), "00000000000000ab-0-1");
+  EXPECT_EQ(event.sequence(), 1u);
+  ASSERT_TRUE(event.has_open());
+  EXPECT_EQ(event.open().path(), "/chat");
+  EXPECT_EQ(event.open().query(), "room=7");
+  EXPECT_EQ(event.open().remote_address(), "127.0.0.1:5555");
+  const auto& map = event.open().headers();
+  EXPECT_EQ(map.size(), 4u);
+  EXPECT_EQ(map.at("accept"), "a");
+  EXPECT_EQ(map.at("cookie"), "x=1, y=2, z=3");
+  EXPECT_EQ(map.at("host"), "example");
+  EXPECT_EQ(map.at("sec-websocket-key"), "");
+}
+
+TEST(EventWireTest, OpenEventWithNothingButThePathIsStillAnOpenEvent) {
+  EventChunk chunk;
+  AppendOpenEvent(chunk, "c", 0, "", "", "", {});
+  const auto batch = Decode(1, chunk);
+  ASSERT_EQ(batch.events_size(), 1);
+  EXPECT_TRUE(batch.events(0).has_open());
+  EXPECT_TRUE(batch.events(0).open().headers().empty());
 }
 
 TEST(EventWireTest, BatchSequenceRoundTrips) {
