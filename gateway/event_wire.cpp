@@ -46,6 +46,24 @@ std::uint8_t* Extend(std::string& out, std::size_t size) {
   return reinterpret_cast<std::uint8_t*>(out.data() + start);
 }
 
+// Appends the `events` field of one Event with its connection_id and
+// sequence, and the length prefix of its oneof field `kind` (`kind_size`
+// bytes); returns where the oneof's content goes.
+std::uint8_t* AppendEnvelope(EventChunk& chunk, std::string_view connection_id, std::uint64_t sequence, int kind,
+                             std::size_t kind_size) {
+  std::size_t event_size = LengthDelimitedSize(kind, kind_size);
+  if (!connection_id.empty()) {
+    event_size += LengthDelimitedSize(v1::Event::kConnectionIdFieldNumber, connection_id.size());
+  }
+  if (sequence != 0) event_size += VarintFieldSize(v1::Event::kSequenceFieldNumber, sequence);
+  std::uint8_t* target = Extend(chunk.wire, LengthDelimitedSize(kEventsField, event_size));
+  target = WriteLengthPrefix(kEventsField, event_size, target);
+  if (!connection_id.empty()) target = WriteBytes(v1::Event::kConnectionIdFieldNumber, connection_id, target);
+  if (sequence != 0) target = WriteVarint(v1::Event::kSequenceFieldNumber, sequence, target);
+  ++chunk.events;
+  return WriteLengthPrefix(kind, kind_size, target);
+}
+
 }  // namespace
 
 void AppendMessageEvent(EventChunk& chunk, std::string_view connection_id, std::uint64_t sequence, v1::Opcode opcode,
@@ -55,19 +73,9 @@ void AppendMessageEvent(EventChunk& chunk, std::string_view connection_id, std::
   std::size_t message_size = LengthDelimitedSize(v1::MessageEvent::kPayloadFieldNumber, payload.size());
   if (payload.empty()) message_size = 0;
   if (opcode != 0) message_size += VarintFieldSize(v1::MessageEvent::kOpcodeFieldNumber, opcode);
-  std::size_t event_size = LengthDelimitedSize(v1::Event::kMessageFieldNumber, message_size);
-  if (!connection_id.empty())
-    event_size += LengthDelimitedSize(v1::Event::kConnectionIdFieldNumber, connection_id.size());
-  if (sequence != 0) event_size += VarintFieldSize(v1::Event::kSequenceFieldNumber, sequence);
-
-  std::uint8_t* target = Extend(chunk.wire, LengthDelimitedSize(kEventsField, event_size));
-  target = WriteLengthPrefix(kEventsField, event_size, target);
-  if (!connection_id.empty()) target = WriteBytes(v1::Event::kConnectionIdFieldNumber, connection_id, target);
-  if (sequence != 0) target = WriteVarint(v1::Event::kSequenceFieldNumber, sequence, target);
-  target = WriteLengthPrefix(v1::Event::kMessageFieldNumber, message_size, target);
+  std::uint8_t* target = AppendEnvelope(chunk, connection_id, sequence, v1::Event::kMessageFieldNumber, message_size);
   if (opcode != 0) target = WriteVarint(v1::MessageEvent::kOpcodeFieldNumber, opcode, target);
   if (!payload.empty()) WriteBytes(v1::MessageEvent::kPayloadFieldNumber, payload, target);
-  ++chunk.events;
 }
 
 namespace {
@@ -112,16 +120,7 @@ void AppendOpenEvent(EventChunk& chunk, std::string_view connection_id, std::uin
   ForEachHeaderEntry(headers, [&](std::string_view name, std::size_t first, std::size_t last) {
     open_size += LengthDelimitedSize(kHeaders, HeaderEntrySize(name, JoinedSize(headers, first, last)));
   });
-  std::size_t event_size = LengthDelimitedSize(v1::Event::kOpenFieldNumber, open_size);
-  if (!connection_id.empty())
-    event_size += LengthDelimitedSize(v1::Event::kConnectionIdFieldNumber, connection_id.size());
-  if (sequence != 0) event_size += VarintFieldSize(v1::Event::kSequenceFieldNumber, sequence);
-
-  std::uint8_t* target = Extend(chunk.wire, LengthDelimitedSize(kEventsField, event_size));
-  target = WriteLengthPrefix(kEventsField, event_size, target);
-  if (!connection_id.empty()) target = WriteBytes(v1::Event::kConnectionIdFieldNumber, connection_id, target);
-  if (sequence != 0) target = WriteVarint(v1::Event::kSequenceFieldNumber, sequence, target);
-  target = WriteLengthPrefix(v1::Event::kOpenFieldNumber, open_size, target);
+  std::uint8_t* target = AppendEnvelope(chunk, connection_id, sequence, v1::Event::kOpenFieldNumber, open_size);
   target = WriteStringField(v1::OpenEvent::kPathFieldNumber, path, target);
   target = WriteStringField(v1::OpenEvent::kQueryFieldNumber, query, target);
   ForEachHeaderEntry(headers, [&](std::string_view name, std::size_t first, std::size_t last) {
@@ -136,7 +135,6 @@ void AppendOpenEvent(EventChunk& chunk, std::string_view connection_id, std::uin
     }
   });
   WriteStringField(v1::OpenEvent::kRemoteAddressFieldNumber, remote_address, target);
-  ++chunk.events;
 }
 
 void AppendEvent(EventChunk& chunk, const v1::Event& event) {
