@@ -39,6 +39,11 @@ grpc::Status EnqueueStatus(Session::EnqueueResult result, std::string_view conne
       return grpc::Status::OK;
     case Session::EnqueueResult::kNotActive:
       return NotActive(connection_id, state_before, "accept messages");
+    case Session::EnqueueResult::kNoMessageToContinue:
+      return {grpc::StatusCode::FAILED_PRECONDITION,
+              "connection '" + std::string(connection_id) +
+                  "' has no fragmented message of this opcode open: send the first frame with fin false and "
+                  "continuation false, then continue it with the same opcode"};
     case Session::EnqueueResult::kQueueFull:
       break;
   }

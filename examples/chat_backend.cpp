@@ -139,6 +139,8 @@ struct ChatRoom {
       case Event::kClose:
         broadcaster->send_text("* " + who + " left");
         break;
+      case Event::kControlFrame:
+      case Event::kCloseFrame:
       case Event::KIND_NOT_SET:
         break;
     }

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace wsgateway {
 
@@ -27,10 +28,36 @@ struct Config {
   std::size_t send_queue_max_bytes = 4 * 1024 * 1024;
   std::size_t max_handshake_bytes = 16 * 1024;
   std::chrono::milliseconds handshake_timeout{10'000};
-  std::chrono::milliseconds idle_timeout{60'000};
-  // Offer permessage-deflate (RFC 7692) to clients that ask for it. Off by
-  // default: compression costs CPU per message and memory per connection.
+  // Heartbeat: a connection silent for ping_interval gets a ping; one that
+  // then stays silent for pong_timeout is dead and closed (1006). Zero
+  // ping_interval turns heartbeats off.
+  std::chrono::milliseconds ping_interval{25'000};
+  std::chrono::milliseconds pong_timeout{10'000};
+  // How long the gateway waits for the client's half of a close handshake,
+  // and then for the client to close TCP, before it drops the connection.
+  std::chrono::milliseconds close_timeout{5'000};
+  // Subprotocols (Sec-WebSocket-Protocol) the gateway accepts; the first one
+  // in the client's order of preference that is listed here is chosen.
+  std::vector<std::string> subprotocols;
+  // Headers added to every 101 response, as "Name: value".
+  std::vector<std::string> response_headers;
+
+  // permessage-deflate (RFC 7692), negotiated with clients that offer it.
+  // Off by default: compression costs CPU per message. Both directions run
+  // without context takeover, so no compression state outlives a message.
   bool permessage_deflate = false;
+  // Messages pushed without an explicit compress flag are compressed from
+  // this size up.
+  std::size_t compression_threshold = 256;
+  // zlib level, 1 (fastest) to 9 (smallest).
+  int compression_level = 1;
+
+  // Frame forwarding (Swoole's open_websocket_*_frame): the client's close,
+  // ping and pong frames reach the backend as events. Pings are answered by
+  // the gateway either way.
+  bool forward_close_frames = false;
+  bool forward_ping_frames = false;
+  bool forward_pong_frames = false;
 
   // Backend link.
   std::size_t backend_buffer_bytes = 64 * 1024 * 1024;

@@ -43,7 +43,10 @@ std::vector<FileSetting> ReadConfigFile(const std::string& path) {
     if (value.IsScalar()) {
       setting.values.push_back(value.as<std::string>());
     } else if (value.IsSequence()) {
-      for (const auto& element : value) setting.values.push_back(element.as<std::string>());
+      // Lists are one comma-separated value, so a flag replaces a file's list.
+      std::string joined;
+      for (const auto& element : value) joined += (joined.empty() ? "" : ",") + element.as<std::string>();
+      setting.values.push_back(joined);
     } else {
       throw CLI::ConversionError("config key '" + key + "' must be a scalar or a list, not a mapping");
     }
@@ -95,6 +98,22 @@ class Binder {
               });
   }
 
+  void List(const std::string& flag, std::vector<std::string>& target, const std::string& help) {
+    Converted(flag, help + " (comma-separated)", "", "a comma-separated list", [&target](const std::string& s) {
+      target.clear();
+      std::size_t start = 0;
+      while (start <= s.size()) {
+        const auto end = std::min(s.find(',', start), s.size());
+        auto item = s.substr(start, end - start);
+        item.erase(0, item.find_first_not_of(" \t"));
+        item.erase(item.find_last_not_of(" \t") + 1);
+        if (!item.empty()) target.push_back(item);
+        start = end + 1;
+      }
+      return true;
+    });
+  }
+
   void Duration(const std::string& flag, std::chrono::milliseconds& target, const std::string& help) {
     Converted(flag, help, FormatDuration(target), "a duration such as 500ms, 30s or 5m",
               [&target](const std::string& s) {
@@ -134,6 +153,15 @@ void Validate(const Config& c) {
   require(c.backend_event_timeout.count() > 0, "backend-event-timeout", "must be positive");
   require(c.backend_reconnect_min.count() > 0 && c.backend_reconnect_min <= c.backend_reconnect_max,
           "backend-reconnect-min", "must be positive and not above --backend-reconnect-max");
+  require(c.ping_interval.count() == 0 || c.pong_timeout.count() > 0, "pong-timeout",
+          "must be positive while heartbeats are on");
+  require(c.close_timeout.count() > 0, "close-timeout", "must be positive");
+  require(c.compression_level >= 1 && c.compression_level <= 9, "compression-level", "must be between 1 and 9");
+  for (const auto& header : c.response_headers) {
+    const auto colon = header.find(':');
+    require(colon != std::string::npos && colon > 0 && header.find_first_of("\r\n") == std::string::npos,
+            "response-headers", "'" + header + "' is not of the form 'Name: value'");
+  }
   require(c.threads <= 256, "threads", "must be between 0 (one per core) and 256");
   const std::vector<std::string> levels = {"trace", "debug", "info", "warn", "error", "critical", "off"};
   require(std::find(levels.begin(), levels.end(), c.log_level) != levels.end(), "log-level",
@@ -167,10 +195,20 @@ ConfigLoadResult LoadConfig(int argc, const char* const* argv) {
   bind.Bytes("max-handshake-bytes", config.max_handshake_bytes, "Largest HTTP upgrade request header");
   bind.Duration("handshake-timeout", config.handshake_timeout,
                 "Time allowed for the HTTP upgrade and the close handshake");
-  bind.Duration("idle-timeout", config.idle_timeout,
-                "Close a connection silent this long; pings are sent at half of it (0 disables)");
+  bind.Duration("ping-interval", config.ping_interval, "Ping a connection silent this long (0 disables heartbeats)");
+  bind.Duration("pong-timeout", config.pong_timeout, "Close a pinged connection that stays silent this long");
+  bind.Duration("close-timeout", config.close_timeout,
+                "Wait this long for the client's close frame, and then for its TCP close");
+  bind.List("subprotocols", config.subprotocols, "Subprotocols accepted in Sec-WebSocket-Protocol");
+  bind.List("response-headers", config.response_headers, "Headers added to every 101 response, as 'Name: value'");
   bind.Bool("permessage-deflate", config.permessage_deflate,
             "Negotiate permessage-deflate (RFC 7692) with clients that offer it");
+  bind.Bytes("compression-threshold", config.compression_threshold,
+             "Compress pushed messages from this size up (unless the push says otherwise)");
+  bind.Plain("compression-level", config.compression_level, "zlib level, 1 (fastest) to 9 (smallest)");
+  bind.Bool("forward-close-frames", config.forward_close_frames, "Send clients' close frames to the backend");
+  bind.Bool("forward-ping-frames", config.forward_ping_frames, "Send clients' ping frames to the backend");
+  bind.Bool("forward-pong-frames", config.forward_pong_frames, "Send clients' pong frames to the backend");
   bind.Bytes("backend-buffer-bytes", config.backend_buffer_bytes,
              "Events held for the backend before client reads pause");
   bind.Duration("backend-event-timeout", config.backend_event_timeout,

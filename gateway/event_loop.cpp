@@ -7,11 +7,18 @@
 
 namespace wsgateway {
 
+namespace {
+// Large enough that a busy connection's socket buffer drains in one read.
+constexpr std::size_t kReadScratchBytes = 64 * 1024;
+}  // namespace
+
 EventLoop::EventLoop(std::uint32_t index, const GatewayContext& ctx)
     : index_(index),
       ctx_(ctx),
       counters_(ctx.metrics.loop_counters().AddLoop()),
-      work_(boost::asio::make_work_guard(io_context_)) {}
+      work_(boost::asio::make_work_guard(io_context_)),
+      compression_(ctx.config.compression_level),
+      read_scratch_(kReadScratchBytes) {}
 
 EventLoop::~EventLoop() {
   if (thread_.joinable()) StopAndJoin(std::chrono::milliseconds(0));
@@ -57,8 +64,8 @@ void EventLoop::SubmitEvent(const v1::Event& event) {
 
 void EventLoop::SubmitOpen(std::string_view connection_id, std::uint64_t sequence, std::string_view path,
                            std::string_view query, std::string_view remote_address,
-                           std::span<const HeaderField> headers) {
-  AppendOpenEvent(outbox_, connection_id, sequence, path, query, remote_address, headers);
+                           std::span<const HeaderField> headers, const OpenNegotiation& negotiated) {
+  AppendOpenEvent(outbox_, connection_id, sequence, path, query, remote_address, headers, negotiated);
   ScheduleFlush();
 }
 

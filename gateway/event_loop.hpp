@@ -17,6 +17,7 @@
 
 #include "gateway/event_wire.hpp"
 #include "gateway/gateway_context.hpp"
+#include "gateway/loop_compression.hpp"
 #include "gateway/loop_socket.hpp"
 #include "wsgateway/v1/backend.pb.h"
 
@@ -42,6 +43,11 @@ class EventLoop {
   // Per-message counters; only the loop's thread counts here.
   metrics::LoopCounters& counters() { return counters_; }
   boost::asio::io_context& io_context() { return io_context_; }
+  // zlib state shared by the loop's compressed connections.
+  LoopCompression& compression() { return compression_; }
+  // Where sessions read into: only a partial frame is copied out of it into
+  // a session's own buffer, so an idle connection holds no read buffer.
+  std::span<char> read_scratch() { return read_scratch_; }
 
   // Runs `work` on the loop's thread.
   template <typename Work>
@@ -59,7 +65,8 @@ class EventLoop {
   // pass to the backend link at once, already in wire form.
   void SubmitEvent(const v1::Event& event);
   void SubmitOpen(std::string_view connection_id, std::uint64_t sequence, std::string_view path, std::string_view query,
-                  std::string_view remote_address, std::span<const HeaderField> headers);
+                  std::string_view remote_address, std::span<const HeaderField> headers,
+                  const OpenNegotiation& negotiated);
   void SubmitMessage(std::string_view connection_id, std::uint64_t sequence, v1::Opcode opcode,
                      std::string_view payload);
 
@@ -85,6 +92,8 @@ class EventLoop {
   Registry sessions_;
   std::vector<std::shared_ptr<Session>> parked_;
   EventChunk outbox_;
+  LoopCompression compression_;
+  std::vector<char> read_scratch_;
   bool flush_scheduled_ = false;
 };
 

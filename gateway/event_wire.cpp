@@ -112,11 +112,16 @@ std::uint8_t* WriteStringField(int field, std::string_view value, std::uint8_t* 
 }  // namespace
 
 void AppendOpenEvent(EventChunk& chunk, std::string_view connection_id, std::uint64_t sequence, std::string_view path,
-                     std::string_view query, std::string_view remote_address, std::span<const HeaderField> headers) {
+                     std::string_view query, std::string_view remote_address, std::span<const HeaderField> headers,
+                     const OpenNegotiation& negotiated) {
   constexpr int kHeaders = v1::OpenEvent::kHeadersFieldNumber;
+  constexpr int kExtensions = v1::OpenEvent::kExtensionsFieldNumber;
   std::size_t open_size = StringFieldSize(v1::OpenEvent::kPathFieldNumber, path) +
                           StringFieldSize(v1::OpenEvent::kQueryFieldNumber, query) +
-                          StringFieldSize(v1::OpenEvent::kRemoteAddressFieldNumber, remote_address);
+                          StringFieldSize(v1::OpenEvent::kRemoteAddressFieldNumber, remote_address) +
+                          StringFieldSize(v1::OpenEvent::kSubprotocolFieldNumber, negotiated.subprotocol);
+  // Repeated fields have no default to skip: an empty extension is absent.
+  if (!negotiated.extension.empty()) open_size += LengthDelimitedSize(kExtensions, negotiated.extension.size());
   ForEachHeaderEntry(headers, [&](std::string_view name, std::size_t first, std::size_t last) {
     open_size += LengthDelimitedSize(kHeaders, HeaderEntrySize(name, JoinedSize(headers, first, last)));
   });
@@ -134,7 +139,9 @@ void AppendOpenEvent(EventChunk& chunk, std::string_view connection_id, std::uin
       target = CodedOutputStream::WriteRawToArray(value.data(), static_cast<int>(value.size()), target);
     }
   });
-  WriteStringField(v1::OpenEvent::kRemoteAddressFieldNumber, remote_address, target);
+  target = WriteStringField(v1::OpenEvent::kRemoteAddressFieldNumber, remote_address, target);
+  target = WriteStringField(v1::OpenEvent::kSubprotocolFieldNumber, negotiated.subprotocol, target);
+  if (!negotiated.extension.empty()) WriteBytes(kExtensions, negotiated.extension, target);
 }
 
 void AppendEvent(EventChunk& chunk, const v1::Event& event) {

@@ -36,13 +36,20 @@ struct HeaderField {
   std::string_view value;
 };
 
+// The negotiated parts of an OpenEvent; empty strings are left out.
+struct OpenNegotiation {
+  std::string_view subprotocol;
+  std::string_view extension;
+};
+
 // Appends Event{connection_id, sequence, open{path, query, headers,
-// remote_address}}. `headers` must be sorted by name; fields with the same
+// remote_address, subprotocol, extensions}}. `headers` must be sorted by name; fields with the same
 // name become one map entry with their values joined by ", " in the order
 // given (RFC 9110, section 5.3). Encoded directly: a map built per
 // connection costs a dozen allocations.
 void AppendOpenEvent(EventChunk& chunk, std::string_view connection_id, std::uint64_t sequence, std::string_view path,
-                     std::string_view query, std::string_view remote_address, std::span<const HeaderField> headers);
+                     std::string_view query, std::string_view remote_address, std::span<const HeaderField> headers,
+                     const OpenNegotiation& negotiated = {});
 
 // Appends any event (close events, and whatever is not on a hot path).
 void AppendEvent(EventChunk& chunk, const v1::Event& event);

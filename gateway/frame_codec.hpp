@@ -49,6 +49,38 @@ struct Unpacked {
   std::string error;         // kInvalid: why
 };
 
+// The fixed part of a frame, without its payload: what a reader needs to
+// decide about a frame before its payload has arrived.
+struct Header {
+  bool fin = true;
+  bool rsv1 = false;
+  bool rsv2 = false;
+  bool rsv3 = false;
+  std::uint8_t opcode = kText;
+  bool masked = false;
+  std::array<std::uint8_t, 4> mask{};
+  std::uint64_t length = 0;
+  // Bytes the header takes on the wire (2 to 14).
+  std::size_t size = 0;
+  // The length used the shortest encoding, as RFC 6455 section 5.2 requires.
+  bool minimal_length = true;
+};
+inline constexpr std::size_t kMaxHeaderBytes = 14;
+
+enum class HeaderStatus { kComplete, kNeedMore, kInvalid };
+// Reads the header at the start of `data`. kInvalid only for a 64-bit
+// length with its most significant bit set, which no frame can have.
+HeaderStatus ParseHeader(std::string_view data, Header& header);
+
+// Writes an unmasked header (the server side) into `out`, returning its
+// size.
+std::size_t WriteHeader(bool fin, bool rsv1, std::uint8_t opcode, std::uint64_t length,
+                        std::uint8_t (&out)[kMaxHeaderBytes]);
+
+// XORs `data` with `mask`, starting at byte `offset` of the mask cycle, so a
+// payload can be unmasked in pieces as it arrives.
+void ApplyMask(char* data, std::size_t size, const std::array<std::uint8_t, 4>& mask, std::size_t offset);
+
 // Decodes the frame at the start of `data`. Payloads larger than
 // `max_payload` are kInvalid, so a peer cannot make the reader buffer
 // without bound.

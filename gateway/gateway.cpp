@@ -31,6 +31,8 @@ CommandResult ToCommandResult(Session::EnqueueResult result) {
       return CommandResult::kNotActive;
     case Session::EnqueueResult::kQueueFull:
       return CommandResult::kQueueFull;
+    case Session::EnqueueResult::kNoMessageToContinue:
+      return CommandResult::kInvalid;
   }
   return CommandResult::kInvalid;
 }

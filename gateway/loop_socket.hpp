@@ -5,6 +5,8 @@
 // virtual calls, which profiling showed on the message path.
 
 #include <boost/asio/basic_stream_socket.hpp>
+#include <boost/asio/basic_waitable_timer.hpp>
+#include <chrono>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -14,5 +16,7 @@ namespace wsgateway {
 using LoopExecutor = boost::asio::io_context::executor_type;
 using LoopSocket = boost::asio::basic_stream_socket<boost::asio::ip::tcp, LoopExecutor>;
 using LoopStream = boost::beast::basic_stream<boost::asio::ip::tcp, LoopExecutor>;
+using LoopTimer = boost::asio::basic_waitable_timer<std::chrono::steady_clock,
+                                                    boost::asio::wait_traits<std::chrono::steady_clock>, LoopExecutor>;
 
 }  // namespace wsgateway

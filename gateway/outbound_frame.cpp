@@ -32,12 +32,23 @@ OutboundFrameCheck MakeOutboundFrame(v1::Frame&& frame, std::size_t max_message_
     check.error = "ping and pong payloads are limited to 125 bytes; got " + std::to_string(payload.size());
     return check;
   }
+  const bool fin = !frame.has_fin() || frame.fin();
+  if (control && (!fin || frame.continuation())) {
+    check.error = "ping and pong frames cannot be fragmented: leave fin unset and continuation false";
+    return check;
+  }
+  check.frame.fin = fin;
+  check.frame.continuation = frame.continuation();
+  if (frame.has_compress()) check.frame.compress = frame.compress() ? CompressMode::kAlways : CompressMode::kNever;
   if (payload.size() > max_message_bytes) {
     check.error = "payload is " + std::to_string(payload.size()) + " bytes; the limit (max_message_bytes) is " +
                   std::to_string(max_message_bytes);
     return check;
   }
-  if (check.frame.type == FrameType::kText && !IsValidUtf8(payload)) {
+  // A fragment may end inside a character; the whole message is what must
+  // be UTF-8, which the gateway cannot see, so only unfragmented text is
+  // checked.
+  if (check.frame.type == FrameType::kText && fin && !frame.continuation() && !IsValidUtf8(payload)) {
     check.error = "text payload is not valid UTF-8; send it as OPCODE_BINARY";
     return check;
   }

@@ -12,13 +12,24 @@ namespace wsgateway {
 
 enum class FrameType : std::uint8_t { kText, kBinary, kPing, kPong, kClose };
 
+// Whether a message is sent compressed where permessage-deflate was agreed.
+enum class CompressMode : std::uint8_t { kBySize, kAlways, kNever };
+
 struct OutboundFrame {
   FrameType type = FrameType::kText;
   std::shared_ptr<const std::string> payload;
   // Only for kClose.
   std::uint16_t close_code = 0;
+  // Data frames: the last frame of its message.
+  bool fin = true;
+  // Data frames: carries on the fragmented message open on the connection.
+  bool continuation = false;
+  CompressMode compress = CompressMode::kBySize;
+  // Set by the session once `payload` holds the deflated message (RSV1).
+  bool compressed = false;
 
   std::size_t size() const { return payload ? payload->size() : 0; }
+  bool is_data() const { return type == FrameType::kText || type == FrameType::kBinary; }
 };
 
 // Checks a frame from the API (Admin.Push, Broadcast, backend commands)

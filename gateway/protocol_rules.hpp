@@ -17,6 +17,11 @@ inline constexpr std::size_t kMaxControlPayloadBytes = 125;
 // U+10FFFF).
 bool IsValidUtf8(std::string_view text);
 
+// A close code a peer may send (RFC 6455 section 7.4 and the IANA
+// registry): 1000-1003, 1007-1014 and 3000-4999. 1004-1006 and 1015 are
+// reserved, everything else unassigned.
+bool IsValidReceivedCloseCode(std::uint32_t code);
+
 // Empty when a backend may close with this code and reason; otherwise a
 // sentence that says what is wrong. Code 0 stands for 1000.
 std::string CheckCloseRequest(std::uint32_t code, std::string_view reason);

@@ -5,10 +5,16 @@
 // by posting to its loop. Kept alive by the pending asynchronous operation
 // (shared_from_this in every handler) and, while open, by its loop's
 // registry.
+//
+// The HTTP request is read with Beast's parser; after the upgrade the
+// session speaks RFC 6455 itself (MessageReader for what arrives, frame
+// headers written here for what leaves), so every close code, the close
+// handshake and the TCP teardown are the gateway's own. An idle connection
+// holds no read buffer: it waits for readability and reads into its loop's
+// scratch buffer.
 
-#include <boost/beast/core.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/websocket.hpp>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -17,7 +23,9 @@
 
 #include "gateway/gateway_context.hpp"
 #include "gateway/loop_socket.hpp"
+#include "gateway/message_reader.hpp"
 #include "gateway/outbound_frame.hpp"
+#include "gateway/websocket_handshake.hpp"
 #include "wsgateway/v1/backend.pb.h"
 #include "wsgateway/v1/types.pb.h"
 
@@ -27,7 +35,14 @@ class EventLoop;
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  enum class EnqueueResult { kQueued, kNotActive, kQueueFull };
+  enum class EnqueueResult {
+    kQueued,
+    kNotActive,
+    kQueueFull,
+    // A continuation frame with no fragmented message open, or of another
+    // opcode than the open one.
+    kNoMessageToContinue,
+  };
 
   Session(EventLoop& loop, LoopSocket&& socket, std::uint64_t counter, const GatewayContext& ctx);
 
@@ -66,37 +81,70 @@ class Session : public std::enable_shared_from_this<Session> {
     std::string reason;
     v1::ClosedBy closed_by = v1::CLOSED_BY_ERROR;
   };
+  // What the session's one timer is waiting for.
+  enum class TimerPhase { kNone, kHandshake, kHeartbeat, kPong, kCloseReply, kTeardown };
 
-  void DoReadRequest();
+  // Handshake.
+  void ReadRequest();
   void OnRequestStarted(boost::beast::error_code ec, std::size_t bytes);
   void OnReadRequest(boost::beast::error_code ec, std::size_t bytes);
   void OnRequestReadFailed(boost::beast::error_code ec);
-  void Reject(boost::beast::http::status status, std::string_view reason_label, std::string body);
+  void Reject(boost::beast::http::status status, std::string_view reason_label, std::string_view body);
   void DrainUntilPeerCloses();
-  void DoAccept();
-  void OnAccept(boost::beast::error_code ec);
-  void DoRead();
-  void OnRead(boost::beast::error_code ec, std::size_t bytes);
+  void Upgrade();
+  void OnUpgradeWritten(boost::beast::error_code ec);
+
+  // Reading.
+  void WaitReadable();
+  void OnReadable(boost::beast::error_code ec);
+  void ReadAvailable();
+  bool ProcessScratch(char* data, std::size_t size);
+  bool ProcessBuffered();
+  std::size_t ProcessFrames(char* data, std::size_t size, bool& go_on);
+  bool OnItem(const MessageReader::Item& item);
+  bool OnMessage(const MessageReader::Item& item);
+  void OnPing(std::string_view payload);
+  void OnClientClose(std::uint16_t code, std::string_view reason);
+  void FailConnection(std::uint16_t code, std::string_view reason);
+  void OnReadError(boost::beast::error_code ec);
+
+  // Writing.
+  EnqueueResult Admit(OutboundFrame&& frame);
+  void Defer(OutboundFrame&& frame);
+  void ReleaseDeferred();
+  void MaybeCompress(OutboundFrame& frame);
+  void SendControl(FrameType type, std::string_view payload);
   void DoWrite();
   void OnWrite(boost::beast::error_code ec, std::size_t bytes);
-  void OnControlFrame(boost::beast::websocket::frame_type kind, std::string_view payload);
+  void AfterCloseSent();
+  void DropUnsentFrames();
 
-  CloseInfo CloseInfoFor(boost::beast::error_code ec) const;
+  // Timers and teardown.
+  void ArmTimer(TimerPhase phase, std::chrono::steady_clock::duration after);
+  void OnTimer(boost::beast::error_code ec);
+  void OnHeartbeat();
+  void StartTeardown();
   void Finish(const CloseInfo& info);
   void SetState(v1::ConnectionState state);
-  void Touch() { last_activity_ = std::chrono::system_clock::now(); }
 
-  v1::Event NewEvent();
   void EmitOpen();
   void EmitClose(const CloseInfo& info);
+  void EmitControlFrame(v1::Opcode opcode, std::string_view payload);
+  void EmitCloseFrame(std::uint16_t code, std::string_view reason);
 
   EventLoop& loop_;
   const GatewayContext& ctx_;
-  boost::beast::websocket::stream<LoopStream> ws_;
+  LoopSocket socket_;
+  LoopTimer timer_;
+  TimerPhase timer_phase_ = TimerPhase::kNone;
+  // The HTTP request while the handshake is under way, then only the bytes
+  // of a frame that has not fully arrived.
   boost::beast::flat_buffer buffer_;
   // Only while the handshake is under way.
   std::unique_ptr<boost::beast::http::request_parser<boost::beast::http::empty_body>> parser_;
-  std::unique_ptr<boost::beast::http::request<boost::beast::http::empty_body>> request_;
+  std::unique_ptr<UpgradeRequest> request_;
+  // From the upgrade on.
+  std::unique_ptr<MessageReader> reader_;
 
   const std::uint64_t counter_;
   std::string id_;
@@ -104,12 +152,24 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string path_;
   std::string query_;
   std::string subprotocol_;
+  // The Sec-WebSocket-Extensions response; empty without compression.
+  std::string extensions_;
+  int deflate_window_bits_ = 0;  // 0: no compression
 
-  // Frames not yet written; [queue_head_, end) are pending, the head one
-  // may be in flight.
+  // Frames not yet written; [queue_head_, end) are pending, the first
+  // write_count_ of them in flight.
   std::vector<OutboundFrame> queue_;
   std::size_t queue_head_ = 0;
   std::size_t queued_bytes_ = 0;
+  std::size_t write_count_ = 0;
+  // Headers and buffers of the write in flight.
+  std::vector<std::uint8_t> write_headers_;
+  std::vector<boost::asio::const_buffer> write_buffers_;
+  // Messages pushed while a fragmented one is open wait here for its end.
+  std::vector<OutboundFrame> deferred_;
+  std::size_t deferred_bytes_ = 0;
+  bool fragment_open_ = false;
+  FrameType fragment_type_ = FrameType::kText;
 
   // Set when the gateway or the backend started the close, so the Close
   // event reports their code rather than the peer's echo.
@@ -118,7 +178,8 @@ class Session : public std::enable_shared_from_this<Session> {
   v1::ConnectionState state_ = v1::CONNECTION_STATE_UNSPECIFIED;
   std::uint64_t next_event_sequence_ = 1;
   std::chrono::system_clock::time_point connected_at_;
-  std::chrono::system_clock::time_point last_activity_;
+  std::chrono::steady_clock::time_point last_received_;
+  std::chrono::steady_clock::time_point ping_sent_at_;
   std::uint64_t bytes_in_ = 0;
   std::uint64_t bytes_out_ = 0;
   std::uint64_t messages_in_ = 0;
@@ -129,6 +190,11 @@ class Session : public std::enable_shared_from_this<Session> {
   bool paused_ = false;
   bool opened_ = false;
   bool finished_ = false;
+  // Close handshake progress.
+  bool close_sent_ = false;
+  bool close_received_ = false;
+  // Input is only read to find the peer's end of the stream.
+  bool discarding_ = false;
 };
 
 }  // namespace wsgateway

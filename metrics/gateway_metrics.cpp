@@ -94,6 +94,11 @@ GatewayMetrics::GatewayMetrics()
                                     .Help("Connections closed because their send queue passed its bound.")
                                     .Register(*registry_),
                                 {});
+  heartbeat_timeouts_ = Child(prometheus::BuildCounter()
+                                  .Name("wsgateway_heartbeat_timeouts_total")
+                                  .Help("Connections closed as dead: no reply within pong_timeout of a ping.")
+                                  .Register(*registry_),
+                              {});
   admin_latency_ = &prometheus::BuildHistogram()
                         .Name("wsgateway_admin_request_duration_seconds")
                         .Help("Admin API call latency, by method and gRPC status code.")

@@ -54,6 +54,7 @@ class GatewayMetrics {
   prometheus::Gauge& backend_paused_connections() { return *backend_paused_connections_; }
 
   prometheus::Counter& slow_consumer_closes() { return *slow_consumer_closes_; }
+  prometheus::Counter& heartbeat_timeouts() { return *heartbeat_timeouts_; }
 
   prometheus::Histogram& AdminLatency(std::string_view method, std::string_view code);
 
@@ -85,6 +86,7 @@ class GatewayMetrics {
   prometheus::Gauge* backend_paused_connections_ = nullptr;
 
   prometheus::Counter* slow_consumer_closes_ = nullptr;
+  prometheus::Counter* heartbeat_timeouts_ = nullptr;
   prometheus::Family<prometheus::Histogram>* admin_latency_ = nullptr;
 };
 

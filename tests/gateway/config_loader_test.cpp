@@ -110,7 +110,11 @@ TEST_F(ConfigLoaderTest, DefaultsAreTheDocumentedOnes) {
   EXPECT_EQ(c.max_message_bytes, 2u * 1024 * 1024);
   EXPECT_EQ(c.send_queue_max_bytes, Config{}.send_queue_max_bytes);
   EXPECT_EQ(c.handshake_timeout, Config{}.handshake_timeout);
-  EXPECT_EQ(c.idle_timeout, Config{}.idle_timeout);
+  EXPECT_EQ(c.ping_interval, milliseconds(25'000));
+  EXPECT_EQ(c.pong_timeout, milliseconds(10'000));
+  EXPECT_TRUE(c.subprotocols.empty());
+  EXPECT_FALSE(c.permessage_deflate);
+  EXPECT_FALSE(c.forward_close_frames);
   EXPECT_TRUE(c.reject_upgrades_without_backend);
   EXPECT_EQ(c.log_level, "info");
   EXPECT_EQ(c.log_format, "text");
@@ -136,8 +140,28 @@ TEST_F(ConfigLoaderTest, FlagsSetEveryField) {
                            "8KiB",
                            "--handshake-timeout",
                            "2s",
-                           "--idle-timeout",
+                           "--ping-interval",
                            "5m",
+                           "--pong-timeout",
+                           "3s",
+                           "--close-timeout",
+                           "4s",
+                           "--subprotocols",
+                           "chat.v2, chat.v1",
+                           "--response-headers",
+                           "X-Served-By: edge-1",
+                           "--permessage-deflate",
+                           "true",
+                           "--compression-threshold",
+                           "1KiB",
+                           "--compression-level",
+                           "6",
+                           "--forward-close-frames",
+                           "true",
+                           "--forward-ping-frames",
+                           "true",
+                           "--forward-pong-frames",
+                           "true",
                            "--backend-buffer-bytes",
                            "1MiB",
                            "--backend-event-timeout",
@@ -161,7 +185,17 @@ TEST_F(ConfigLoaderTest, FlagsSetEveryField) {
   EXPECT_EQ(c.send_queue_max_bytes, 1'000'000u);
   EXPECT_EQ(c.max_handshake_bytes, 8u * 1024);
   EXPECT_EQ(c.handshake_timeout, milliseconds(2000));
-  EXPECT_EQ(c.idle_timeout, milliseconds(300'000));
+  EXPECT_EQ(c.ping_interval, milliseconds(300'000));
+  EXPECT_EQ(c.pong_timeout, milliseconds(3'000));
+  EXPECT_EQ(c.close_timeout, milliseconds(4'000));
+  EXPECT_EQ(c.subprotocols, (std::vector<std::string>{"chat.v2", "chat.v1"}));
+  EXPECT_EQ(c.response_headers, (std::vector<std::string>{"X-Served-By: edge-1"}));
+  EXPECT_TRUE(c.permessage_deflate);
+  EXPECT_EQ(c.compression_threshold, 1024u);
+  EXPECT_EQ(c.compression_level, 6);
+  EXPECT_TRUE(c.forward_close_frames);
+  EXPECT_TRUE(c.forward_ping_frames);
+  EXPECT_TRUE(c.forward_pong_frames);
   EXPECT_EQ(c.backend_buffer_bytes, 1u << 20);
   EXPECT_EQ(c.backend_event_timeout, milliseconds(750));
   EXPECT_EQ(c.backend_reconnect_min, milliseconds(10));
@@ -176,13 +210,15 @@ TEST_F(ConfigLoaderTest, YamlFileSetsValues) {
   const std::string file = WriteFile("gateway.yaml",
                                      "listen: 127.0.0.1:7000\n"
                                      "max_message_bytes: 128KiB\n"
-                                     "idle-timeout: 45s\n"
+                                     "ping-interval: 45s\n"
+                                     "subprotocols: [mqtt, wamp]\n"
                                      "reject_upgrades_without_backend: false\n"
                                      "threads: 2\n");
   const Config c = LoadOk({"--config", file});
   EXPECT_EQ(c.listen, "127.0.0.1:7000");
   EXPECT_EQ(c.max_message_bytes, 128u * 1024);
-  EXPECT_EQ(c.idle_timeout, milliseconds(45'000));
+  EXPECT_EQ(c.ping_interval, milliseconds(45'000));
+  EXPECT_EQ(c.subprotocols, (std::vector<std::string>{"mqtt", "wamp"}));
   EXPECT_FALSE(c.reject_upgrades_without_backend);
   EXPECT_EQ(c.threads, 2u);
   EXPECT_EQ(c.admin_listen, "127.0.0.1:50051");
@@ -258,8 +294,8 @@ TEST_F(ConfigLoaderTest, BadSizeFailsNamingTheKey) {
 
 // A bad duration fails with a message naming the key and the bad value.
 TEST_F(ConfigLoaderTest, BadDurationFailsNamingTheKey) {
-  std::string output = LoadFails({"--idle-timeout", "10"});
-  EXPECT_NE(output.find("idle-timeout"), std::string::npos) << output;
+  std::string output = LoadFails({"--ping-interval", "10"});
+  EXPECT_NE(output.find("ping-interval"), std::string::npos) << output;
 
   output = LoadFails({"--config", WriteFile("duration.yaml", "handshake_timeout: soon\n")});
   EXPECT_NE(output.find("handshake-timeout"), std::string::npos) << output;

@@ -87,7 +87,7 @@ class GatewayRegistryTest : public ::testing::Test {
     config_.backend.clear();
     config_.reject_upgrades_without_backend = false;
     config_.handshake_timeout = 5s;
-    config_.idle_timeout = 30s;
+    config_.ping_interval = 30s;
     config_.backend_event_timeout = 60s;
   }
 
