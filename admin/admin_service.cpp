@@ -1,11 +1,15 @@
 #include "admin/admin_service.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <unordered_set>
+#include <vector>
 
 #include "admin/admin_call.hpp"
+#include "admin/connection_filter.hpp"
 #include "admin/status_mapping.hpp"
+#include "gateway/group_rules.hpp"
 #include "gateway/protocol_rules.hpp"
 #include "gateway/session.hpp"
 
@@ -17,11 +21,6 @@ constexpr std::uint32_t kDefaultPageSize = 100;
 constexpr std::uint32_t kMaxPageSize = 1000;
 
 grpc::Status InvalidArgument(std::string message) { return {grpc::StatusCode::INVALID_ARGUMENT, std::move(message)}; }
-
-bool Matches(const Session& session, const v1::ConnectionFilter& filter) {
-  if (filter.state() != v1::CONNECTION_STATE_UNSPECIFIED && session.state() != filter.state()) return false;
-  return std::string_view(session.path()).starts_with(filter.path_prefix());
-}
 
 // Work fanned out to several loops; the last loop to finish ends the call.
 template <typename Shared>
@@ -154,6 +153,70 @@ grpc::ServerUnaryReactor* OnConnection(Gateway& gateway, const AdminCall& call, 
   return call.reactor();
 }
 
+using GroupNames = google::protobuf::RepeatedPtrField<std::string>;
+
+// Empty when `groups` is a list a Join or Leave may name; otherwise what is
+// wrong with it. A connection is never in more than
+// kMaxGroupsPerConnection groups, so no call needs to name more.
+std::string CheckGroupList(const GroupNames& groups) {
+  if (groups.empty()) return "groups is empty: name at least one group";
+  if (static_cast<std::size_t>(groups.size()) > kMaxGroupsPerConnection) {
+    return "groups has " + std::to_string(groups.size()) + " entries; at most " +
+           std::to_string(kMaxGroupsPerConnection) + " per call, as many as a connection can be in";
+  }
+  for (int i = 0; i < groups.size(); ++i) {
+    if (auto error = CheckGroupName("groups[" + std::to_string(i) + "]", groups[i]); !error.empty()) return error;
+  }
+  return {};
+}
+
+// Sorted and without repeats, so the loop counts each name once.
+std::vector<std::string> DistinctNames(const GroupNames& groups) {
+  std::vector<std::string> names(groups.begin(), groups.end());
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+  return names;
+}
+
+// All or nothing: the limit is checked before the first join.
+grpc::Status JoinAll(std::string_view id, ConnectionTags& tags, const std::vector<std::string>& names) {
+  const auto joining = static_cast<std::size_t>(
+      std::count_if(names.begin(), names.end(), [&tags](const std::string& name) { return !tags.InGroup(name); }));
+  if (tags.groups().size() + joining > kMaxGroupsPerConnection) {
+    return TooManyGroups(id, tags.groups().size(), joining);
+  }
+  for (const auto& name : names) tags.Join(name);
+  return grpc::Status::OK;
+}
+
+grpc::Status LeaveAll(std::string_view, ConnectionTags& tags, const std::vector<std::string>& names) {
+  for (const auto& name : names) tags.Leave(name);
+  return grpc::Status::OK;
+}
+
+// Checks the request on the gRPC thread, then applies `change` on the loop
+// owning the connection if it is ACTIVE and answers its groups afterwards.
+template <typename Change>
+grpc::ServerUnaryReactor* ChangeGroups(Gateway& gateway, const AdminCall& call, const std::string& connection_id,
+                                       const GroupNames& groups, GroupNames* answer, std::string_view action,
+                                       Change change) {
+  if (auto error = CheckGroupList(groups); !error.empty()) {
+    call.Finish(InvalidArgument(std::move(error)));
+    return call.reactor();
+  }
+  return OnConnection(
+      gateway, call, connection_id,
+      [call, id = connection_id, names = DistinctNames(groups), answer, action, change](Session* session) {
+        if (session == nullptr) return call.Finish(ConnectionNotFound(id));
+        if (session->state() != v1::CONNECTION_STATE_ACTIVE) {
+          return call.Finish(NotActive(id, session->state(), action));
+        }
+        const auto status = change(id, session->tags(), names);
+        if (status.ok()) answer->Assign(session->tags().groups().begin(), session->tags().groups().end());
+        call.Finish(status);
+      });
+}
+
 }  // namespace
 
 AdminService::AdminService(Gateway& gateway, metrics::GatewayMetrics& metrics) : gateway_(gateway), metrics_(metrics) {}
@@ -227,6 +290,10 @@ grpc::ServerUnaryReactor* AdminService::Broadcast(grpc::CallbackServerContext* c
     call.Finish(InvalidArgument(std::move(check.error)));
     return call.reactor();
   }
+  if (auto error = CheckFilter(request->filter()); !error.empty()) {
+    call.Finish(InvalidArgument(std::move(error)));
+    return call.reactor();
+  }
   auto work = std::make_shared<BroadcastWork>(call, response, std::move(check.frame), request->filter());
   work->excluded.insert(request->exclude_connection_ids().begin(), request->exclude_connection_ids().end());
   FanOut(gateway_, work);
@@ -292,6 +359,10 @@ grpc::ServerUnaryReactor* AdminService::ListConnections(grpc::CallbackServerCont
                                 std::to_string(kMaxPageSize)));
     return call.reactor();
   }
+  if (auto error = CheckFilter(request->filter()); !error.empty()) {
+    call.Finish(InvalidArgument(std::move(error)));
+    return call.reactor();
+  }
   const std::uint32_t page_size = request->page_size() == 0 ? kDefaultPageSize : request->page_size();
   std::size_t start_loop = 0;
   std::uint64_t start_after = 0;
@@ -306,6 +377,22 @@ grpc::ServerUnaryReactor* AdminService::ListConnections(grpc::CallbackServerCont
   }
   std::make_shared<ListWork>(call, response, gateway_, request->filter(), page_size, start_loop, start_after)->Step();
   return call.reactor();
+}
+
+grpc::ServerUnaryReactor* AdminService::JoinGroup(grpc::CallbackServerContext* context,
+                                                  const v1::JoinGroupRequest* request,
+                                                  v1::JoinGroupResponse* response) {
+  AdminCall call(context, "JoinGroup", metrics_);
+  return ChangeGroups(gateway_, call, request->connection_id(), request->groups(), response->mutable_groups(),
+                      "can join groups", JoinAll);
+}
+
+grpc::ServerUnaryReactor* AdminService::LeaveGroup(grpc::CallbackServerContext* context,
+                                                   const v1::LeaveGroupRequest* request,
+                                                   v1::LeaveGroupResponse* response) {
+  AdminCall call(context, "LeaveGroup", metrics_);
+  return ChangeGroups(gateway_, call, request->connection_id(), request->groups(), response->mutable_groups(),
+                      "can leave groups", LeaveAll);
 }
 
 }  // namespace wsgateway::admin

@@ -31,6 +31,10 @@ class AdminService final : public v1::Admin::CallbackService {
   grpc::ServerUnaryReactor* ListConnections(grpc::CallbackServerContext* context,
                                             const v1::ListConnectionsRequest* request,
                                             v1::ListConnectionsResponse* response) override;
+  grpc::ServerUnaryReactor* JoinGroup(grpc::CallbackServerContext* context, const v1::JoinGroupRequest* request,
+                                      v1::JoinGroupResponse* response) override;
+  grpc::ServerUnaryReactor* LeaveGroup(grpc::CallbackServerContext* context, const v1::LeaveGroupRequest* request,
+                                       v1::LeaveGroupResponse* response) override;
 
  private:
   Gateway& gateway_;

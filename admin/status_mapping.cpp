@@ -1,5 +1,7 @@
 #include "admin/status_mapping.hpp"
 
+#include "gateway/group_rules.hpp"
+
 namespace wsgateway::admin {
 
 std::string_view StateName(v1::ConnectionState state) {
@@ -30,6 +32,13 @@ grpc::Status NotActive(std::string_view connection_id, v1::ConnectionState state
   return {grpc::StatusCode::FAILED_PRECONDITION, "connection '" + std::string(connection_id) + "' is " +
                                                      std::string(StateName(state)) + "; only ACTIVE connections " +
                                                      std::string(action)};
+}
+
+grpc::Status TooManyGroups(std::string_view connection_id, std::size_t member_of, std::size_t joining) {
+  return {grpc::StatusCode::FAILED_PRECONDITION,
+          "connection '" + std::string(connection_id) + "' is in " + std::to_string(member_of) + " groups; joining " +
+              std::to_string(joining) + " more would pass the limit of " + std::to_string(kMaxGroupsPerConnection) +
+              " per connection: leave some groups first (it joined none of these)"};
 }
 
 grpc::Status EnqueueStatus(Session::EnqueueResult result, std::string_view connection_id,

@@ -16,6 +16,9 @@ std::string_view StateName(v1::ConnectionState state);
 grpc::Status MissingConnectionId(std::string_view field);
 grpc::Status ConnectionNotFound(std::string_view connection_id);
 grpc::Status NotActive(std::string_view connection_id, v1::ConnectionState state, std::string_view action);
+// Joining `joining` more groups would take a connection that is in
+// `member_of` past kMaxGroupsPerConnection.
+grpc::Status TooManyGroups(std::string_view connection_id, std::size_t member_of, std::size_t joining);
 
 // The status of queueing a frame for a connection in `state_before`.
 grpc::Status EnqueueStatus(Session::EnqueueResult result, std::string_view connection_id,

@@ -141,6 +141,7 @@ struct ChatRoom {
         break;
       case Event::kControlFrame:
       case Event::kCloseFrame:
+      case Event::kDisconnect:
       case Event::KIND_NOT_SET:
         break;
     }

@@ -39,7 +39,7 @@ v1::EventBatch DecodeBatch(const grpc::ByteBuffer& buffer) {
   return batch;
 }
 
-std::shared_ptr<grpc::Channel> MakeChannel(const Config& config) {
+std::shared_ptr<grpc::Channel> MakeChannel(const Config& config, const std::string& target) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(-1);
   args.SetMaxSendMessageSize(-1);
@@ -49,7 +49,7 @@ std::shared_ptr<grpc::Channel> MakeChannel(const Config& config) {
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, static_cast<int>(config.backend_reconnect_min.count()));
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, static_cast<int>(config.backend_reconnect_min.count()));
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, static_cast<int>(config.backend_reconnect_max.count()));
-  return grpc::CreateCustomChannel(config.backend, grpc::InsecureChannelCredentials(), args);
+  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
 }
 
 }  // namespace
@@ -119,10 +119,12 @@ void BackendLink::PendingWrite::Start() const {
   if (stream != nullptr) stream->StartWrite(batch);
 }
 
-BackendLink::BackendLink(const Config& config, metrics::GatewayMetrics& metrics, boost::asio::any_io_executor control,
-                         Hooks hooks)
-    : config_(config),
+BackendLink::BackendLink(std::string target, const Config& config, metrics::GatewayMetrics& metrics,
+                         boost::asio::any_io_executor control, Hooks hooks)
+    : target_(std::move(target)),
+      config_(config),
       metrics_(metrics),
+      backend_metrics_(metrics.Backend(target_)),
       control_(std::move(control)),
       hooks_(std::move(hooks)),
       reconnect_timer_(control_),
@@ -133,15 +135,16 @@ BackendLink::BackendLink(const Config& config, metrics::GatewayMetrics& metrics,
 BackendLink::~BackendLink() { Stop(); }
 
 void BackendLink::Start() {
-  metrics_.backend_up().Set(0);
+  backend_metrics_.up->Set(0);
   ScheduleSweep();
-  if (config_.backend.empty()) {
+  if (target_.empty()) {
     spdlog::warn("no --backend configured: events are held until they time out");
     return;
   }
-  channel_ = MakeChannel(config_);
+  channel_ = MakeChannel(config_, target_);
   stub_ = std::make_unique<grpc::TemplatedGenericStub<grpc::ByteBuffer, v1::CommandBatch>>(channel_);
-  spdlog::info("backend target {}", config_.backend);
+  unary_stub_ = v1::Backend::NewStub(channel_);
+  spdlog::info("backend target {}", target_);
   StartStream();
 }
 
@@ -173,9 +176,9 @@ void BackendLink::PollReady() {
       up_ = true;
       logged_down_ = false;
       next_send_sequence_ = log_.empty() ? next_sequence_ : log_.front().sequence;
-      metrics_.backend_up().Set(1);
-      metrics_.backend_connects().Increment();
-      spdlog::info("backend stream up: {} (replaying {} unacknowledged batches)", config_.backend, log_.size());
+      backend_metrics_.up->Set(1);
+      backend_metrics_.connects->Increment();
+      spdlog::info("backend stream up: {} (replaying {} unacknowledged batches)", target_, log_.size());
       write = TakeNextWriteLocked();
     }
   }
@@ -266,8 +269,8 @@ bool BackendLink::UpdatePauseLocked() {
 }
 
 void BackendLink::PublishGaugesLocked() {
-  metrics_.backend_buffered_events().Set(static_cast<double>(held_events_));
-  metrics_.backend_buffered_bytes().Set(static_cast<double>(held_bytes_));
+  backend_metrics_.buffered_events->Set(static_cast<double>(held_events_));
+  backend_metrics_.buffered_bytes->Set(static_cast<double>(held_bytes_));
 }
 
 bool BackendLink::ReleasableLocked(BackendStream* stream) {
@@ -287,7 +290,7 @@ void BackendLink::OnStreamRead(BackendStream* stream, bool ok, v1::CommandBatch*
         stream_ = nullptr;
         ready_ = false;
         up_ = false;
-        metrics_.backend_up().Set(0);
+        backend_metrics_.up->Set(0);
         changed_.notify_all();
       }
       release = ReleasableLocked(stream);
@@ -318,8 +321,8 @@ void BackendLink::OnStreamWriteDone(BackendStream* stream, bool ok) {
     std::lock_guard lock(mutex_);
     if (ok && !log_.empty() && in_flight_sequence_ >= log_.front().sequence) {
       const auto& held = log_[in_flight_sequence_ - log_.front().sequence];
-      metrics_.backend_batches_sent().Increment();
-      metrics_.backend_events_sent().Increment(static_cast<double>(held.events));
+      backend_metrics_.batches_sent->Increment();
+      backend_metrics_.events_sent->Increment(static_cast<double>(held.events));
     }
     write_in_flight_ = false;
     TrimAcknowledgedLocked();
@@ -353,11 +356,11 @@ void BackendLink::OnStreamDone(BackendStream* stream, const grpc::Status& status
     next_send_sequence_ = log_.empty() ? next_sequence_ : log_.front().sequence;
     changed_.notify_all();
   }
-  metrics_.backend_up().Set(0);
-  metrics_.backend_disconnects().Increment();
+  backend_metrics_.up->Set(0);
+  backend_metrics_.disconnects->Increment();
   if (stopping) return;
   if (was_up || !logged_down_) {
-    spdlog::warn("backend stream down: {} ({}: {})", config_.backend, static_cast<int>(status.error_code()),
+    spdlog::warn("backend stream down: {} ({}: {})", target_, static_cast<int>(status.error_code()),
                  status.error_message());
     logged_down_ = true;
   } else {
@@ -416,7 +419,7 @@ void BackendLink::SweepExpired() {
   }
   std::sort(lost.begin(), lost.end());
   lost.erase(std::unique(lost.begin(), lost.end()), lost.end());
-  metrics_.backend_events_lost().Increment(static_cast<double>(lost_events));
+  backend_metrics_.events_lost->Increment(static_cast<double>(lost_events));
   spdlog::error("gave up on {} events unacknowledged for {} ms; closing {} connections with 1011", lost_events,
                 config_.backend_event_timeout.count(), lost.size());
   hooks_.on_events_lost(std::move(lost));

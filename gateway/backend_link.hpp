@@ -54,8 +54,10 @@ class BackendLink {
     std::function<void(std::vector<std::string>&&)> on_events_lost;
   };
 
-  BackendLink(const Config& config, metrics::GatewayMetrics& metrics, boost::asio::any_io_executor control,
-              Hooks hooks);
+  // `target` is a gRPC target; empty runs without a backend (events are
+  // held until they time out, unary calls fail with UNAVAILABLE).
+  BackendLink(std::string target, const Config& config, metrics::GatewayMetrics& metrics,
+              boost::asio::any_io_executor control, Hooks hooks);
   ~BackendLink();
   BackendLink(const BackendLink&) = delete;
   BackendLink& operator=(const BackendLink&) = delete;
@@ -71,6 +73,23 @@ class BackendLink {
   void Submit(EventChunk&& chunk);
 
   bool up() const { return up_.load(std::memory_order_relaxed); }
+  const std::string& target() const { return target_; }
+
+  // Unary calls to the backend (the handshake hook, HTTP forwarding),
+  // on the stream's channel. `done` runs on a gRPC thread once
+  // call->status is set; `call` must stay alive until then.
+  template <typename Call>
+  void Handshake(std::shared_ptr<Call> call, std::chrono::milliseconds deadline, std::function<void()> done) {
+    StartUnary(call, deadline, std::move(done), [this](auto* context, auto* request, auto* response, auto cb) {
+      unary_stub_->async()->Handshake(context, request, response, std::move(cb));
+    });
+  }
+  template <typename Call>
+  void HandleRequest(std::shared_ptr<Call> call, std::chrono::milliseconds deadline, std::function<void()> done) {
+    StartUnary(call, deadline, std::move(done), [this](auto* context, auto* request, auto* response, auto cb) {
+      unary_stub_->async()->HandleRequest(context, request, response, std::move(cb));
+    });
+  }
   bool paused() const { return paused_.load(std::memory_order_relaxed); }
 
  private:
@@ -93,6 +112,20 @@ class BackendLink {
     void Start() const;
   };
 
+  template <typename Call, typename Start>
+  void StartUnary(std::shared_ptr<Call> call, std::chrono::milliseconds deadline, std::function<void()> done,
+                  Start start) {
+    if (!unary_stub_) {
+      call->status = grpc::Status(grpc::StatusCode::UNAVAILABLE, "no backend configured");
+      return done();
+    }
+    call->context.set_deadline(std::chrono::system_clock::now() + deadline);
+    start(&call->context, &call->request, &call->response, [call, done = std::move(done)](grpc::Status status) {
+      call->status = std::move(status);
+      done();
+    });
+  }
+
   void StartStream();
   void ScheduleReconnect(bool was_up);
   void PollReady();
@@ -112,14 +145,17 @@ class BackendLink {
   bool ReleasableLocked(BackendStream* stream);
   void PublishGaugesLocked();
 
+  const std::string target_;
   const Config& config_;
   metrics::GatewayMetrics& metrics_;
+  metrics::BackendMetrics backend_metrics_;
   boost::asio::any_io_executor control_;
   Hooks hooks_;
   std::shared_ptr<grpc::Channel> channel_;
   // Generic on the request side: batches are written as the bytes the loops
   // encoded. Commands arrive as typed messages.
   std::unique_ptr<grpc::TemplatedGenericStub<grpc::ByteBuffer, v1::CommandBatch>> stub_;
+  std::unique_ptr<v1::Backend::Stub> unary_stub_;
   boost::asio::steady_timer reconnect_timer_;
   boost::asio::steady_timer poll_timer_;
   boost::asio::steady_timer sweep_timer_;

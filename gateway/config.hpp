@@ -5,10 +5,27 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace wsgateway {
+
+// One entry of `routes` (YAML only): requests whose path starts with
+// path_prefix go to `backend` with these options; what a route leaves
+// unset comes from the global option of the same name.
+struct RouteConfig {
+  std::string path_prefix;
+  std::optional<std::string> backend;
+  std::optional<bool> handshake_hook;
+  std::optional<bool> http_forwarding;
+  std::optional<bool> forward_close_frames;
+  std::optional<bool> forward_ping_frames;
+  std::optional<bool> forward_pong_frames;
+  std::optional<bool> permessage_deflate;
+  std::optional<std::vector<std::string>> subprotocols;
+  std::optional<std::size_t> max_message_bytes;
+};
 
 struct Config {
   // Listeners.
@@ -65,6 +82,24 @@ struct Config {
   std::chrono::milliseconds backend_reconnect_min{100};
   std::chrono::milliseconds backend_reconnect_max{5'000};
   bool reject_upgrades_without_backend = true;
+
+  // The handshake hook (Backend.Handshake, Swoole's onHandShake): the
+  // backend decides every upgrade, within handshake_hook_timeout.
+  bool handshake_hook = false;
+  std::chrono::milliseconds handshake_hook_timeout{3'000};
+  // HTTP forwarding (Backend.HandleRequest, Swoole's onRequest): plain
+  // HTTP requests are answered by the backend instead of with 400.
+  bool http_forwarding = false;
+  std::size_t max_request_body_bytes = 1024 * 1024;
+  std::chrono::milliseconds http_request_timeout{10'000};
+  // A plain-HTTP connection stays open this long between requests, for at
+  // most this many requests.
+  std::chrono::milliseconds http_keepalive_timeout{5'000};
+  unsigned http_keepalive_requests = 100;
+
+  // Path prefix routes, most specific first when matching; the global
+  // options above form the default route.
+  std::vector<RouteConfig> routes;
 
   // Logging.
   std::string log_level = "info";

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <functional>
 #include <iostream>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -21,9 +22,70 @@ struct FileSetting {
   std::vector<std::string> values;
 };
 
+template <typename T>
+std::optional<T> Scalar(const YAML::Node& node, const std::string& where) {
+  if (!node) return std::nullopt;
+  if (!node.IsScalar()) throw CLI::ConversionError(where + " must be a single value");
+  try {
+    return node.as<T>();
+  } catch (const YAML::Exception&) {
+    throw CLI::ConversionError(where + ": '" + node.Scalar() + "' is not a valid value");
+  }
+}
+
+// One `routes` entry: a mapping with path_prefix and any of the per-route
+// options; an unknown key is an error so a typo cannot hide.
+RouteConfig ReadRoute(const YAML::Node& node, std::size_t index) {
+  const std::string where = "routes[" + std::to_string(index) + "]";
+  if (!node.IsMap()) throw CLI::ConversionError(where + " must be a mapping with path_prefix and options");
+  static const std::vector<std::string> kKeys = {
+      "path_prefix",         "backend",           "handshake_hook",     "http_forwarding",
+      "forward_close_frames", "forward_ping_frames", "forward_pong_frames", "permessage_deflate",
+      "subprotocols",        "max_message_bytes"};
+  for (const auto& entry : node) {
+    auto key = entry.first.as<std::string>();
+    std::replace(key.begin(), key.end(), '-', '_');
+    if (std::find(kKeys.begin(), kKeys.end(), key) == kKeys.end()) {
+      throw CLI::ConversionError(where + ": unknown key '" + key + "'");
+    }
+  }
+  const auto get = [&node](const char* key) {
+    if (node[key]) return node[key];
+    std::string dashed = key;
+    std::replace(dashed.begin(), dashed.end(), '_', '-');
+    return node[dashed];
+  };
+  RouteConfig route;
+  const auto prefix = Scalar<std::string>(get("path_prefix"), where + ".path_prefix");
+  if (!prefix || prefix->empty() || prefix->front() != '/') {
+    throw CLI::ConversionError(where + ".path_prefix must be a path starting with '/'");
+  }
+  route.path_prefix = *prefix;
+  route.backend = Scalar<std::string>(get("backend"), where + ".backend");
+  route.handshake_hook = Scalar<bool>(get("handshake_hook"), where + ".handshake_hook");
+  route.http_forwarding = Scalar<bool>(get("http_forwarding"), where + ".http_forwarding");
+  route.forward_close_frames = Scalar<bool>(get("forward_close_frames"), where + ".forward_close_frames");
+  route.forward_ping_frames = Scalar<bool>(get("forward_ping_frames"), where + ".forward_ping_frames");
+  route.forward_pong_frames = Scalar<bool>(get("forward_pong_frames"), where + ".forward_pong_frames");
+  route.permessage_deflate = Scalar<bool>(get("permessage_deflate"), where + ".permessage_deflate");
+  if (const auto size = Scalar<std::string>(get("max_message_bytes"), where + ".max_message_bytes")) {
+    route.max_message_bytes = ParseBytes(*size);
+    if (!route.max_message_bytes || *route.max_message_bytes == 0) {
+      throw CLI::ConversionError(where + ".max_message_bytes: '" + *size + "' is not a size such as 64KiB");
+    }
+  }
+  if (const auto list = get("subprotocols")) {
+    if (!list.IsSequence()) throw CLI::ConversionError(where + ".subprotocols must be a list");
+    route.subprotocols.emplace();
+    for (const auto& item : list) route.subprotocols->push_back(item.as<std::string>());
+  }
+  return route;
+}
+
 // Reads a flat YAML mapping; keys are the long flag names, written with
-// '_' or '-'. Nested mappings are rejected so a typo cannot hide.
-std::vector<FileSetting> ReadConfigFile(const std::string& path) {
+// '_' or '-'. Nested mappings are rejected so a typo cannot hide; the one
+// structured key, `routes`, goes to `routes`.
+std::vector<FileSetting> ReadConfigFile(const std::string& path, std::vector<RouteConfig>& routes) {
   YAML::Node root;
   try {
     root = YAML::LoadFile(path);
@@ -37,6 +99,12 @@ std::vector<FileSetting> ReadConfigFile(const std::string& path) {
   if (!root.IsMap()) throw CLI::ConversionError("config file '" + path + "' must be a YAML mapping of key: value");
   for (const auto& entry : root) {
     const auto key = entry.first.as<std::string>();
+    if (key == "routes") {
+      if (!entry.second.IsSequence()) throw CLI::ConversionError("config key 'routes' must be a list of mappings");
+      std::size_t index = 0;
+      for (const auto& route : entry.second) routes.push_back(ReadRoute(route, index++));
+      continue;
+    }
     FileSetting setting{key, {}};
     std::replace(setting.flag.begin(), setting.flag.end(), '_', '-');
     const auto& value = entry.second;
@@ -156,6 +224,15 @@ void Validate(const Config& c) {
   require(c.ping_interval.count() == 0 || c.pong_timeout.count() > 0, "pong-timeout",
           "must be positive while heartbeats are on");
   require(c.close_timeout.count() > 0, "close-timeout", "must be positive");
+  require(c.handshake_hook_timeout.count() > 0, "handshake-hook-timeout", "must be positive");
+  require(c.http_request_timeout.count() > 0, "http-request-timeout", "must be positive");
+  require(c.http_keepalive_requests >= 1, "http-keepalive-requests", "must be at least 1");
+  for (std::size_t i = 0; i < c.routes.size(); ++i) {
+    for (std::size_t j = 0; j < i; ++j) {
+      require(c.routes[i].path_prefix != c.routes[j].path_prefix, "config",
+              "routes list path_prefix '" + c.routes[i].path_prefix + "' twice");
+    }
+  }
   require(c.compression_level >= 1 && c.compression_level <= 9, "compression-level", "must be between 1 and 9");
   for (const auto& header : c.response_headers) {
     const auto colon = header.find(':');
@@ -206,6 +283,17 @@ ConfigLoadResult LoadConfig(int argc, const char* const* argv) {
   bind.Bytes("compression-threshold", config.compression_threshold,
              "Compress pushed messages from this size up (unless the push says otherwise)");
   bind.Plain("compression-level", config.compression_level, "zlib level, 1 (fastest) to 9 (smallest)");
+  bind.Bool("handshake-hook", config.handshake_hook, "Let the backend decide every upgrade (Backend.Handshake)");
+  bind.Duration("handshake-hook-timeout", config.handshake_hook_timeout,
+                "Deadline of a Backend.Handshake call; past it the upgrade fails with 503");
+  bind.Bool("http-forwarding", config.http_forwarding,
+            "Answer plain HTTP requests through the backend (Backend.HandleRequest) instead of with 400");
+  bind.Bytes("max-request-body-bytes", config.max_request_body_bytes, "Largest plain HTTP request body forwarded");
+  bind.Duration("http-request-timeout", config.http_request_timeout, "Deadline of a Backend.HandleRequest call");
+  bind.Duration("http-keepalive-timeout", config.http_keepalive_timeout,
+                "How long a plain HTTP connection may wait between requests");
+  bind.Plain("http-keepalive-requests", config.http_keepalive_requests,
+             "Requests one plain HTTP connection may carry");
   bind.Bool("forward-close-frames", config.forward_close_frames, "Send clients' close frames to the backend");
   bind.Bool("forward-ping-frames", config.forward_ping_frames, "Send clients' ping frames to the backend");
   bind.Bool("forward-pong-frames", config.forward_pong_frames, "Send clients' pong frames to the backend");
@@ -224,7 +312,7 @@ ConfigLoadResult LoadConfig(int argc, const char* const* argv) {
     const std::vector<std::string> given(argv + std::min(argc, 1), argv + argc);
     std::vector<std::string> args;
     if (const auto path = FindConfigPath(given); !path.empty()) {
-      for (auto& setting : ReadConfigFile(path)) {
+      for (auto& setting : ReadConfigFile(path, config.routes)) {
         const auto* option = app.get_option_no_throw("--" + setting.flag);
         if (option == nullptr || setting.flag == "config") {
           throw CLI::ExtrasError(

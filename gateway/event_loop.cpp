@@ -17,6 +17,7 @@ EventLoop::EventLoop(std::uint32_t index, const GatewayContext& ctx)
       ctx_(ctx),
       counters_(ctx.metrics.loop_counters().AddLoop()),
       work_(boost::asio::make_work_guard(io_context_)),
+      outboxes_(ctx.backends.size()),
       compression_(ctx.config.compression_level),
       read_scratch_(kReadScratchBytes) {}
 
@@ -57,21 +58,21 @@ Session* EventLoop::Find(std::uint64_t counter) const {
   return it == sessions_.end() ? nullptr : it->second.get();
 }
 
-void EventLoop::SubmitEvent(const v1::Event& event) {
-  AppendEvent(outbox_, event);
+void EventLoop::SubmitEvent(std::size_t backend, const v1::Event& event) {
+  AppendEvent(outboxes_[backend], event);
   ScheduleFlush();
 }
 
-void EventLoop::SubmitOpen(std::string_view connection_id, std::uint64_t sequence, std::string_view path,
+void EventLoop::SubmitOpen(std::size_t backend, std::string_view connection_id, std::uint64_t sequence, std::string_view path,
                            std::string_view query, std::string_view remote_address,
                            std::span<const HeaderField> headers, const OpenNegotiation& negotiated) {
-  AppendOpenEvent(outbox_, connection_id, sequence, path, query, remote_address, headers, negotiated);
+  AppendOpenEvent(outboxes_[backend], connection_id, sequence, path, query, remote_address, headers, negotiated);
   ScheduleFlush();
 }
 
-void EventLoop::SubmitMessage(std::string_view connection_id, std::uint64_t sequence, v1::Opcode opcode,
+void EventLoop::SubmitMessage(std::size_t backend, std::string_view connection_id, std::uint64_t sequence, v1::Opcode opcode,
                               std::string_view payload) {
-  AppendMessageEvent(outbox_, connection_id, sequence, opcode, payload);
+  AppendMessageEvent(outboxes_[backend], connection_id, sequence, opcode, payload);
   ScheduleFlush();
 }
 
@@ -83,8 +84,9 @@ void EventLoop::ScheduleFlush() {
 
 void EventLoop::FlushEvents() {
   flush_scheduled_ = false;
-  if (outbox_.empty()) return;
-  ctx_.backend.Submit(std::exchange(outbox_, EventChunk{}));
+  for (std::size_t i = 0; i < outboxes_.size(); ++i) {
+    if (!outboxes_[i].empty()) ctx_.backends[i]->Submit(std::exchange(outboxes_[i], EventChunk{}));
+  }
 }
 
 void EventLoop::Park(std::shared_ptr<Session> session) {

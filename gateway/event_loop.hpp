@@ -63,11 +63,12 @@ class EventLoop {
 
   // Queue events for the backend; the loop hands everything queued in one
   // pass to the backend link at once, already in wire form.
-  void SubmitEvent(const v1::Event& event);
-  void SubmitOpen(std::string_view connection_id, std::uint64_t sequence, std::string_view path, std::string_view query,
+  // `backend` is the Route::backend_index of the connection.
+  void SubmitEvent(std::size_t backend, const v1::Event& event);
+  void SubmitOpen(std::size_t backend, std::string_view connection_id, std::uint64_t sequence, std::string_view path, std::string_view query,
                   std::string_view remote_address, std::span<const HeaderField> headers,
                   const OpenNegotiation& negotiated);
-  void SubmitMessage(std::string_view connection_id, std::uint64_t sequence, v1::Opcode opcode,
+  void SubmitMessage(std::size_t backend, std::string_view connection_id, std::uint64_t sequence, v1::Opcode opcode,
                      std::string_view payload);
 
   // Keeps a session whose reads wait for the backend buffer to drain.
@@ -91,7 +92,8 @@ class EventLoop {
   std::uint64_t last_counter_ = 0;
   Registry sessions_;
   std::vector<std::shared_ptr<Session>> parked_;
-  EventChunk outbox_;
+  // Events queued for each backend link in this pass.
+  std::vector<EventChunk> outboxes_;
   LoopCompression compression_;
   std::vector<char> read_scratch_;
   bool flush_scheduled_ = false;

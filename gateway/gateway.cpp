@@ -43,15 +43,19 @@ Gateway::Gateway(const Config& config, metrics::GatewayMetrics& metrics, net::an
     : config_(config),
       metrics_(metrics),
       epoch_(DrawEpoch()),
-      backend_(config, metrics, control,
-               BackendLink::Hooks{
-                   .on_commands = [this](v1::CommandBatch& batch) { ApplyCommands(batch); },
-                   .on_resume = [this] { ResumeAll(); },
-                   .on_events_lost = [this](std::vector<std::string>&& ids) { CloseLost(std::move(ids)); },
-               }),
-      context_{config, metrics, backend_, epoch_},
+      routes_(BuildRoutes(config)),
+      context_{config, metrics, routes_, backends_, epoch_},
       acceptor_(control),
       accept_retry_(control) {
+  for (auto& target : BackendTargets(routes_)) {
+    backends_.push_back(std::make_unique<BackendLink>(
+        std::move(target), config, metrics, control,
+        BackendLink::Hooks{
+            .on_commands = [this](v1::CommandBatch& batch) { ApplyCommands(batch); },
+            .on_resume = [this] { ResumeAll(); },
+            .on_events_lost = [this](std::vector<std::string>&& ids) { CloseLost(std::move(ids)); },
+        }));
+  }
   for (unsigned i = 0; i < config.threads; ++i) loops_.push_back(std::make_unique<EventLoop>(i, context_));
 }
 
@@ -67,7 +71,7 @@ void Gateway::Start() {
   if (ec) throw std::runtime_error("cannot listen on " + config_.listen + ": " + ec.message());
   acceptor_.listen(net::socket_base::max_listen_connections);
   for (auto& loop : loops_) loop->Start();
-  backend_.Start();
+  for (auto& backend : backends_) backend->Start();
   spdlog::info("websocket listener on {} ({} event loops)", FormatEndpoint(acceptor_.local_endpoint()), loops_.size());
   DoAccept();
 }
@@ -114,16 +118,18 @@ void Gateway::Stop(std::chrono::milliseconds grace) {
     loop->StopAndJoin(std::chrono::duration_cast<std::chrono::milliseconds>(
         std::max(deadline - std::chrono::steady_clock::now(), std::chrono::steady_clock::duration::zero())));
   }
-  backend_.Drain(std::chrono::duration_cast<std::chrono::milliseconds>(
-      std::max(deadline - std::chrono::steady_clock::now(),
-               std::chrono::steady_clock::duration(std::chrono::milliseconds(100)))));
-  backend_.Stop();
+  for (auto& backend : backends_) {
+    backend->Drain(std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::max(deadline - std::chrono::steady_clock::now(),
+                 std::chrono::steady_clock::duration(std::chrono::milliseconds(100)))));
+  }
+  for (auto& backend : backends_) backend->Stop();
 }
 
-std::optional<Gateway::Route> Gateway::Resolve(std::string_view connection_id) const {
+std::optional<Gateway::Location> Gateway::Resolve(std::string_view connection_id) const {
   const auto id = ParseConnectionId(connection_id);
   if (!id || id->epoch != epoch_ || id->loop >= loops_.size()) return std::nullopt;
-  return Route{id->loop, id->counter};
+  return Location{id->loop, id->counter};
 }
 
 void Gateway::WithSession(std::string_view connection_id, std::function<void(Session*)> work) {

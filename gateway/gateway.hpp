@@ -51,11 +51,11 @@ class Gateway {
   EventLoop& loop(std::size_t index) { return *loops_[index]; }
 
   // Where a connection id lives, if it can be one of ours.
-  struct Route {
+  struct Location {
     std::size_t loop;
     std::uint64_t counter;
   };
-  std::optional<Route> Resolve(std::string_view connection_id) const;
+  std::optional<Location> Resolve(std::string_view connection_id) const;
 
   // Runs `work` on the loop that owns `connection_id` with its session, or
   // with nullptr when there is no such connection (then possibly inline).
@@ -73,7 +73,8 @@ class Gateway {
   const Config& config_;
   metrics::GatewayMetrics& metrics_;
   const std::uint64_t epoch_;
-  BackendLink backend_;
+  const std::vector<Route> routes_;
+  std::vector<std::unique_ptr<BackendLink>> backends_;
   GatewayContext context_;
   std::vector<std::unique_ptr<EventLoop>> loops_;
   boost::asio::ip::tcp::acceptor acceptor_;

@@ -3,8 +3,11 @@
 // loops; none is owned here.
 
 #include <cstdint>
+#include <memory>
+#include <vector>
 
 #include "gateway/config.hpp"
+#include "gateway/route.hpp"
 #include "metrics/gateway_metrics.hpp"
 
 namespace wsgateway {
@@ -14,7 +17,10 @@ class BackendLink;
 struct GatewayContext {
   const Config& config;
   metrics::GatewayMetrics& metrics;
-  BackendLink& backend;
+  // Longest prefix first; the default route last.
+  const std::vector<Route>& routes;
+  // One link per distinct backend target, by Route::backend_index.
+  const std::vector<std::unique_ptr<BackendLink>>& backends;
   // Identifies this process in connection ids.
   std::uint64_t epoch;
 };

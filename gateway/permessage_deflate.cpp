@@ -36,9 +36,8 @@ std::string_view TrimOws(std::string_view text) {
 
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [&](char x, char y) {
-           return lower(x) == lower(y);
-         });
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(), [&](char x, char y) { return lower(x) == lower(y); });
 }
 
 // Splits at `separator` outside quoted-strings, so a quoted value cannot cut
@@ -209,8 +208,8 @@ std::optional<DeflateAgreement> Agree(const Offer& offer, const DeflatePolicy& p
   // with 15 bits, which reads any smaller window. Some clients (Firefox, at
   // least in the past) fail the connection on an unoffered
   // server_max_window_bits, so it is left out.
-  agreement.server_max_window_bits = std::min(offer.server_max_window_bits.value_or(kMaxWindowBits),
-                                              policy.server_max_window_bits);
+  agreement.server_max_window_bits =
+      std::min(offer.server_max_window_bits.value_or(kMaxWindowBits), policy.server_max_window_bits);
   if (agreement.server_max_window_bits < kMinDeflateWindowBits) return std::nullopt;
 
   // 7.1.2.2: only answered when offered ("MUST NOT include" otherwise), with

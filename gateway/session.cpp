@@ -10,7 +10,10 @@
 #include "gateway/connection_id.hpp"
 #include "gateway/endpoint.hpp"
 #include "gateway/event_loop.hpp"
+#include "gateway/group_rules.hpp"
+#include "gateway/http_response_rules.hpp"
 #include "gateway/permessage_deflate.hpp"
+#include "gateway/protocol_rules.hpp"
 
 namespace wsgateway {
 
@@ -104,6 +107,19 @@ DeflatePolicy PolicyFrom(const Config& config) {
   return policy;
 }
 
+// Request headers for the backend: names lower-cased, in the order received.
+void CopyHeaders(const http::request_header<>& request,
+                 google::protobuf::RepeatedPtrField<v1::HttpHeader>& headers) {
+  for (const auto& field : request) {
+    auto* header = headers.Add();
+    std::string name(field.name_string());
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    header->set_name(std::move(name));
+    header->set_value(std::string(field.value()));
+  }
+}
+
 bool IsConnectionGone(beast::error_code ec) {
   return ec == net::error::eof || ec == net::error::connection_reset || ec == net::error::broken_pipe;
 }
@@ -117,6 +133,7 @@ Session::Session(EventLoop& loop, LoopSocket&& socket, std::uint64_t counter, co
       timer_(loop.io_context().get_executor()),
       counter_(counter),
       id_(FormatConnectionId({ctx.epoch, loop.index(), counter})),
+      route_(&ctx.routes.back()),
       remote_address_(RemoteAddressOf(socket_)),
       connected_at_(std::chrono::system_clock::now()),
       last_received_(steady_clock::now()) {}
@@ -144,10 +161,16 @@ void Session::OnRequestStarted(beast::error_code ec, std::size_t bytes) {
   if (ec) return OnRequestReadFailed(ec);
   buffer_.commit(bytes);
   SetState(v1::CONNECTION_STATE_HANDSHAKE);
-  parser_ = std::make_unique<http::request_parser<http::empty_body>>();
+  ReadRequestHeader();
+}
+
+void Session::ReadRequestHeader() {
+  parser_ = std::make_unique<http::request_parser<http::string_body>>();
   parser_->header_limit(static_cast<std::uint32_t>(ctx_.config.max_handshake_bytes));
+  parser_->body_limit(ctx_.config.max_request_body_bytes);
   reading_ = true;
-  http::async_read(socket_, buffer_, *parser_, beast::bind_front_handler(&Session::OnReadRequest, shared_from_this()));
+  http::async_read_header(socket_, buffer_, *parser_,
+                          beast::bind_front_handler(&Session::OnReadHeader, shared_from_this()));
 }
 
 void Session::OnRequestReadFailed(beast::error_code ec) {
@@ -155,7 +178,11 @@ void Session::OnRequestReadFailed(beast::error_code ec) {
     return Reject(http::status::request_header_fields_too_large, "header_too_large",
                   "request header larger than max_handshake_bytes");
   }
-  // A peer that hangs up mid-request is gone, not refused.
+  if (ec == http::error::body_limit) {
+    return Reject(http::status::payload_too_large, "body_too_large", "request body larger than max_request_body_bytes");
+  }
+  // A peer that hangs up mid-request (or between keep-alive requests) is
+  // gone, not refused.
   if (ec == http::error::end_of_stream || ec == http::error::partial_message || IsConnectionGone(ec)) {
     return Finish({1006, "closed before the handshake", v1::CLOSED_BY_CLIENT});
   }
@@ -163,54 +190,67 @@ void Session::OnRequestReadFailed(beast::error_code ec) {
   Reject(http::status::bad_request, "malformed", "malformed HTTP request");
 }
 
-void Session::OnReadRequest(beast::error_code ec, std::size_t) {
+void Session::OnReadHeader(beast::error_code ec, std::size_t) {
   reading_ = false;
   if (finished_) return;
   if (ec) return OnRequestReadFailed(ec);
+  ArmTimer(TimerPhase::kHandshake, ctx_.config.handshake_timeout);
 
-  request_ = std::make_unique<UpgradeRequest>(parser_->release());
-  parser_.reset();
-  const std::string_view target = request_->target();
+  const auto& header = parser_->get();
+  const std::string_view target = header.target();
   const auto question = target.find('?');
   path_ = std::string(target.substr(0, question));
-  if (question != std::string_view::npos) query_ = std::string(target.substr(question + 1));
+  query_ = question == std::string_view::npos ? std::string() : std::string(target.substr(question + 1));
+  route_ = &MatchRoute(ctx_.routes, path_);
 
-  if (!IsWebSocketUpgrade(*request_)) {
-    return Reject(http::status::bad_request, "not_websocket",
-                  "this endpoint serves WebSocket upgrades only (RFC 6455)");
-  }
+  if (!IsWebSocketUpgrade(header)) return OnPlainRequestHeader();
+  request_ = std::make_unique<HttpRequest>(parser_->release());
+  parser_.reset();
   if (const auto refusal = CheckUpgradeRequest(*request_)) {
     return Reject(refusal->status, refusal->reason_label, refusal->message);
   }
-  if (ctx_.config.reject_upgrades_without_backend && !ctx_.backend.up()) {
+  if (ctx_.config.reject_upgrades_without_backend && !backend().up()) {
     return Reject(http::status::service_unavailable, "backend_unavailable",
                   "no backend is reachable; try again shortly");
   }
-  Upgrade();
+  if (route_->options.handshake_hook) return CallHandshakeHook();
+  Upgrade(SelectSubprotocol(*request_, route_->options.subprotocols), {});
 }
 
 void Session::Reject(http::status status, std::string_view reason_label, std::string_view body) {
   ctx_.metrics.HandshakeRejected(reason_label).Increment();
-  auto response = std::make_shared<http::response<http::string_body>>(status, 11);
-  response->set(http::field::server, "wsgateway");
-  response->set(http::field::content_type, "text/plain; charset=utf-8");
-  if (status == http::status::service_unavailable) response->set(http::field::retry_after, "1");
+  HttpResponse response{status, 11};
+  response.set(http::field::content_type, "text/plain; charset=utf-8");
+  if (status == http::status::service_unavailable) response.set(http::field::retry_after, "1");
   // RFC 6455 section 4.4: a version refusal names the versions spoken.
   if (status == http::status::upgrade_required) {
-    response->set(http::field::sec_websocket_version, "13");
-    response->set(http::field::upgrade, "websocket");
+    response.set(http::field::sec_websocket_version, "13");
+    response.set(http::field::upgrade, "websocket");
   }
-  response->keep_alive(false);
-  response->body().assign(body.data(), body.size()).append("\n");
-  response->prepare_payload();
-  http::async_write(socket_, *response, [self = shared_from_this(), response](beast::error_code ec, std::size_t) {
+  response.body().assign(body.data(), body.size()).append("\n");
+  SendResponse(std::move(response), /*keep_alive=*/false);
+}
+
+void Session::SendResponse(HttpResponse&& response, bool keep_alive) {
+  response.set(http::field::server, "wsgateway");
+  response.keep_alive(keep_alive);
+  response.prepare_payload();
+  auto shared = std::make_shared<HttpResponse>(std::move(response));
+  writing_ = true;
+  http::async_write(socket_, *shared, [self = shared_from_this(), shared, keep_alive](beast::error_code ec, std::size_t) {
+    self->writing_ = false;
     if (self->finished_) return;
-    if (ec) return self->Finish({1006, "handshake rejected", v1::CLOSED_BY_SERVER});
-    beast::error_code ignored;
-    self->socket_.shutdown(net::ip::tcp::socket::shutdown_send, ignored);
-    self->ArmTimer(TimerPhase::kTeardown, kLingerTime);
-    self->DrainUntilPeerCloses();
+    if (ec) return self->Finish({1006, "HTTP response not delivered", v1::CLOSED_BY_SERVER});
+    if (keep_alive) return self->AwaitNextRequest();
+    self->LingerAndClose();
   });
+}
+
+void Session::LingerAndClose() {
+  beast::error_code ignored;
+  socket_.shutdown(net::ip::tcp::socket::shutdown_send, ignored);
+  ArmTimer(TimerPhase::kTeardown, kLingerTime);
+  DrainUntilPeerCloses();
 }
 
 void Session::DrainUntilPeerCloses() {
@@ -223,15 +263,176 @@ void Session::DrainUntilPeerCloses() {
     self->reading_ = false;
     if (self->finished_) return;
     if (!ec) return self->DrainUntilPeerCloses();
-    self->Finish({1006, "handshake rejected", v1::CLOSED_BY_SERVER});
+    self->Finish({1006, "HTTP connection closed", v1::CLOSED_BY_SERVER});
   });
 }
 
-void Session::Upgrade() {
-  subprotocol_ = SelectSubprotocol(*request_, ctx_.config.subprotocols);
+// ---- Handshake hook (onHandShake) ---------------------------------------------
+
+void Session::CallHandshakeHook() {
+  auto call = std::make_shared<HandshakeCall>();
+  auto& request = call->request;
+  request.set_connection_id(id_);
+  request.set_path(path_);
+  request.set_query(query_);
+  request.set_remote_address(remote_address_);
+  request.set_route(route_->path_prefix);
+  CopyHeaders(*request_, *request.mutable_headers());
+  const auto [first, last] = request_->equal_range(http::field::sec_websocket_protocol);
+  for (auto value = first; value != last; ++value) {
+    for (const auto offered : http::token_list(value->value())) {
+      request.add_offered_subprotocols(std::string(offered.data(), offered.size()));
+    }
+  }
+  auto& loop = loop_;
+  backend().Handshake(call, ctx_.config.handshake_hook_timeout, [self = shared_from_this(), call, &loop] {
+    loop.Post([self, call] { self->OnHandshakeDecided(*call); });
+  });
+}
+
+void Session::OnHandshakeDecided(const HandshakeCall& call) {
+  if (finished_) return;
+  if (!call.status.ok()) {
+    const bool timeout = call.status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
+    ctx_.metrics.HandshakeHookFailed(timeout ? "timeout" : "error").Increment();
+    spdlog::debug("handshake hook for {} failed: {}", id_, call.status.error_message());
+    return Reject(http::status::service_unavailable, "hook_failed",
+                  timeout ? "the backend did not decide the upgrade in time"
+                          : "the backend could not decide the upgrade");
+  }
+  const auto& decision = call.response;
+  if (decision.has_reject()) return RejectAsDecided(decision.reject());
+  std::string headers;
+  if (const auto error = CheckDecision(decision, headers); !error.empty()) {
+    ctx_.metrics.HandshakeHookFailed("bad_response").Increment();
+    spdlog::warn("handshake hook answer for {} refused: {}", id_, error);
+    return Reject(http::status::bad_gateway, "hook_failed", "the backend's answer to the upgrade was invalid");
+  }
+  for (const auto& [key, value] : decision.metadata()) tags_.SetMetadata(key, value);
+  for (const auto& group : decision.groups()) tags_.Join(group);
+  auto subprotocol = decision.subprotocol().empty() ? SelectSubprotocol(*request_, route_->options.subprotocols)
+                                                    : decision.subprotocol();
+  Upgrade(std::move(subprotocol), std::move(headers));
+}
+
+std::string Session::CheckDecision(const v1::HandshakeResponse& decision, std::string& header_lines) const {
+  if (!decision.subprotocol().empty()) {
+    const std::vector<std::string> chosen = {decision.subprotocol()};
+    if (SelectSubprotocol(*request_, chosen).empty()) {
+      return "subprotocol '" + decision.subprotocol() + "' was not offered by the client";
+    }
+  }
+  for (const auto& header : decision.response_headers()) {
+    if (const auto error = CheckResponseHeader(header.name(), header.value(), /*upgrade=*/true); !error.empty()) {
+      return error;
+    }
+    header_lines.append(header.name()).append(": ").append(header.value()).append("\r\n");
+  }
+  if (decision.groups_size() > static_cast<int>(kMaxGroupsPerConnection)) {
+    return "more than " + std::to_string(kMaxGroupsPerConnection) + " groups";
+  }
+  for (int i = 0; i < decision.groups_size(); ++i) {
+    if (auto error = CheckGroupName("groups[" + std::to_string(i) + "]", decision.groups(i)); !error.empty()) {
+      return error;
+    }
+  }
+  return {};
+}
+
+void Session::RejectAsDecided(const v1::HttpResponse& decided) {
+  if (decided.status() < 400 || decided.status() > 599) {
+    ctx_.metrics.HandshakeHookFailed("bad_response").Increment();
+    return Reject(http::status::bad_gateway, "hook_failed", "the backend's answer to the upgrade was invalid");
+  }
+  HttpResponse response;
+  if (const auto error = ToHttpResponse(decided, response); !error.empty()) {
+    ctx_.metrics.HandshakeHookFailed("bad_response").Increment();
+    spdlog::warn("handshake hook answer for {} refused: {}", id_, error);
+    return Reject(http::status::bad_gateway, "hook_failed", "the backend's answer to the upgrade was invalid");
+  }
+  ctx_.metrics.HandshakeRejected("hook").Increment();
+  SendResponse(std::move(response), /*keep_alive=*/false);
+}
+
+// ---- Plain HTTP (onRequest / onDisconnect) ------------------------------------
+
+void Session::OnPlainRequestHeader() {
+  if (!route_->options.http_forwarding) {
+    parser_.reset();
+    return Reject(http::status::bad_request, "not_websocket",
+                  "this endpoint serves WebSocket upgrades only (RFC 6455)");
+  }
+  if (http::token_list(parser_->get()[http::field::expect]).exists("100-continue")) {
+    // Clients that ask wait for this before they send the body.
+    static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    beast::error_code ignored;
+    net::write(socket_, net::buffer(kContinue), ignored);
+  }
+  reading_ = true;
+  http::async_read(socket_, buffer_, *parser_, beast::bind_front_handler(&Session::OnReadBody, shared_from_this()));
+}
+
+void Session::OnReadBody(beast::error_code ec, std::size_t) {
+  reading_ = false;
+  if (finished_) return;
+  if (ec) return OnRequestReadFailed(ec);
+  request_ = std::make_unique<HttpRequest>(parser_->release());
+  parser_.reset();
+  ++http_requests_;
+  auto call = std::make_shared<HttpCall>();
+  auto& request = call->request;
+  request.set_connection_id(id_);
+  request.set_method(std::string(request_->method_string()));
+  request.set_path(path_);
+  request.set_query(query_);
+  request.set_remote_address(remote_address_);
+  CopyHeaders(*request_, *request.mutable_headers());
+  request.set_body(std::move(request_->body()));
+  auto& loop = loop_;
+  backend().HandleRequest(call, ctx_.config.http_request_timeout, [self = shared_from_this(), call, &loop] {
+    loop.Post([self, call] { self->OnRequestHandled(*call); });
+  });
+}
+
+void Session::OnRequestHandled(const HttpCall& call) {
+  if (finished_) return;
+  const bool keep_alive = request_->keep_alive() && http_requests_ < ctx_.config.http_keepalive_requests;
+  if (!call.status.ok()) {
+    const bool timeout = call.status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
+    spdlog::debug("HandleRequest for {} failed: {}", id_, call.status.error_message());
+    return Reject(timeout ? http::status::gateway_timeout : http::status::bad_gateway, "backend_error",
+                  timeout ? "the backend did not answer in time" : "the backend could not answer the request");
+  }
+  HttpResponse response;
+  if (const auto error = ToHttpResponse(call.response, response); !error.empty()) {
+    spdlog::warn("HandleRequest answer for {} refused: {}", id_, error);
+    return Reject(http::status::bad_gateway, "backend_error", "the backend's answer was invalid");
+  }
+  request_.reset();
+  SendResponse(std::move(response), keep_alive);
+}
+
+void Session::AwaitNextRequest() {
+  ArmTimer(TimerPhase::kHttpIdle, ctx_.config.http_keepalive_timeout);
+  if (buffer_.size() > 0) return ReadRequestHeader();
+  reading_ = true;
+  socket_.async_read_some(buffer_.prepare(kFirstReadBytes), [self = shared_from_this()](beast::error_code ec,
+                                                                                         std::size_t bytes) {
+    self->reading_ = false;
+    if (self->finished_) return;
+    if (ec) return self->OnRequestReadFailed(ec);
+    self->buffer_.commit(bytes);
+    self->ReadRequestHeader();
+  });
+}
+
+// ---- Upgrade -----------------------------------------------------------------
+
+void Session::Upgrade(std::string subprotocol, std::string extra_headers) {
+  subprotocol_ = std::move(subprotocol);
   MessageReader::Options options;
-  options.max_message_bytes = ctx_.config.max_message_bytes;
-  if (ctx_.config.permessage_deflate) {
+  options.max_message_bytes = route_->options.max_message_bytes;
+  if (route_->options.permessage_deflate) {
     const auto offers = JoinedFieldValues(*request_, http::field::sec_websocket_extensions);
     if (auto agreement = NegotiateDeflate(offers, PolicyFrom(ctx_.config))) {
       extensions_ = std::move(agreement->response);
@@ -243,7 +444,6 @@ void Session::Upgrade() {
   }
   reader_ = std::make_unique<MessageReader>(options, loop_.compression().inflater());
 
-  std::string extra_headers;
   for (const auto& header : ctx_.config.response_headers) extra_headers.append(header).append("\r\n");
   const auto accept = WebSocketAccept((*request_)[http::field::sec_websocket_key]);
   auto response = std::make_shared<const std::string>(
@@ -372,7 +572,7 @@ bool Session::OnItem(const MessageReader::Item& item) {
       return true;
     case MessageReader::Kind::kPong:
       loop_.counters().Received(FrameKind::kPong, item.payload.size());
-      if (ctx_.config.forward_pong_frames) EmitControlFrame(v1::OPCODE_PONG, item.payload);
+      if (route_->options.forward_pong_frames) EmitControlFrame(v1::OPCODE_PONG, item.payload);
       return true;
     case MessageReader::Kind::kClose:
       OnClientClose(item.code, item.payload);
@@ -391,8 +591,8 @@ bool Session::OnMessage(const MessageReader::Item& item) {
   loop_.counters().Received(text ? FrameKind::kText : FrameKind::kBinary, item.payload.size());
   ++messages_in_;
   bytes_in_ += item.payload.size();
-  loop_.SubmitMessage(id_, next_event_sequence_++, text ? v1::OPCODE_TEXT : v1::OPCODE_BINARY, item.payload);
-  if (ctx_.backend.paused()) {
+  loop_.SubmitMessage(route_->backend_index, id_, next_event_sequence_++, text ? v1::OPCODE_TEXT : v1::OPCODE_BINARY, item.payload);
+  if (backend().paused()) {
     paused_ = true;
     loop_.Park(shared_from_this());
     return false;
@@ -402,7 +602,7 @@ bool Session::OnMessage(const MessageReader::Item& item) {
 
 void Session::OnPing(std::string_view payload) {
   loop_.counters().Received(FrameKind::kPing, payload.size());
-  if (ctx_.config.forward_ping_frames) EmitControlFrame(v1::OPCODE_PING, payload);
+  if (route_->options.forward_ping_frames) EmitControlFrame(v1::OPCODE_PING, payload);
   // RFC 6455 section 5.5.2: a pong with the ping's payload, unless closing.
   if (state_ == v1::CONNECTION_STATE_ACTIVE) SendControl(FrameType::kPong, payload);
 }
@@ -418,7 +618,7 @@ void Session::OnClientClose(std::uint16_t code, std::string_view reason) {
   loop_.counters().Received(FrameKind::kClose, reason.size() + (code == 1005 ? 0 : 2));
   close_received_ = true;
   discarding_ = true;
-  if (ctx_.config.forward_close_frames) EmitCloseFrame(code, reason);
+  if (route_->options.forward_close_frames) EmitCloseFrame(code, reason);
   if (close_sent_) {
     // The reply to our close: the handshake is complete, and the server
     // closes TCP first (RFC 6455 section 7.1.1).
@@ -669,6 +869,8 @@ void Session::OnTimer(beast::error_code ec) {
     case TimerPhase::kHandshake:
       ctx_.metrics.HandshakeRejected("timeout").Increment();
       return Abort(1006, "handshake timeout", v1::CLOSED_BY_SERVER);
+    case TimerPhase::kHttpIdle:
+      return Abort(1006, "keep-alive timeout", v1::CLOSED_BY_SERVER);
     case TimerPhase::kHeartbeat:
     case TimerPhase::kPong:
       return OnHeartbeat();
@@ -715,6 +917,8 @@ void Session::Finish(const CloseInfo& info) {
   if (opened_) {
     EmitClose(info);
     ctx_.metrics.Closed(info.code, ClosedByLabel(info.closed_by)).Increment();
+  } else if (http_requests_ > 0) {
+    EmitDisconnect();
   }
   SetState(v1::CONNECTION_STATE_UNSPECIFIED);
   timer_phase_ = TimerPhase::kNone;
@@ -760,7 +964,7 @@ void Session::EmitOpen() {
   std::stable_sort(headers.begin(), headers.end(),
                    [](const HeaderField& a, const HeaderField& b) { return a.name < b.name; });
   const std::string_view extension = deflate_window_bits_ != 0 ? std::string_view("permessage-deflate") : "";
-  loop_.SubmitOpen(id_, next_event_sequence_++, path_, query_, remote_address_, headers, {subprotocol_, extension});
+  loop_.SubmitOpen(route_->backend_index, id_, next_event_sequence_++, path_, query_, remote_address_, headers, {subprotocol_, extension});
 }
 
 void Session::EmitClose(const CloseInfo& info) {
@@ -771,7 +975,15 @@ void Session::EmitClose(const CloseInfo& info) {
   close->set_code(info.code);
   close->set_reason(info.reason);
   close->set_closed_by(info.closed_by);
-  loop_.SubmitEvent(event);
+  loop_.SubmitEvent(route_->backend_index, event);
+}
+
+void Session::EmitDisconnect() {
+  v1::Event event;
+  event.set_connection_id(id_);
+  event.set_sequence(next_event_sequence_++);
+  event.mutable_disconnect()->set_requests(http_requests_);
+  loop_.SubmitEvent(route_->backend_index, event);
 }
 
 void Session::EmitControlFrame(v1::Opcode opcode, std::string_view payload) {
@@ -781,7 +993,7 @@ void Session::EmitControlFrame(v1::Opcode opcode, std::string_view payload) {
   auto* frame = event.mutable_control_frame();
   frame->set_opcode(opcode);
   frame->set_payload(payload.data(), payload.size());
-  loop_.SubmitEvent(event);
+  loop_.SubmitEvent(route_->backend_index, event);
 }
 
 void Session::EmitCloseFrame(std::uint16_t code, std::string_view reason) {
@@ -791,7 +1003,7 @@ void Session::EmitCloseFrame(std::uint16_t code, std::string_view reason) {
   auto* frame = event.mutable_close_frame();
   frame->set_code(code);
   frame->set_reason(reason.data(), reason.size());
-  loop_.SubmitEvent(event);
+  loop_.SubmitEvent(route_->backend_index, event);
 }
 
 void Session::Describe(v1::ClientInfo* info) const {
@@ -811,6 +1023,8 @@ void Session::Describe(v1::ClientInfo* info) const {
   info->set_messages_in(messages_in_);
   info->set_messages_out(messages_out_);
   info->set_send_queue_bytes(queued_bytes_ + deferred_bytes_);
+  for (const auto& [key, value] : tags_.metadata()) (*info->mutable_metadata())[key] = value;
+  for (const auto& group : tags_.groups()) info->add_groups(group);
 }
 
 }  // namespace wsgateway

@@ -21,16 +21,20 @@
 #include <string>
 #include <vector>
 
+#include "gateway/connection_tags.hpp"
 #include "gateway/gateway_context.hpp"
+#include "gateway/http_response_rules.hpp"
 #include "gateway/loop_socket.hpp"
 #include "gateway/message_reader.hpp"
 #include "gateway/outbound_frame.hpp"
+#include "gateway/unary_call.hpp"
 #include "gateway/websocket_handshake.hpp"
 #include "wsgateway/v1/backend.pb.h"
 #include "wsgateway/v1/types.pb.h"
 
 namespace wsgateway {
 
+class BackendLink;
 class EventLoop;
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -53,6 +57,9 @@ class Session : public std::enable_shared_from_this<Session> {
   std::uint64_t counter() const { return counter_; }
   v1::ConnectionState state() const { return state_; }
   const std::string& path() const { return path_; }
+  // Metadata and groups; loop thread only, like everything here.
+  ConnectionTags& tags() { return tags_; }
+  const ConnectionTags& tags() const { return tags_; }
 
   // Queues a frame for the client. A client whose unwritten bytes would
   // pass send_queue_max_bytes is closed as a slow consumer (1008) and the
@@ -82,16 +89,31 @@ class Session : public std::enable_shared_from_this<Session> {
     v1::ClosedBy closed_by = v1::CLOSED_BY_ERROR;
   };
   // What the session's one timer is waiting for.
-  enum class TimerPhase { kNone, kHandshake, kHeartbeat, kPong, kCloseReply, kTeardown };
+  enum class TimerPhase { kNone, kHandshake, kHttpIdle, kHeartbeat, kPong, kCloseReply, kTeardown };
+  using HandshakeCall = UnaryCall<v1::HandshakeRequest, v1::HandshakeResponse>;
+  using HttpCall = UnaryCall<v1::HttpRequest, v1::HttpResponse>;
+
+  BackendLink& backend() const { return *ctx_.backends[route_->backend_index]; }
 
   // Handshake.
   void ReadRequest();
   void OnRequestStarted(boost::beast::error_code ec, std::size_t bytes);
-  void OnReadRequest(boost::beast::error_code ec, std::size_t bytes);
+  void ReadRequestHeader();
+  void OnReadHeader(boost::beast::error_code ec, std::size_t bytes);
   void OnRequestReadFailed(boost::beast::error_code ec);
   void Reject(boost::beast::http::status status, std::string_view reason_label, std::string_view body);
+  void SendResponse(HttpResponse&& response, bool keep_alive);
+  void LingerAndClose();
   void DrainUntilPeerCloses();
-  void Upgrade();
+  void CallHandshakeHook();
+  void OnHandshakeDecided(const HandshakeCall& call);
+  std::string CheckDecision(const v1::HandshakeResponse& decision, std::string& header_lines) const;
+  void RejectAsDecided(const v1::HttpResponse& decided);
+  void OnPlainRequestHeader();
+  void OnReadBody(boost::beast::error_code ec, std::size_t bytes);
+  void OnRequestHandled(const HttpCall& call);
+  void AwaitNextRequest();
+  void Upgrade(std::string subprotocol, std::string extra_headers);
   void OnUpgradeWritten(boost::beast::error_code ec);
 
   // Reading.
@@ -128,6 +150,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void SetState(v1::ConnectionState state);
 
   void EmitOpen();
+  void EmitDisconnect();
   void EmitClose(const CloseInfo& info);
   void EmitControlFrame(v1::Opcode opcode, std::string_view payload);
   void EmitCloseFrame(std::uint16_t code, std::string_view reason);
@@ -141,13 +164,15 @@ class Session : public std::enable_shared_from_this<Session> {
   // of a frame that has not fully arrived.
   boost::beast::flat_buffer buffer_;
   // Only while the handshake is under way.
-  std::unique_ptr<boost::beast::http::request_parser<boost::beast::http::empty_body>> parser_;
-  std::unique_ptr<UpgradeRequest> request_;
+  std::unique_ptr<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
+  std::unique_ptr<HttpRequest> request_;
   // From the upgrade on.
   std::unique_ptr<MessageReader> reader_;
 
   const std::uint64_t counter_;
   std::string id_;
+  // The route the request matched; the default route until then.
+  const Route* route_;
   std::string remote_address_;
   std::string path_;
   std::string query_;
@@ -155,6 +180,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // The Sec-WebSocket-Extensions response; empty without compression.
   std::string extensions_;
   int deflate_window_bits_ = 0;  // 0: no compression
+  ConnectionTags tags_;
 
   // Frames not yet written; [queue_head_, end) are pending, the first
   // write_count_ of them in flight.
@@ -184,6 +210,8 @@ class Session : public std::enable_shared_from_this<Session> {
   std::uint64_t bytes_out_ = 0;
   std::uint64_t messages_in_ = 0;
   std::uint64_t messages_out_ = 0;
+  // Plain HTTP requests answered through the backend on this connection.
+  std::uint32_t http_requests_ = 0;
 
   bool reading_ = false;
   bool writing_ = false;

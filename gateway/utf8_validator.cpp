@@ -13,31 +13,31 @@ namespace {
 // and F4 is what rejects overlongs, surrogates and code points past
 // U+10FFFF at the earliest byte.
 enum State : std::uint8_t {
-  kAccept,         // on a code-point boundary
-  kReject,         // no continuation can make the message valid
-  kTail1,          // one continuation byte (80..BF) owed
-  kTail2,          // two continuation bytes owed
-  kTail3,          // three continuation bytes owed
-  kAfterE0,        // A0..BF, then one more: anything lower is overlong
-  kAfterED,        // 80..9F, then one more: anything higher is a surrogate
-  kAfterF0,        // 90..BF, then two more: anything lower is overlong
-  kAfterF4,        // 80..8F, then two more: anything higher is past U+10FFFF
+  kAccept,   // on a code-point boundary
+  kReject,   // no continuation can make the message valid
+  kTail1,    // one continuation byte (80..BF) owed
+  kTail2,    // two continuation bytes owed
+  kTail3,    // three continuation bytes owed
+  kAfterE0,  // A0..BF, then one more: anything lower is overlong
+  kAfterED,  // 80..9F, then one more: anything higher is a surrogate
+  kAfterF0,  // 90..BF, then two more: anything lower is overlong
+  kAfterF4,  // 80..8F, then two more: anything higher is past U+10FFFF
   kStateCount
 };
 
 enum ByteClass : std::uint8_t {
-  kAscii,         // 00..7F
-  kCont80,        // 80..8F
-  kCont90,        // 90..9F
-  kContA0,        // A0..BF
-  kNever,         // C0, C1 (only overlongs), F5..FF (past U+10FFFF)
-  kLead2,         // C2..DF
-  kLeadE0,        // E0
-  kLead3,         // E1..EC, EE, EF
-  kLeadED,        // ED
-  kLeadF0,        // F0
-  kLead4,         // F1..F3
-  kLeadF4,        // F4
+  kAscii,   // 00..7F
+  kCont80,  // 80..8F
+  kCont90,  // 90..9F
+  kContA0,  // A0..BF
+  kNever,   // C0, C1 (only overlongs), F5..FF (past U+10FFFF)
+  kLead2,   // C2..DF
+  kLeadE0,  // E0
+  kLead3,   // E1..EC, EE, EF
+  kLeadED,  // ED
+  kLeadF0,  // F0
+  kLead4,   // F1..F3
+  kLeadF4,  // F4
   kClassCount
 };
 

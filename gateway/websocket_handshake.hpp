@@ -12,7 +12,8 @@
 
 namespace wsgateway {
 
-using UpgradeRequest = boost::beast::http::request<boost::beast::http::empty_body>;
+// The request line and headers; the checks never look at a body.
+using UpgradeRequest = boost::beast::http::request_header<>;
 
 // The request asks for a WebSocket upgrade (Upgrade: websocket). Anything
 // else is plain HTTP.

@@ -42,47 +42,44 @@ GatewayMetrics::GatewayMetrics()
                                .Help("Upgrade requests and plain HTTP requests refused, by reason.")
                                .Register(*registry_);
 
-  backend_up_ = Child(prometheus::BuildGauge()
+  handshake_hook_failures_ = &prometheus::BuildCounter()
+                                  .Name("wsgateway_handshake_hook_failures_total")
+                                  .Help("Backend.Handshake calls that failed, timed out or answered something "
+                                        "the gateway could not honour; the upgrade failed with 503 or 502.")
+                                  .Register(*registry_);
+  backend_up_family_ = &prometheus::BuildGauge()
                           .Name("wsgateway_backend_up")
-                          .Help("1 while the event stream to the backend is established, else 0.")
-                          .Register(*registry_),
-                      {});
-  backend_connects_ = Child(prometheus::BuildCounter()
+                          .Help("1 while the event stream to the backend is established, else 0; by backend target.")
+                          .Register(*registry_);
+  backend_connects_family_ = &prometheus::BuildCounter()
                                 .Name("wsgateway_backend_stream_connects_total")
                                 .Help("Event streams to the backend that became established.")
-                                .Register(*registry_),
-                            {});
-  backend_disconnects_ = Child(prometheus::BuildCounter()
+                                .Register(*registry_);
+  backend_disconnects_family_ = &prometheus::BuildCounter()
                                    .Name("wsgateway_backend_stream_failures_total")
                                    .Help("Event streams to the backend that ended or failed to start.")
-                                   .Register(*registry_),
-                               {});
-  backend_buffered_events_ = Child(prometheus::BuildGauge()
+                                   .Register(*registry_);
+  backend_buffered_events_family_ = &prometheus::BuildGauge()
                                        .Name("wsgateway_backend_buffered_events")
                                        .Help("Events held for the backend: not yet sent or not yet acknowledged.")
-                                       .Register(*registry_),
-                                   {});
-  backend_buffered_bytes_ = Child(prometheus::BuildGauge()
+                                       .Register(*registry_);
+  backend_buffered_bytes_family_ = &prometheus::BuildGauge()
                                       .Name("wsgateway_backend_buffered_bytes")
                                       .Help("Bytes of events held for the backend.")
-                                      .Register(*registry_),
-                                  {});
-  backend_events_sent_ = Child(prometheus::BuildCounter()
+                                      .Register(*registry_);
+  backend_events_sent_family_ = &prometheus::BuildCounter()
                                    .Name("wsgateway_backend_events_sent_total")
                                    .Help("Events written to the backend stream, redeliveries included.")
-                                   .Register(*registry_),
-                               {});
-  backend_batches_sent_ = Child(prometheus::BuildCounter()
+                                   .Register(*registry_);
+  backend_batches_sent_family_ = &prometheus::BuildCounter()
                                     .Name("wsgateway_backend_batches_sent_total")
                                     .Help("Event batches (stream messages) written to the backend.")
-                                    .Register(*registry_),
-                                {});
-  backend_events_lost_ = Child(prometheus::BuildCounter()
+                                    .Register(*registry_);
+  backend_events_lost_family_ = &prometheus::BuildCounter()
                                    .Name("wsgateway_backend_events_lost_total")
                                    .Help("Events given up on because the backend did not acknowledge them in time; "
                                          "their connections were closed with 1011.")
-                                   .Register(*registry_),
-                               {});
+                                   .Register(*registry_);
   backend_paused_connections_ =
       Child(prometheus::BuildGauge()
                 .Name("wsgateway_backend_paused_connections")
@@ -127,6 +124,24 @@ std::optional<std::size_t> GatewayMetrics::ClosedSlot(unsigned code, std::string
   if (code >= 3000 && code <= 3999) code_index = 16;
   if (code >= 4000 && code <= 4999) code_index = 17;
   return code_index * kClosedByValues + by;
+}
+
+BackendMetrics GatewayMetrics::Backend(std::string_view target) {
+  const prometheus::Labels labels = {{"backend", std::string(target)}};
+  return BackendMetrics{
+      .up = &backend_up_family_->Add(labels),
+      .connects = &backend_connects_family_->Add(labels),
+      .disconnects = &backend_disconnects_family_->Add(labels),
+      .buffered_events = &backend_buffered_events_family_->Add(labels),
+      .buffered_bytes = &backend_buffered_bytes_family_->Add(labels),
+      .events_sent = &backend_events_sent_family_->Add(labels),
+      .batches_sent = &backend_batches_sent_family_->Add(labels),
+      .events_lost = &backend_events_lost_family_->Add(labels),
+  };
+}
+
+prometheus::Counter& GatewayMetrics::HandshakeHookFailed(std::string_view reason) {
+  return handshake_hook_failures_->Add({{"reason", std::string(reason)}});
 }
 
 prometheus::Counter& GatewayMetrics::HandshakeRejected(std::string_view reason) {

@@ -26,6 +26,18 @@
 
 namespace wsgateway::metrics {
 
+// One backend target's stream metrics, children of labelled families.
+struct BackendMetrics {
+  prometheus::Gauge* up = nullptr;
+  prometheus::Counter* connects = nullptr;
+  prometheus::Counter* disconnects = nullptr;
+  prometheus::Gauge* buffered_events = nullptr;
+  prometheus::Gauge* buffered_bytes = nullptr;
+  prometheus::Counter* events_sent = nullptr;
+  prometheus::Counter* batches_sent = nullptr;
+  prometheus::Counter* events_lost = nullptr;
+};
+
 class GatewayMetrics {
  public:
   GatewayMetrics();
@@ -42,15 +54,12 @@ class GatewayMetrics {
   prometheus::Counter& Closed(unsigned code, std::string_view closed_by);
 
   prometheus::Counter& HandshakeRejected(std::string_view reason);
+  // Handshake hook calls that failed (timeout, error, bad_response).
+  prometheus::Counter& HandshakeHookFailed(std::string_view reason);
 
-  prometheus::Gauge& backend_up() { return *backend_up_; }
-  prometheus::Counter& backend_connects() { return *backend_connects_; }
-  prometheus::Counter& backend_disconnects() { return *backend_disconnects_; }
-  prometheus::Gauge& backend_buffered_events() { return *backend_buffered_events_; }
-  prometheus::Gauge& backend_buffered_bytes() { return *backend_buffered_bytes_; }
-  prometheus::Counter& backend_events_sent() { return *backend_events_sent_; }
-  prometheus::Counter& backend_batches_sent() { return *backend_batches_sent_; }
-  prometheus::Counter& backend_events_lost() { return *backend_events_lost_; }
+  // The metrics of the event stream to one backend target (label
+  // `backend`); call once per target at start-up.
+  BackendMetrics Backend(std::string_view target);
   prometheus::Gauge& backend_paused_connections() { return *backend_paused_connections_; }
 
   prometheus::Counter& slow_consumer_closes() { return *slow_consumer_closes_; }
@@ -74,15 +83,16 @@ class GatewayMetrics {
   std::array<std::atomic<prometheus::Counter*>, kCodeLabels * kClosedByValues> closed_cache_{};
 
   prometheus::Family<prometheus::Counter>* handshake_rejections_ = nullptr;
+  prometheus::Family<prometheus::Counter>* handshake_hook_failures_ = nullptr;
 
-  prometheus::Gauge* backend_up_ = nullptr;
-  prometheus::Counter* backend_connects_ = nullptr;
-  prometheus::Counter* backend_disconnects_ = nullptr;
-  prometheus::Gauge* backend_buffered_events_ = nullptr;
-  prometheus::Gauge* backend_buffered_bytes_ = nullptr;
-  prometheus::Counter* backend_events_sent_ = nullptr;
-  prometheus::Counter* backend_batches_sent_ = nullptr;
-  prometheus::Counter* backend_events_lost_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* backend_up_family_ = nullptr;
+  prometheus::Family<prometheus::Counter>* backend_connects_family_ = nullptr;
+  prometheus::Family<prometheus::Counter>* backend_disconnects_family_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* backend_buffered_events_family_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* backend_buffered_bytes_family_ = nullptr;
+  prometheus::Family<prometheus::Counter>* backend_events_sent_family_ = nullptr;
+  prometheus::Family<prometheus::Counter>* backend_batches_sent_family_ = nullptr;
+  prometheus::Family<prometheus::Counter>* backend_events_lost_family_ = nullptr;
   prometheus::Gauge* backend_paused_connections_ = nullptr;
 
   prometheus::Counter* slow_consumer_closes_ = nullptr;

@@ -74,6 +74,17 @@ TEST(StatusMappingTest, NotActiveIsFailedPreconditionNamingIdStateAndAction) {
   }
 }
 
+// Passing the group limit is FAILED_PRECONDITION (it clears only when the
+// caller leaves groups), naming the id, the counts and the way out.
+TEST(StatusMappingTest, TooManyGroupsIsFailedPreconditionNamingIdCountsAndRemedy) {
+  const auto status = TooManyGroups(kId, 62, 3);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(status.error_message(), HasSubstr(std::string("'") + kId + "'"));
+  EXPECT_THAT(status.error_message(), HasSubstr("is in 62 groups; joining 3 more"));
+  EXPECT_THAT(status.error_message(), HasSubstr("limit of 64"));
+  EXPECT_THAT(status.error_message(), HasSubstr("leave some groups first"));
+}
+
 // A queued frame is OK, with no message.
 TEST(StatusMappingTest, EnqueueStatusOfQueuedIsOk) {
   const auto status = EnqueueStatus(Session::EnqueueResult::kQueued, kId, v1::CONNECTION_STATE_ACTIVE, 1024);

@@ -205,9 +205,9 @@ TEST(PermessageDeflateTest, ClientMaxWindowBitsNeverExceedsTheOfferedValue) {
       const DeflateAgreement agreement = MustAgree(offer, policy);
       const int expected = std::min(offered, policy_bits);
       EXPECT_EQ(agreement.client_max_window_bits, expected) << offer;
-      EXPECT_EQ(agreement.response, expected == 15 ? std::string("permessage-deflate")
-                                                   : "permessage-deflate; client_max_window_bits=" +
-                                                         std::to_string(expected));
+      EXPECT_EQ(agreement.response, expected == 15
+                                        ? std::string("permessage-deflate")
+                                        : "permessage-deflate; client_max_window_bits=" + std::to_string(expected));
     }
   }
 }
@@ -254,10 +254,10 @@ TEST(PermessageDeflateTest, QuotedValuesAreAccepted) {
 }
 
 TEST(PermessageDeflateTest, MalformedQuotedValuesDecline) {
-  ExpectDeclined("permessage-deflate; client_max_window_bits=\"10");    // unterminated
-  ExpectDeclined("permessage-deflate; client_max_window_bits=10\"");    // stray quote
-  ExpectDeclined("permessage-deflate; client_max_window_bits=\"10\"x");  // text after it
-  ExpectDeclined("permessage-deflate; client_max_window_bits=\" 10\"");  // not a token inside
+  ExpectDeclined("permessage-deflate; client_max_window_bits=\"10");      // unterminated
+  ExpectDeclined("permessage-deflate; client_max_window_bits=10\"");      // stray quote
+  ExpectDeclined("permessage-deflate; client_max_window_bits=\"10\"x");   // text after it
+  ExpectDeclined("permessage-deflate; client_max_window_bits=\" 10\"");   // not a token inside
   ExpectDeclined("permessage-deflate; client_max_window_bits=\"10\\\"");  // closing quote escaped
 }
 
@@ -266,8 +266,8 @@ TEST(PermessageDeflateTest, UnknownParametersDecline) {
   ExpectDeclined("permessage-deflate; foo=bar");
   ExpectDeclined("permessage-deflate; client_max_window");
   ExpectDeclined("permessage-deflate; max_window_bits=10");
-  const DeflateAgreement agreement = MustAgree("permessage-deflate; foo, permessage-deflate; server_no_context_takeover",
-                                               Permissive());
+  const DeflateAgreement agreement =
+      MustAgree("permessage-deflate; foo, permessage-deflate; server_no_context_takeover", Permissive());
   EXPECT_EQ(agreement.response, "permessage-deflate; server_no_context_takeover");
 }
 
@@ -288,9 +288,8 @@ TEST(PermessageDeflateTest, NamesAreCaseInsensitive) {
 }
 
 TEST(PermessageDeflateTest, OptionalWhitespaceAnywhereItIsAllowed) {
-  const DeflateAgreement agreement =
-      MustAgree(" \tpermessage-deflate \t;\t client_max_window_bits \t= \t10 ; server_no_context_takeover\t ",
-                Permissive());
+  const DeflateAgreement agreement = MustAgree(
+      " \tpermessage-deflate \t;\t client_max_window_bits \t= \t10 ; server_no_context_takeover\t ", Permissive());
   EXPECT_EQ(agreement.response, "permessage-deflate; server_no_context_takeover; client_max_window_bits=10");
   EXPECT_EQ(ResponseTo("permessage-deflate;client_max_window_bits=10", Permissive()),
             "permessage-deflate; client_max_window_bits=10");
@@ -312,8 +311,8 @@ TEST(PermessageDeflateTest, OtherExtensionsAreIgnored) {
 TEST(PermessageDeflateTest, TheClientsFirstAcceptableOfferWins) {
   DeflatePolicy policy = Permissive();
   policy.client_max_window_bits = 12;
-  const DeflateAgreement agreement = MustAgree(
-      "permessage-deflate; client_max_window_bits=9, permessage-deflate; client_max_window_bits=10", policy);
+  const DeflateAgreement agreement =
+      MustAgree("permessage-deflate; client_max_window_bits=9, permessage-deflate; client_max_window_bits=10", policy);
   EXPECT_EQ(agreement.client_max_window_bits, 9);
   // Declined offers of every kind fall through to the last one.
   const DeflateAgreement fallback = MustAgree(
@@ -341,12 +340,12 @@ TEST(PermessageDeflateTest, UnterminatedQuoteDeclinesTheRest) {
 TEST(PermessageDeflateTest, GarbageDeclines) {
   for (const std::string& offer : std::vector<std::string>{
            ";", "permessage-deflate;", "permessage-deflate;;", "permessage-deflate; ;client_no_context_takeover",
-        "permessage-deflate; =10", "permessage-deflate; client_max_window_bits==10",
-        "permessage-deflate; client_max_window_bits=10 11", "permessage-deflate; client max_window_bits=10",
-        "permessage deflate", "\"permessage-deflate\"", "permessage-deflate=1", "permessage-deflate; \"a\"",
-        "permessage-deflate; client_max_window_bits=(10)", "permessage-deflate; client_max_window_bits=1\x7f",
-        std::string("permessage-deflate\0", 19), "permessage-deflate; client_no_context_takeover\r\n",
-        "permessage-deflate\xff", "permessage-deflate; client_max_window_bits=\xc2\xb9\xc2\xb0"}) {
+           "permessage-deflate; =10", "permessage-deflate; client_max_window_bits==10",
+           "permessage-deflate; client_max_window_bits=10 11", "permessage-deflate; client max_window_bits=10",
+           "permessage deflate", "\"permessage-deflate\"", "permessage-deflate=1", "permessage-deflate; \"a\"",
+           "permessage-deflate; client_max_window_bits=(10)", "permessage-deflate; client_max_window_bits=1\x7f",
+           std::string("permessage-deflate\0", 19), "permessage-deflate; client_no_context_takeover\r\n",
+           "permessage-deflate\xff", "permessage-deflate; client_max_window_bits=\xc2\xb9\xc2\xb0"}) {
     ExpectDeclined(offer);
   }
 }
@@ -371,10 +370,30 @@ TEST(PermessageDeflateTest, OutOfRangePolicyIsClamped) {
 // range, and the response is itself an offer that negotiates to the same
 // agreement.
 TEST(PermessageDeflateTest, RandomHeadersAgreeOnlyOnValidParameters) {
-  const std::vector<std::string> pieces = {
-      "permessage-deflate", "PerMessage-Deflate", "x-foo", ";", ";", ",", ",", " ", "\t", "=", "\"", "\\",
-      "server_no_context_takeover", "client_no_context_takeover", "server_max_window_bits",
-      "client_max_window_bits", "8", "9", "10", "15", "16", "08", "\"10\"", "x"};
+  const std::vector<std::string> pieces = {"permessage-deflate",
+                                           "PerMessage-Deflate",
+                                           "x-foo",
+                                           ";",
+                                           ";",
+                                           ",",
+                                           ",",
+                                           " ",
+                                           "\t",
+                                           "=",
+                                           "\"",
+                                           "\\",
+                                           "server_no_context_takeover",
+                                           "client_no_context_takeover",
+                                           "server_max_window_bits",
+                                           "client_max_window_bits",
+                                           "8",
+                                           "9",
+                                           "10",
+                                           "15",
+                                           "16",
+                                           "08",
+                                           "\"10\"",
+                                           "x"};
   std::mt19937 rng(7692);
   std::uniform_int_distribution<std::size_t> pick(0, pieces.size() - 1);
   std::uniform_int_distribution<int> length(1, 16);

@@ -188,8 +188,8 @@ TEST(Utf8ValidatorTest, ResetDropsAnUnfinishedSequence) {
 }
 
 TEST(Utf8ValidatorTest, BoundaryCodePointsAreValid) {
-  for (const std::uint32_t cp : {0x0u, 0x7Fu, 0x80u, 0x7FFu, 0x800u, 0xD7FFu, 0xE000u, 0xFFFDu, 0xFFFEu, 0xFFFFu,
-                                 0x10000u, 0x10FFFFu}) {
+  for (const std::uint32_t cp :
+       {0x0u, 0x7Fu, 0x80u, 0x7FFu, 0x800u, 0xD7FFu, 0xE000u, 0xFFFDu, 0xFFFEu, 0xFFFFu, 0x10000u, 0x10FFFFu}) {
     SCOPED_TRACE(cp);
     ExpectValid(Encode(cp));
     std::string surrounded = "a";  // built step by step: GCC 12 warns wrongly on "a" + string
@@ -312,9 +312,10 @@ TEST(Utf8ValidatorTest, AutobahnLastByteMissing) {
 
 // Autobahn 6.15: concatenated incomplete sequences.
 TEST(Utf8ValidatorTest, AutobahnConcatenatedIncompleteSequences) {
-  ExpectFailsAt("\xc0\xe0\x80\xf0\x80\x80\xf8\x80\x80\x80\xfc\x80\x80\x80\x80\xdf\xef\xbf\xf7\xbf\xbf\xfb\xbf\xbf\xbf"
-                "\xfd\xbf\xbf\xbf\xbf",
-                0);
+  ExpectFailsAt(
+      "\xc0\xe0\x80\xf0\x80\x80\xf8\x80\x80\x80\xfc\x80\x80\x80\x80\xdf\xef\xbf\xf7\xbf\xbf\xfb\xbf\xbf\xbf"
+      "\xfd\xbf\xbf\xbf\xbf",
+      0);
   ExpectFailsAt("\xdf\xef\xbf", 1);  // a lead byte where a continuation is owed
 }
 
@@ -343,17 +344,17 @@ TEST(Utf8ValidatorTest, AutobahnOverlongs) {
 
 // Autobahn 6.20-6.21: single and paired UTF-16 surrogates.
 TEST(Utf8ValidatorTest, AutobahnSurrogates) {
-  for (const char* s : {"\xed\xa0\x80", "\xed\xad\xbf", "\xed\xae\x80", "\xed\xaf\xbf", "\xed\xb0\x80", "\xed\xbe\x80",
-                        "\xed\xbf\xbf", "\xed\xa0\x80\xed\xb0\x80", "\xed\xa0\x80\xed\xbf\xbf",
-                        "\xed\xaf\xbf\xed\xbf\xbf"}) {
+  for (const char* s :
+       {"\xed\xa0\x80", "\xed\xad\xbf", "\xed\xae\x80", "\xed\xaf\xbf", "\xed\xb0\x80", "\xed\xbe\x80", "\xed\xbf\xbf",
+        "\xed\xa0\x80\xed\xb0\x80", "\xed\xa0\x80\xed\xbf\xbf", "\xed\xaf\xbf\xed\xbf\xbf"}) {
     ExpectFailsAt(s, 1);
   }
 }
 
 // Autobahn 6.22-6.23: noncharacters and specials are valid scalar values.
 TEST(Utf8ValidatorTest, AutobahnNoncharactersAreValid) {
-  for (const std::uint32_t cp : {0xFFFEu, 0xFFFFu, 0x1FFFEu, 0x1FFFFu, 0x10FFFEu, 0x10FFFFu, 0xFDD0u, 0xFDEFu, 0xFFF9u,
-                                 0xFFFDu, 0xFEFFu}) {
+  for (const std::uint32_t cp :
+       {0xFFFEu, 0xFFFFu, 0x1FFFEu, 0x1FFFFu, 0x10FFFEu, 0x10FFFFu, 0xFDD0u, 0xFDEFu, 0xFFF9u, 0xFFFDu, 0xFEFFu}) {
     ExpectValid(Encode(cp));
   }
 }
@@ -381,9 +382,8 @@ TEST(Utf8ValidatorTest, AgreesWithReferenceOnShortStrings) {
       ASSERT_EQ(ValidWhole(text), Reference(text) == Verdict::kComplete) << std::hex << a << " " << b;
     }
   }
-  const std::vector<unsigned> edges = {0x00, 0x41, 0x7F, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC0,
-                                       0xC1, 0xC2, 0xDF, 0xE0, 0xE1, 0xEC, 0xED, 0xEE, 0xEF, 0xF0,
-                                       0xF1, 0xF3, 0xF4, 0xF5, 0xFF};
+  const std::vector<unsigned> edges = {0x00, 0x41, 0x7F, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC0, 0xC1, 0xC2, 0xDF,
+                                       0xE0, 0xE1, 0xEC, 0xED, 0xEE, 0xEF, 0xF0, 0xF1, 0xF3, 0xF4, 0xF5, 0xFF};
   for (const unsigned a : edges) {
     for (const unsigned b : edges) {
       for (const unsigned c : edges) {

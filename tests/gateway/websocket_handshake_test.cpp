@@ -10,8 +10,8 @@ namespace {
 
 namespace http = boost::beast::http;
 
-UpgradeRequest ValidRequest() {
-  UpgradeRequest request{http::verb::get, "/chat", 11};
+http::request<http::empty_body> ValidRequest() {
+  http::request<http::empty_body> request{http::verb::get, "/chat", 11};
   request.set(http::field::host, "server.example.com");
   request.set(http::field::upgrade, "websocket");
   request.set(http::field::connection, "keep-alive, Upgrade");

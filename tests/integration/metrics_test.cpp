@@ -148,8 +148,9 @@ TEST_F(MetricsTest, CountersFollowTraffic) {
   EXPECT_EQ(scrape->Value("wsgateway_connections_closed_total", {{"code", "1000"}, {"closed_by", "client"}}), 1);
   EXPECT_EQ(scrape->Value("wsgateway_connections_closed_total", {{"code", "4xxx"}, {"closed_by", "client"}}), 1);
   EXPECT_EQ(scrape->Sum("wsgateway_handshake_rejections_total"), 1);
-  EXPECT_EQ(scrape->Value("wsgateway_backend_up"), 1);
-  EXPECT_EQ(scrape->Value("wsgateway_backend_events_lost_total"), 0);
+  const std::map<std::string, std::string> backend = {{"backend", stack_->backend->target()}};
+  EXPECT_EQ(scrape->Value("wsgateway_backend_up", backend), 1);
+  EXPECT_EQ(scrape->Value("wsgateway_backend_events_lost_total", backend), 0);
   EXPECT_EQ(scrape->Value("wsgateway_slow_consumer_closes_total"), 0);
   // The admin histogram is labelled by method and code; find the Exist call.
   double exist_calls = 0;

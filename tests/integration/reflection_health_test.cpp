@@ -92,7 +92,7 @@ TEST_F(ReflectionHealthTest, ReflectionListsAdminHealthAndReflection) {
   EXPECT_EQ(names.count("grpc.reflection.v1alpha.ServerReflection"), 1u);
 }
 
-// Reflection describes Admin with its seven methods and Health with Check and
+// Reflection describes Admin with its nine methods and Health with Check and
 // Watch, including every file they depend on.
 TEST_F(ReflectionHealthTest, ReflectionDescribesAdminAndHealthCompletely) {
   ASSERT_TRUE(LoadSymbol("wsgateway.v1.Admin"));
@@ -103,7 +103,7 @@ TEST_F(ReflectionHealthTest, ReflectionDescribesAdminAndHealthCompletely) {
   std::set<std::string> methods;
   for (int i = 0; i < admin->method_count(); ++i) methods.insert(admin->method(i)->name());
   EXPECT_EQ(methods, (std::set<std::string>{"Push", "Broadcast", "Disconnect", "Exist", "IsEstablished",
-                                            "GetClientInfo", "ListConnections"}));
+                                            "GetClientInfo", "ListConnections", "JoinGroup", "LeaveGroup"}));
   const auto* health = pool.FindServiceByName("grpc.health.v1.Health");
   ASSERT_NE(health, nullptr);
   EXPECT_NE(health->FindMethodByName("Check"), nullptr);
@@ -131,7 +131,9 @@ TEST_F(ReflectionHealthTest, EveryAdminMethodCanBeCalledFromJson) {
       {"Exist", R"({"connectionId": ")" + id + R"("})"},
       {"IsEstablished", R"({"connectionId": ")" + id + R"("})"},
       {"GetClientInfo", R"({"connectionId": ")" + id + R"("})"},
-      {"ListConnections", R"({"pageSize": 10, "filter": {"state": "CONNECTION_STATE_ACTIVE"}})"},
+      {"JoinGroup", R"({"connectionId": ")" + id + R"(", "groups": ["room-1", "room-2"]})"},
+      {"LeaveGroup", R"({"connectionId": ")" + id + R"(", "groups": ["room-2"]})"},
+      {"ListConnections", R"({"pageSize": 10, "filter": {"state": "CONNECTION_STATE_ACTIVE", "group": "room-1"}})"},
       {"Disconnect", R"({"connectionId": ")" + id + R"(", "code": 4000, "reason": "anNvbg=="})"},
   };
   pb::DynamicMessageFactory factory(&pool);

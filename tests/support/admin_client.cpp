@@ -98,6 +98,24 @@ Reply<v1::ListConnectionsResponse> AdminClient::ListConnections(const v1::ListCo
   return reply;
 }
 
+Reply<v1::JoinGroupResponse> AdminClient::JoinGroup(const std::string& id, const std::vector<std::string>& groups) {
+  v1::JoinGroupRequest request;
+  request.set_connection_id(id);
+  for (const auto& group : groups) request.add_groups(group);
+  Reply<v1::JoinGroupResponse> reply;
+  reply.status = stub_->JoinGroup(Context().get(), request, &reply.response);
+  return reply;
+}
+
+Reply<v1::LeaveGroupResponse> AdminClient::LeaveGroup(const std::string& id, const std::vector<std::string>& groups) {
+  v1::LeaveGroupRequest request;
+  request.set_connection_id(id);
+  for (const auto& group : groups) request.add_groups(group);
+  Reply<v1::LeaveGroupResponse> reply;
+  reply.status = stub_->LeaveGroup(Context().get(), request, &reply.response);
+  return reply;
+}
+
 std::optional<std::vector<v1::ClientInfo>> AdminClient::ListAll(const v1::ConnectionFilter& filter,
                                                                 std::uint32_t page_size, grpc::Status* error) {
   std::vector<v1::ClientInfo> all;

@@ -61,6 +61,8 @@ class AdminClient {
   Reply<v1::IsEstablishedResponse> IsEstablished(const std::string& id);
   Reply<v1::GetClientInfoResponse> GetClientInfo(const std::string& id);
   Reply<v1::ListConnectionsResponse> ListConnections(const v1::ListConnectionsRequest& request);
+  Reply<v1::JoinGroupResponse> JoinGroup(const std::string& id, const std::vector<std::string>& groups);
+  Reply<v1::LeaveGroupResponse> LeaveGroup(const std::string& id, const std::vector<std::string>& groups);
 
   // Every page of a listing; nullopt (with the failing status in *error)
   // if a page fails.

@@ -1,0 +1,36 @@
+#include "admin/connection_filter.hpp"
+
+#include "gateway/group_rules.hpp"
+
+namespace wsgateway::admin {
+namespace {
+
+bool HasEveryEntry(const ConnectionTags& tags, const google::protobuf::Map<std::string, std::string>& wanted) {
+  for (const auto& [key, value] : wanted) {
+    const std::string* actual = tags.FindMetadata(key);
+    if (actual == nullptr || *actual != value) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string CheckFilter(const v1::ConnectionFilter& filter) {
+  if (filter.group().empty()) return {};
+  return CheckGroupName("filter.group", filter.group());
+}
+
+bool Matches(v1::ConnectionState state, std::string_view path, const ConnectionTags& tags,
+             const v1::ConnectionFilter& filter) {
+  // Cheapest first: a broadcast runs this for every connection of a loop.
+  if (filter.state() != v1::CONNECTION_STATE_UNSPECIFIED && state != filter.state()) return false;
+  if (!filter.group().empty() && !tags.InGroup(filter.group())) return false;
+  if (!path.starts_with(filter.path_prefix())) return false;
+  return filter.metadata().empty() || HasEveryEntry(tags, filter.metadata());
+}
+
+bool Matches(const Session& session, const v1::ConnectionFilter& filter) {
+  return Matches(session.state(), session.path(), session.tags(), filter);
+}
+
+}  // namespace wsgateway::admin

@@ -1,0 +1,27 @@
+#pragma once
+// Which connections a Broadcast or a listing applies to: the checks a
+// ConnectionFilter must pass before any loop walks its connections, and the
+// match run for each of them.
+
+#include <string>
+#include <string_view>
+
+#include "gateway/connection_tags.hpp"
+#include "gateway/session.hpp"
+#include "wsgateway/v1/admin.pb.h"
+
+namespace wsgateway::admin {
+
+// Empty when `filter` may match some connection; otherwise a sentence naming
+// the field at fault (a group no connection can be in, for instance).
+std::string CheckFilter(const v1::ConnectionFilter& filter);
+
+// Whether a connection in `state`, upgraded on `path` and carrying `tags`
+// passes every field set in `filter`.
+bool Matches(v1::ConnectionState state, std::string_view path, const ConnectionTags& tags,
+             const v1::ConnectionFilter& filter);
+
+// The same for a session; on its loop's thread only.
+bool Matches(const Session& session, const v1::ConnectionFilter& filter);
+
+}  // namespace wsgateway::admin
