@@ -292,6 +292,41 @@ TEST_F(ConfigLoaderTest, BadSizeFailsNamingTheKey) {
   EXPECT_NE(output.find("backend-buffer-bytes"), std::string::npos) << output;
 }
 
+// Routes come from the file as a list of mappings.
+TEST_F(ConfigLoaderTest, RoutesComeFromTheFile) {
+  const std::string file = WriteFile("routes.yaml",
+                                     "backend: 127.0.0.1:1\n"
+                                     "routes:\n"
+                                     "  - path_prefix: /chat\n"
+                                     "    backend: 127.0.0.1:2\n"
+                                     "    handshake_hook: true\n"
+                                     "    subprotocols: [chat.v1, chat.v2]\n"
+                                     "    max-message-bytes: 64KiB\n"
+                                     "  - path_prefix: /feed\n"
+                                     "    forward_close_frames: true\n");
+  const Config c = LoadOk({"--config", file});
+  ASSERT_EQ(c.routes.size(), 2u);
+  EXPECT_EQ(c.routes[0].path_prefix, "/chat");
+  EXPECT_EQ(c.routes[0].backend, "127.0.0.1:2");
+  EXPECT_EQ(c.routes[0].handshake_hook, true);
+  EXPECT_EQ(c.routes[0].subprotocols, (std::vector<std::string>{"chat.v1", "chat.v2"}));
+  EXPECT_EQ(c.routes[0].max_message_bytes, 64u * 1024);
+  EXPECT_FALSE(c.routes[1].backend.has_value());
+  EXPECT_EQ(c.routes[1].forward_close_frames, true);
+}
+
+// A route with a typo or without a path fails, naming the entry.
+TEST_F(ConfigLoaderTest, BadRoutesFailNamingTheEntry) {
+  std::string output = LoadFails({"--config", WriteFile("r1.yaml", "routes:\n  - path_prefix: /a\n    hook: true\n")});
+  EXPECT_NE(output.find("routes[0]: unknown key 'hook'"), std::string::npos) << output;
+  output = LoadFails({"--config", WriteFile("r2.yaml", "routes:\n  - backend: x:1\n")});
+  EXPECT_NE(output.find("routes[0].path_prefix"), std::string::npos) << output;
+  output = LoadFails({"--config", WriteFile("r3.yaml", "routes:\n  - path_prefix: /a\n  - path_prefix: /a\n")});
+  EXPECT_NE(output.find("'/a' twice"), std::string::npos) << output;
+  output = LoadFails({"--config", WriteFile("r4.yaml", "routes:\n  - path_prefix: /a\n    handshake_hook: maybe\n")});
+  EXPECT_NE(output.find("routes[0].handshake_hook"), std::string::npos) << output;
+}
+
 // A bad duration fails with a message naming the key and the bad value.
 TEST_F(ConfigLoaderTest, BadDurationFailsNamingTheKey) {
   std::string output = LoadFails({"--ping-interval", "10"});

@@ -1,0 +1,439 @@
+// Session, part three: frames. Reading (readiness, the loop's scratch
+// buffer, MessageReader items, the client's close and protocol failures) and
+// writing (the send queue, fragmented pushes, compression, gathered writes).
+
+#include "gateway/session.hpp"
+
+#include <algorithm>
+
+#include <boost/asio/write.hpp>
+#include <spdlog/spdlog.h>
+
+#include "gateway/backend_link.hpp"
+#include "gateway/event_loop.hpp"
+
+namespace wsgateway {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+namespace fc = frame_codec;
+using metrics::FrameKind;
+using std::chrono::steady_clock;
+
+namespace {
+
+// A partial-frame buffer above this is released once empty.
+constexpr std::size_t kKeptBufferBytes = 4 * 1024;
+// One write carries at most this many frames or bytes, so one busy
+// connection cannot hold the loop for long.
+constexpr std::size_t kMaxFramesPerWrite = 64;
+constexpr std::size_t kMaxBytesPerWrite = 256 * 1024;
+// Reads in a row before a busy connection lets the others run.
+constexpr int kReadsPerTurn = 4;
+
+FrameKind ToFrameKind(FrameType type) {
+  switch (type) {
+    case FrameType::kText:
+      return FrameKind::kText;
+    case FrameType::kBinary:
+      return FrameKind::kBinary;
+    case FrameType::kPing:
+      return FrameKind::kPing;
+    case FrameType::kPong:
+      return FrameKind::kPong;
+    case FrameType::kClose:
+      break;
+  }
+  return FrameKind::kClose;
+}
+
+std::uint8_t WireOpcode(const OutboundFrame& frame) {
+  switch (frame.type) {
+    case FrameType::kText:
+      return frame.continuation ? fc::kContinuation : fc::kText;
+    case FrameType::kBinary:
+      return frame.continuation ? fc::kContinuation : fc::kBinary;
+    case FrameType::kPing:
+      return fc::kPing;
+    case FrameType::kPong:
+      return fc::kPong;
+    case FrameType::kClose:
+      break;
+  }
+  return fc::kClose;
+}
+
+}  // namespace
+
+// ---- Reading ---------------------------------------------------------------
+
+void Session::WaitReadable() {
+  if (finished_ || reading_ || paused_) return;
+  reading_ = true;
+  socket_.async_wait(net::socket_base::wait_read, beast::bind_front_handler(&Session::OnReadable, shared_from_this()));
+}
+
+void Session::OnReadable(beast::error_code ec) {
+  reading_ = false;
+  if (finished_) return;
+  if (ec) return OnReadError(ec);
+  ReadAvailable();
+}
+
+void Session::ReadAvailable() {
+  for (int round = 0; round < kReadsPerTurn; ++round) {
+    if (discarding_ && buffer_.size() > 0) buffer_ = beast::flat_buffer();
+    const bool into_scratch = buffer_.size() == 0;
+    net::mutable_buffer space;
+    if (into_scratch) {
+      const auto scratch = loop_.read_scratch();
+      space = net::buffer(scratch.data(), scratch.size());
+    } else {
+      space = buffer_.prepare(std::max<std::size_t>(16 * 1024, buffer_.size()));
+    }
+    beast::error_code ec;
+    const std::size_t bytes = socket_.read_some(space, ec);
+    if (ec == net::error::would_block || ec == net::error::try_again) return WaitReadable();
+    if (ec) return OnReadError(ec);
+    last_received_ = steady_clock::now();
+    bool go_on = true;
+    if (discarding_) {
+      go_on = true;
+    } else if (into_scratch) {
+      go_on = ProcessScratch(static_cast<char*>(space.data()), bytes);
+    } else {
+      buffer_.commit(bytes);
+      go_on = ProcessBuffered();
+    }
+    if (!go_on || finished_) return;
+    // A short read drained the socket: wait rather than read into EAGAIN.
+    if (bytes < space.size()) return WaitReadable();
+  }
+  reading_ = true;
+  net::post(socket_.get_executor(), [self = shared_from_this()] {
+    self->reading_ = false;
+    if (!self->finished_) self->ReadAvailable();
+  });
+}
+
+bool Session::ProcessScratch(char* data, std::size_t size) {
+  bool go_on = true;
+  const std::size_t consumed = ProcessFrames(data, size, go_on);
+  // Keep the start of a frame that has not fully arrived (or input left
+  // while reads are paused); never anything after a close.
+  if (consumed < size && !finished_ && !discarding_) {
+    const auto rest = size - consumed;
+    net::buffer_copy(buffer_.prepare(rest), net::buffer(data + consumed, rest));
+    buffer_.commit(rest);
+  }
+  return go_on;
+}
+
+bool Session::ProcessBuffered() {
+  bool go_on = true;
+  const std::size_t consumed = ProcessFrames(static_cast<char*>(buffer_.data().data()), buffer_.size(), go_on);
+  buffer_.consume(consumed);
+  if (buffer_.size() == 0 && buffer_.capacity() > kKeptBufferBytes) buffer_ = beast::flat_buffer();
+  return go_on;
+}
+
+std::size_t Session::ProcessFrames(char* data, std::size_t size, bool& go_on) {
+  std::size_t offset = 0;
+  go_on = true;
+  while (go_on && !discarding_) {
+    const auto item = reader_->Next(data + offset, size - offset);
+    offset += item.consumed;
+    if (item.kind == MessageReader::Kind::kNeedMore) break;
+    go_on = OnItem(item);
+  }
+  return offset;
+}
+
+bool Session::OnItem(const MessageReader::Item& item) {
+  switch (item.kind) {
+    case MessageReader::Kind::kMessage:
+      return OnMessage(item);
+    case MessageReader::Kind::kPing:
+      OnPing(item.payload);
+      return true;
+    case MessageReader::Kind::kPong:
+      loop_.counters().Received(FrameKind::kPong, item.payload.size());
+      if (route_->options.forward_pong_frames) EmitControlFrame(v1::OPCODE_PONG, item.payload);
+      return true;
+    case MessageReader::Kind::kClose:
+      OnClientClose(item.code, item.payload);
+      return false;
+    case MessageReader::Kind::kFail:
+      FailConnection(item.code, item.payload);
+      return false;
+    case MessageReader::Kind::kNeedMore:
+      break;
+  }
+  return true;
+}
+
+bool Session::OnMessage(const MessageReader::Item& item) {
+  const bool text = item.opcode == fc::kText;
+  loop_.counters().Received(text ? FrameKind::kText : FrameKind::kBinary, item.payload.size());
+  ++messages_in_;
+  bytes_in_ += item.payload.size();
+  loop_.SubmitMessage(route_->backend_index, id_, next_event_sequence_++, text ? v1::OPCODE_TEXT : v1::OPCODE_BINARY, item.payload);
+  if (backend().paused()) {
+    paused_ = true;
+    loop_.Park(shared_from_this());
+    return false;
+  }
+  return true;
+}
+
+void Session::OnPing(std::string_view payload) {
+  loop_.counters().Received(FrameKind::kPing, payload.size());
+  if (route_->options.forward_ping_frames) EmitControlFrame(v1::OPCODE_PING, payload);
+  // RFC 6455 section 5.5.2: a pong with the ping's payload, unless closing.
+  if (state_ == v1::CONNECTION_STATE_ACTIVE) SendControl(FrameType::kPong, payload);
+}
+
+void Session::ResumeReading() {
+  if (!paused_ || finished_) return;
+  paused_ = false;
+  if (buffer_.size() > 0 && !ProcessBuffered()) return;
+  if (!finished_) WaitReadable();
+}
+
+void Session::OnClientClose(std::uint16_t code, std::string_view reason) {
+  loop_.counters().Received(FrameKind::kClose, reason.size() + (code == 1005 ? 0 : 2));
+  close_received_ = true;
+  discarding_ = true;
+  if (route_->options.forward_close_frames) EmitCloseFrame(code, reason);
+  if (close_sent_) {
+    // The reply to our close: the handshake is complete, and the server
+    // closes TCP first (RFC 6455 section 7.1.1).
+    beast::error_code ignored;
+    socket_.close(ignored);
+    return Finish(close_info_.value_or(CloseInfo{code, std::string(reason), v1::CLOSED_BY_CLIENT}));
+  }
+  if (!close_info_) close_info_ = CloseInfo{code, std::string(reason), v1::CLOSED_BY_CLIENT};
+  const bool close_queued = state_ == v1::CONNECTION_STATE_CLOSING;
+  SetState(v1::CONNECTION_STATE_CLOSING);
+  deferred_.clear();
+  deferred_bytes_ = 0;
+  // Our own close may already be queued; it then serves as the reply.
+  if (!close_queued) {
+    // Echo the code (section 5.5.1); a close without one gets one without.
+    const std::uint16_t echo = code == 1005 ? 0 : code;
+    queue_.push_back(MakeCloseFrame(echo, {}));
+  }
+  ArmTimer(TimerPhase::kCloseReply, ctx_.config.close_timeout);
+  if (!writing_) DoWrite();
+  WaitReadable();
+}
+
+void Session::FailConnection(std::uint16_t code, std::string_view reason) {
+  spdlog::debug("connection {} failed with {}: {}", id_, code, reason);
+  close_info_ = CloseInfo{code, std::string(reason), v1::CLOSED_BY_SERVER};
+  discarding_ = true;
+  if (close_sent_) return StartTeardown();
+  SetState(v1::CONNECTION_STATE_CLOSING);
+  DropUnsentFrames();
+  queue_.push_back(MakeCloseFrame(code, std::string(reason)));
+  ArmTimer(TimerPhase::kCloseReply, ctx_.config.close_timeout);
+  if (!writing_) DoWrite();
+  // Keep reading: a client still sending must not get a reset that
+  // destroys the close frame before it reads it.
+  WaitReadable();
+}
+
+void Session::OnReadError(beast::error_code ec) {
+  // After a close was started the end of the stream is the expected end.
+  if (close_info_) return Finish(*close_info_);
+  if (ec == net::error::operation_aborted) return Finish(CloseInfo{});
+  const bool eof = ec == net::error::eof;
+  Finish({1006, eof ? "connection closed without a close frame" : ec.message(), v1::CLOSED_BY_ERROR});
+}
+
+// ---- Writing ---------------------------------------------------------------
+
+Session::EnqueueResult Session::Enqueue(OutboundFrame frame) {
+  if (state_ != v1::CONNECTION_STATE_ACTIVE) return EnqueueResult::kNotActive;
+  if (frame.is_data()) {
+    if (frame.continuation && (!fragment_open_ || frame.type != fragment_type_)) {
+      return EnqueueResult::kNoMessageToContinue;
+    }
+    if (!frame.continuation && fragment_open_) {
+      Defer(std::move(frame));
+      return EnqueueResult::kQueued;
+    }
+    if (frame.fin && !frame.continuation) MaybeCompress(frame);
+  }
+  return Admit(std::move(frame));
+}
+
+Session::EnqueueResult Session::Admit(OutboundFrame&& frame) {
+  const bool queue_empty = queue_head_ == queue_.size();
+  if (!queue_empty && queued_bytes_ + deferred_bytes_ + frame.size() > ctx_.config.send_queue_max_bytes) {
+    ctx_.metrics.slow_consumer_closes().Increment();
+    spdlog::debug("closing slow consumer {}: {} bytes queued", id_, queued_bytes_ + deferred_bytes_);
+    Abort(1008, "send queue overflow", v1::CLOSED_BY_SERVER);
+    return EnqueueResult::kQueueFull;
+  }
+  if (frame.is_data()) {
+    fragment_open_ = !frame.fin;
+    fragment_type_ = frame.type;
+  }
+  queued_bytes_ += frame.size();
+  queue_.push_back(std::move(frame));
+  if (!fragment_open_ && !deferred_.empty()) ReleaseDeferred();
+  if (!writing_) DoWrite();
+  return EnqueueResult::kQueued;
+}
+
+void Session::Defer(OutboundFrame&& frame) {
+  deferred_bytes_ += frame.size();
+  deferred_.push_back(std::move(frame));
+}
+
+void Session::ReleaseDeferred() {
+  auto deferred = std::move(deferred_);
+  deferred_.clear();
+  deferred_bytes_ = 0;
+  for (auto& frame : deferred) {
+    if (Enqueue(std::move(frame)) != EnqueueResult::kQueued) return;
+  }
+}
+
+void Session::MaybeCompress(OutboundFrame& frame) {
+  if (deflate_window_bits_ == 0 || frame.compress == CompressMode::kNever || frame.size() == 0) return;
+  if (frame.compress == CompressMode::kBySize && frame.size() < ctx_.config.compression_threshold) return;
+  if (auto compressed = loop_.compression().Compress(frame.payload, deflate_window_bits_)) {
+    frame.payload = std::move(compressed);
+    frame.compressed = true;
+  }
+}
+
+void Session::SendControl(FrameType type, std::string_view payload) {
+  OutboundFrame frame;
+  frame.type = type;
+  frame.payload = std::make_shared<const std::string>(payload);
+  queued_bytes_ += frame.size();
+  queue_.push_back(std::move(frame));
+  if (!writing_) DoWrite();
+}
+
+bool Session::RequestClose(std::uint16_t code, std::string reason, v1::ClosedBy closed_by) {
+  if (state_ != v1::CONNECTION_STATE_ACTIVE) return false;
+  close_info_ = CloseInfo{code, reason, closed_by};
+  SetState(v1::CONNECTION_STATE_CLOSING);
+  deferred_.clear();
+  deferred_bytes_ = 0;
+  queue_.push_back(MakeCloseFrame(code, std::move(reason)));
+  if (!writing_) DoWrite();
+  return true;
+}
+
+void Session::Close(std::uint16_t code, std::string reason, v1::ClosedBy closed_by) {
+  if (!RequestClose(code, reason, closed_by)) Abort(code, std::move(reason), closed_by);
+}
+
+void Session::Abort(std::uint16_t code, std::string reason, v1::ClosedBy closed_by) {
+  if (finished_) return;
+  if (!close_info_) close_info_ = CloseInfo{code, std::move(reason), closed_by};
+  if (state_ == v1::CONNECTION_STATE_ACTIVE) SetState(v1::CONNECTION_STATE_CLOSING);
+  beast::error_code ignored;
+  socket_.close(ignored);
+  // A pending read completes with operation_aborted and finishes the
+  // session; without one (paused, or between steps) finish here.
+  if (!reading_) Finish(*close_info_);
+}
+
+void Session::DropUnsentFrames() {
+  const std::size_t keep = queue_head_ + write_count_;
+  for (std::size_t i = keep; i < queue_.size(); ++i) queued_bytes_ -= queue_[i].size();
+  queue_.resize(keep);
+  deferred_.clear();
+  deferred_bytes_ = 0;
+}
+
+void Session::DoWrite() {
+  if (writing_ || finished_ || state_ == v1::CONNECTION_STATE_HANDSHAKE ||
+      state_ == v1::CONNECTION_STATE_CONNECTION) {
+    return;
+  }
+  if (queue_head_ == queue_.size()) {
+    queue_.clear();
+    queue_head_ = 0;
+    if (queue_.capacity() > 16) queue_.shrink_to_fit();
+    return;
+  }
+  const std::size_t available = std::min(queue_.size() - queue_head_, kMaxFramesPerWrite);
+  write_headers_.resize(available * fc::kMaxHeaderBytes);
+  write_buffers_.clear();
+  write_buffers_.reserve(available * 2);
+  std::size_t count = 0;
+  std::size_t bytes = 0;
+  while (count < available && bytes < kMaxBytesPerWrite) {
+    const OutboundFrame& frame = queue_[queue_head_ + count];
+    auto& header = *reinterpret_cast<std::uint8_t(*)[fc::kMaxHeaderBytes]>(write_headers_.data() +
+                                                                            count * fc::kMaxHeaderBytes);
+    const bool close = frame.type == FrameType::kClose;
+    const std::size_t code_bytes = close && frame.close_code != 0 ? 2 : 0;
+    std::size_t header_size = fc::WriteHeader(frame.fin, frame.compressed, WireOpcode(frame),
+                                              frame.size() + code_bytes, header);
+    if (code_bytes != 0) {
+      header[header_size++] = static_cast<std::uint8_t>(frame.close_code >> 8);
+      header[header_size++] = static_cast<std::uint8_t>(frame.close_code);
+    }
+    write_buffers_.emplace_back(header, header_size);
+    if (frame.size() > 0) write_buffers_.emplace_back(frame.payload->data(), frame.size());
+    bytes += header_size + frame.size();
+    ++count;
+    if (close) break;
+  }
+  write_count_ = count;
+  writing_ = true;
+  net::async_write(socket_, write_buffers_, beast::bind_front_handler(&Session::OnWrite, shared_from_this()));
+}
+
+void Session::OnWrite(beast::error_code ec, std::size_t) {
+  writing_ = false;
+  if (finished_) return;
+  if (ec) {
+    // A failed write after our close is the peer going away: finish with
+    // what the close said.
+    return Abort(1006, ec.message(), v1::CLOSED_BY_ERROR);
+  }
+  bool close_written = false;
+  for (std::size_t i = 0; i < write_count_; ++i) {
+    OutboundFrame& frame = queue_[queue_head_];
+    if (frame.type == FrameType::kClose) {
+      close_written = true;
+    } else {
+      loop_.counters().Sent(ToFrameKind(frame.type), frame.size());
+      if (frame.is_data()) {
+        if (frame.fin) ++messages_out_;
+        bytes_out_ += frame.size();
+      }
+      queued_bytes_ -= frame.size();
+    }
+    frame = OutboundFrame{};
+    ++queue_head_;
+  }
+  write_count_ = 0;
+  if (close_written) return AfterCloseSent();
+  if (queue_head_ == queue_.size()) {
+    // Nothing left: give the write storage back.
+    std::vector<std::uint8_t>().swap(write_headers_);
+    std::vector<net::const_buffer>().swap(write_buffers_);
+  }
+  DoWrite();
+}
+
+void Session::AfterCloseSent() {
+  close_sent_ = true;
+  DropUnsentFrames();
+  if (close_received_ || discarding_) return StartTeardown();
+  // We closed first: wait for the client's close frame.
+  ArmTimer(TimerPhase::kCloseReply, ctx_.config.close_timeout);
+}
+
+}  // namespace wsgateway

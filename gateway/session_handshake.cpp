@@ -1,0 +1,394 @@
+// Session, part two: the HTTP phase. Reading the request, refusals, the
+// handshake hook (onHandShake), plain HTTP through HandleRequest
+// (onRequest / onDisconnect) with keep-alive, and the upgrade itself.
+
+#include "gateway/session.hpp"
+
+#include <algorithm>
+
+#include <boost/asio/write.hpp>
+#include <spdlog/spdlog.h>
+
+#include "gateway/backend_link.hpp"
+#include "gateway/event_loop.hpp"
+#include "gateway/group_rules.hpp"
+#include "gateway/http_response_rules.hpp"
+#include "gateway/permessage_deflate.hpp"
+
+namespace wsgateway {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+namespace fc = frame_codec;
+using metrics::FrameKind;
+using std::chrono::steady_clock;
+
+namespace {
+
+// How long a refused HTTP client may keep sending before its socket closes.
+constexpr auto kLingerTime = std::chrono::seconds(2);
+// Most upgrade requests fit in one read of this size.
+constexpr std::size_t kFirstReadBytes = 1024;
+
+DeflatePolicy PolicyFrom(const Config& config) {
+  DeflatePolicy policy;
+  policy.enabled = config.permessage_deflate;
+  policy.server_no_context_takeover = true;
+  policy.client_no_context_takeover = true;
+  return policy;
+}
+
+// Request headers for the backend: names lower-cased, in the order received.
+void CopyHeaders(const http::request_header<>& request,
+                 google::protobuf::RepeatedPtrField<v1::HttpHeader>& headers) {
+  for (const auto& field : request) {
+    auto* header = headers.Add();
+    std::string name(field.name_string());
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    header->set_name(std::move(name));
+    header->set_value(std::string(field.value()));
+  }
+}
+
+bool IsConnectionGone(beast::error_code ec) {
+  return ec == net::error::eof || ec == net::error::connection_reset || ec == net::error::broken_pipe;
+}
+
+}  // namespace
+
+// ---- Handshake -------------------------------------------------------------
+
+void Session::ReadRequest() {
+  reading_ = true;
+  // The first bytes move the connection from CONNECTION to HANDSHAKE.
+  socket_.async_read_some(buffer_.prepare(kFirstReadBytes),
+                          beast::bind_front_handler(&Session::OnRequestStarted, shared_from_this()));
+}
+
+void Session::OnRequestStarted(beast::error_code ec, std::size_t bytes) {
+  reading_ = false;
+  if (finished_) return;
+  if (ec) return OnRequestReadFailed(ec);
+  buffer_.commit(bytes);
+  SetState(v1::CONNECTION_STATE_HANDSHAKE);
+  ReadRequestHeader();
+}
+
+void Session::ReadRequestHeader() {
+  parser_ = std::make_unique<http::request_parser<http::string_body>>();
+  parser_->header_limit(static_cast<std::uint32_t>(ctx_.config.max_handshake_bytes));
+  parser_->body_limit(ctx_.config.max_request_body_bytes);
+  reading_ = true;
+  http::async_read_header(socket_, buffer_, *parser_,
+                          beast::bind_front_handler(&Session::OnReadHeader, shared_from_this()));
+}
+
+void Session::OnRequestReadFailed(beast::error_code ec) {
+  if (ec == http::error::header_limit) {
+    return Reject(http::status::request_header_fields_too_large, "header_too_large",
+                  "request header larger than max_handshake_bytes");
+  }
+  if (ec == http::error::body_limit) {
+    return Reject(http::status::payload_too_large, "body_too_large", "request body larger than max_request_body_bytes");
+  }
+  // A peer that hangs up mid-request (or between keep-alive requests) is
+  // gone, not refused.
+  if (ec == http::error::end_of_stream || ec == http::error::partial_message || IsConnectionGone(ec)) {
+    return Finish({1006, "closed before the handshake", v1::CLOSED_BY_CLIENT});
+  }
+  if (ec == net::error::operation_aborted) return Finish(close_info_.value_or(CloseInfo{}));
+  Reject(http::status::bad_request, "malformed", "malformed HTTP request");
+}
+
+void Session::OnReadHeader(beast::error_code ec, std::size_t) {
+  reading_ = false;
+  if (finished_) return;
+  if (ec) return OnRequestReadFailed(ec);
+  ArmTimer(TimerPhase::kHandshake, ctx_.config.handshake_timeout);
+
+  const auto& header = parser_->get();
+  const std::string_view target = header.target();
+  const auto question = target.find('?');
+  path_ = std::string(target.substr(0, question));
+  query_ = question == std::string_view::npos ? std::string() : std::string(target.substr(question + 1));
+  route_ = &MatchRoute(ctx_.routes, path_);
+
+  if (!IsWebSocketUpgrade(header)) return OnPlainRequestHeader();
+  request_ = std::make_unique<HttpRequest>(parser_->release());
+  parser_.reset();
+  if (const auto refusal = CheckUpgradeRequest(*request_)) {
+    return Reject(refusal->status, refusal->reason_label, refusal->message);
+  }
+  if (ctx_.config.reject_upgrades_without_backend && !backend().up()) {
+    return Reject(http::status::service_unavailable, "backend_unavailable",
+                  "no backend is reachable; try again shortly");
+  }
+  if (route_->options.handshake_hook) return CallHandshakeHook();
+  Upgrade(SelectSubprotocol(*request_, route_->options.subprotocols), {});
+}
+
+void Session::Reject(http::status status, std::string_view reason_label, std::string_view body) {
+  ctx_.metrics.HandshakeRejected(reason_label).Increment();
+  HttpResponse response{status, 11};
+  response.set(http::field::content_type, "text/plain; charset=utf-8");
+  if (status == http::status::service_unavailable) response.set(http::field::retry_after, "1");
+  // RFC 6455 section 4.4: a version refusal names the versions spoken.
+  if (status == http::status::upgrade_required) {
+    response.set(http::field::sec_websocket_version, "13");
+    response.set(http::field::upgrade, "websocket");
+  }
+  response.body().assign(body.data(), body.size()).append("\n");
+  SendResponse(std::move(response), /*keep_alive=*/false);
+}
+
+void Session::SendResponse(HttpResponse&& response, bool keep_alive) {
+  response.set(http::field::server, "wsgateway");
+  response.keep_alive(keep_alive);
+  response.prepare_payload();
+  auto shared = std::make_shared<HttpResponse>(std::move(response));
+  writing_ = true;
+  http::async_write(socket_, *shared, [self = shared_from_this(), shared, keep_alive](beast::error_code ec, std::size_t) {
+    self->writing_ = false;
+    if (self->finished_) return;
+    if (ec) return self->Finish({1006, "HTTP response not delivered", v1::CLOSED_BY_SERVER});
+    if (keep_alive) return self->AwaitNextRequest();
+    self->LingerAndClose();
+  });
+}
+
+void Session::LingerAndClose() {
+  beast::error_code ignored;
+  socket_.shutdown(net::ip::tcp::socket::shutdown_send, ignored);
+  ArmTimer(TimerPhase::kTeardown, kLingerTime);
+  DrainUntilPeerCloses();
+}
+
+void Session::DrainUntilPeerCloses() {
+  // Closing with unread request bytes would send a reset that can destroy
+  // the response before the client reads it (nginx's lingering close).
+  reading_ = true;
+  buffer_.clear();
+  socket_.async_read_some(buffer_.prepare(kFirstReadBytes), [self = shared_from_this()](beast::error_code ec,
+                                                                                         std::size_t) {
+    self->reading_ = false;
+    if (self->finished_) return;
+    if (!ec) return self->DrainUntilPeerCloses();
+    self->Finish({1006, "HTTP connection closed", v1::CLOSED_BY_SERVER});
+  });
+}
+
+// ---- Handshake hook (onHandShake) ---------------------------------------------
+
+void Session::CallHandshakeHook() {
+  auto call = std::make_shared<HandshakeCall>();
+  auto& request = call->request;
+  request.set_connection_id(id_);
+  request.set_path(path_);
+  request.set_query(query_);
+  request.set_remote_address(remote_address_);
+  request.set_route(route_->path_prefix);
+  CopyHeaders(*request_, *request.mutable_headers());
+  const auto [first, last] = request_->equal_range(http::field::sec_websocket_protocol);
+  for (auto value = first; value != last; ++value) {
+    for (const auto offered : http::token_list(value->value())) {
+      request.add_offered_subprotocols(std::string(offered.data(), offered.size()));
+    }
+  }
+  auto& loop = loop_;
+  backend().Handshake(call, ctx_.config.handshake_hook_timeout, [self = shared_from_this(), call, &loop] {
+    loop.Post([self, call] { self->OnHandshakeDecided(*call); });
+  });
+}
+
+void Session::OnHandshakeDecided(const HandshakeCall& call) {
+  if (finished_) return;
+  if (!call.status.ok()) {
+    const bool timeout = call.status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
+    ctx_.metrics.HandshakeHookFailed(timeout ? "timeout" : "error").Increment();
+    spdlog::debug("handshake hook for {} failed: {}", id_, call.status.error_message());
+    return Reject(http::status::service_unavailable, "hook_failed",
+                  timeout ? "the backend did not decide the upgrade in time"
+                          : "the backend could not decide the upgrade");
+  }
+  const auto& decision = call.response;
+  if (decision.has_reject()) return RejectAsDecided(decision.reject());
+  std::string headers;
+  if (const auto error = CheckDecision(decision, headers); !error.empty()) {
+    ctx_.metrics.HandshakeHookFailed("bad_response").Increment();
+    spdlog::warn("handshake hook answer for {} refused: {}", id_, error);
+    return Reject(http::status::bad_gateway, "hook_failed", "the backend's answer to the upgrade was invalid");
+  }
+  for (const auto& [key, value] : decision.metadata()) tags_.SetMetadata(key, value);
+  for (const auto& group : decision.groups()) tags_.Join(group);
+  auto subprotocol = decision.subprotocol().empty() ? SelectSubprotocol(*request_, route_->options.subprotocols)
+                                                    : decision.subprotocol();
+  Upgrade(std::move(subprotocol), std::move(headers));
+}
+
+std::string Session::CheckDecision(const v1::HandshakeResponse& decision, std::string& header_lines) const {
+  if (!decision.subprotocol().empty()) {
+    const std::vector<std::string> chosen = {decision.subprotocol()};
+    if (SelectSubprotocol(*request_, chosen).empty()) {
+      return "subprotocol '" + decision.subprotocol() + "' was not offered by the client";
+    }
+  }
+  for (const auto& header : decision.response_headers()) {
+    if (const auto error = CheckResponseHeader(header.name(), header.value(), /*upgrade=*/true); !error.empty()) {
+      return error;
+    }
+    header_lines.append(header.name()).append(": ").append(header.value()).append("\r\n");
+  }
+  if (decision.groups_size() > static_cast<int>(kMaxGroupsPerConnection)) {
+    return "more than " + std::to_string(kMaxGroupsPerConnection) + " groups";
+  }
+  for (int i = 0; i < decision.groups_size(); ++i) {
+    if (auto error = CheckGroupName("groups[" + std::to_string(i) + "]", decision.groups(i)); !error.empty()) {
+      return error;
+    }
+  }
+  return {};
+}
+
+void Session::RejectAsDecided(const v1::HttpResponse& decided) {
+  if (decided.status() < 400 || decided.status() > 599) {
+    ctx_.metrics.HandshakeHookFailed("bad_response").Increment();
+    return Reject(http::status::bad_gateway, "hook_failed", "the backend's answer to the upgrade was invalid");
+  }
+  HttpResponse response;
+  if (const auto error = ToHttpResponse(decided, response); !error.empty()) {
+    ctx_.metrics.HandshakeHookFailed("bad_response").Increment();
+    spdlog::warn("handshake hook answer for {} refused: {}", id_, error);
+    return Reject(http::status::bad_gateway, "hook_failed", "the backend's answer to the upgrade was invalid");
+  }
+  ctx_.metrics.HandshakeRejected("hook").Increment();
+  SendResponse(std::move(response), /*keep_alive=*/false);
+}
+
+// ---- Plain HTTP (onRequest / onDisconnect) ------------------------------------
+
+void Session::OnPlainRequestHeader() {
+  if (!route_->options.http_forwarding) {
+    parser_.reset();
+    return Reject(http::status::bad_request, "not_websocket",
+                  "this endpoint serves WebSocket upgrades only (RFC 6455)");
+  }
+  if (http::token_list(parser_->get()[http::field::expect]).exists("100-continue")) {
+    // Clients that ask wait for this before they send the body.
+    static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    beast::error_code ignored;
+    net::write(socket_, net::buffer(kContinue), ignored);
+  }
+  reading_ = true;
+  http::async_read(socket_, buffer_, *parser_, beast::bind_front_handler(&Session::OnReadBody, shared_from_this()));
+}
+
+void Session::OnReadBody(beast::error_code ec, std::size_t) {
+  reading_ = false;
+  if (finished_) return;
+  if (ec) return OnRequestReadFailed(ec);
+  request_ = std::make_unique<HttpRequest>(parser_->release());
+  parser_.reset();
+  ++http_requests_;
+  auto call = std::make_shared<HttpCall>();
+  auto& request = call->request;
+  request.set_connection_id(id_);
+  request.set_method(std::string(request_->method_string()));
+  request.set_path(path_);
+  request.set_query(query_);
+  request.set_remote_address(remote_address_);
+  CopyHeaders(*request_, *request.mutable_headers());
+  request.set_body(std::move(request_->body()));
+  auto& loop = loop_;
+  backend().HandleRequest(call, ctx_.config.http_request_timeout, [self = shared_from_this(), call, &loop] {
+    loop.Post([self, call] { self->OnRequestHandled(*call); });
+  });
+}
+
+void Session::OnRequestHandled(const HttpCall& call) {
+  if (finished_) return;
+  const bool keep_alive = request_->keep_alive() && http_requests_ < ctx_.config.http_keepalive_requests;
+  if (!call.status.ok()) {
+    const bool timeout = call.status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
+    spdlog::debug("HandleRequest for {} failed: {}", id_, call.status.error_message());
+    return Reject(timeout ? http::status::gateway_timeout : http::status::bad_gateway, "backend_error",
+                  timeout ? "the backend did not answer in time" : "the backend could not answer the request");
+  }
+  HttpResponse response;
+  if (const auto error = ToHttpResponse(call.response, response); !error.empty()) {
+    spdlog::warn("HandleRequest answer for {} refused: {}", id_, error);
+    return Reject(http::status::bad_gateway, "backend_error", "the backend's answer was invalid");
+  }
+  request_.reset();
+  SendResponse(std::move(response), keep_alive);
+}
+
+void Session::AwaitNextRequest() {
+  ArmTimer(TimerPhase::kHttpIdle, ctx_.config.http_keepalive_timeout);
+  if (buffer_.size() > 0) return ReadRequestHeader();
+  reading_ = true;
+  socket_.async_read_some(buffer_.prepare(kFirstReadBytes), [self = shared_from_this()](beast::error_code ec,
+                                                                                         std::size_t bytes) {
+    self->reading_ = false;
+    if (self->finished_) return;
+    if (ec) return self->OnRequestReadFailed(ec);
+    self->buffer_.commit(bytes);
+    self->ReadRequestHeader();
+  });
+}
+
+// ---- Upgrade -----------------------------------------------------------------
+
+void Session::Upgrade(std::string subprotocol, std::string extra_headers) {
+  subprotocol_ = std::move(subprotocol);
+  MessageReader::Options options;
+  options.max_message_bytes = route_->options.max_message_bytes;
+  if (route_->options.permessage_deflate) {
+    const auto offers = JoinedFieldValues(*request_, http::field::sec_websocket_extensions);
+    if (auto agreement = NegotiateDeflate(offers, PolicyFrom(ctx_.config))) {
+      extensions_ = std::move(agreement->response);
+      deflate_window_bits_ = agreement->server_max_window_bits;
+      options.compression = true;
+      options.client_no_context_takeover = agreement->client_no_context_takeover;
+      options.client_max_window_bits = agreement->client_max_window_bits;
+    }
+  }
+  reader_ = std::make_unique<MessageReader>(options, loop_.compression().inflater());
+
+  for (const auto& header : ctx_.config.response_headers) extra_headers.append(header).append("\r\n");
+  const auto accept = WebSocketAccept((*request_)[http::field::sec_websocket_key]);
+  auto response = std::make_shared<const std::string>(
+      BuildUpgradeResponse({accept, subprotocol_, extensions_, extra_headers}));
+  writing_ = true;
+  net::async_write(socket_, net::buffer(*response),
+                   [self = shared_from_this(), response](beast::error_code ec, std::size_t) {
+                     self->writing_ = false;
+                     self->OnUpgradeWritten(ec);
+                   });
+}
+
+void Session::OnUpgradeWritten(beast::error_code ec) {
+  if (finished_) return;
+  if (ec) {
+    ctx_.metrics.HandshakeRejected("malformed").Increment();
+    return Finish({1006, "handshake failed", v1::CLOSED_BY_SERVER});
+  }
+  SetState(v1::CONNECTION_STATE_ACTIVE);
+  ctx_.metrics.opened().Increment();
+  EmitOpen();
+  request_.reset();
+  if (ctx_.config.ping_interval.count() > 0) {
+    ArmTimer(TimerPhase::kHeartbeat, ctx_.config.ping_interval);
+  } else {
+    ArmTimer(TimerPhase::kNone, {});
+  }
+  beast::error_code ignored;
+  socket_.non_blocking(true, ignored);
+  // Frames the client sent right behind its request are already here.
+  if (buffer_.size() > 0 && !ProcessBuffered()) return;
+  if (!writing_) DoWrite();
+  WaitReadable();
+}
+
+}  // namespace wsgateway
