@@ -48,6 +48,12 @@ google::protobuf::Timestamp ToTimestamp(std::chrono::system_clock::time_point t)
       std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
 }
 
+std::string LocalAddressOf(const LoopSocket& socket) {
+  beast::error_code ec;
+  const auto endpoint = socket.local_endpoint(ec);
+  return ec ? std::string() : FormatEndpoint(endpoint);
+}
+
 std::string RemoteAddressOf(const LoopSocket& socket) {
   beast::error_code ec;
   const auto endpoint = socket.remote_endpoint(ec);
@@ -234,17 +240,26 @@ void Session::EmitCloseFrame(std::uint16_t code, std::string_view reason) {
 }
 
 void Session::Describe(v1::ClientInfo* info) const {
+  // Loop times are steady; the API speaks wall-clock time.
+  const auto steady_now = steady_clock::now();
+  const auto system_now = std::chrono::system_clock::now();
+  const auto wall = [&](steady_clock::time_point t) {
+    return ToTimestamp(system_now - std::chrono::duration_cast<std::chrono::system_clock::duration>(steady_now - t));
+  };
   info->set_connection_id(id_);
   info->set_state(state_);
   info->set_remote_address(remote_address_);
+  info->set_local_address(LocalAddressOf(socket_));
+  info->set_event_loop(loop_.index());
+  info->set_route(route_->path_prefix);
   info->set_path(path_);
   info->set_query(query_);
   info->set_subprotocol(subprotocol_);
   if (!extensions_.empty()) info->add_extensions(extensions_);
   *info->mutable_connected_at() = ToTimestamp(connected_at_);
-  const auto silent = steady_clock::now() - last_received_;
-  *info->mutable_last_activity_at() = ToTimestamp(
-      std::chrono::system_clock::now() - std::chrono::duration_cast<std::chrono::system_clock::duration>(silent));
+  *info->mutable_last_received_at() = wall(last_received_);
+  if (last_sent_) *info->mutable_last_sent_at() = wall(*last_sent_);
+  *info->mutable_last_activity_at() = wall(last_sent_ ? std::max(last_received_, *last_sent_) : last_received_);
   info->set_bytes_in(bytes_in_);
   info->set_bytes_out(bytes_out_);
   info->set_messages_in(messages_in_);

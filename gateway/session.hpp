@@ -205,6 +205,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::uint64_t next_event_sequence_ = 1;
   std::chrono::system_clock::time_point connected_at_;
   std::chrono::steady_clock::time_point last_received_;
+  std::optional<std::chrono::steady_clock::time_point> last_sent_;
   std::chrono::steady_clock::time_point ping_sent_at_;
   std::uint64_t bytes_in_ = 0;
   std::uint64_t bytes_out_ = 0;

@@ -402,6 +402,7 @@ void Session::OnWrite(beast::error_code ec, std::size_t) {
     // what the close said.
     return Abort(1006, ec.message(), v1::CLOSED_BY_ERROR);
   }
+  last_sent_ = steady_clock::now();
   bool close_written = false;
   for (std::size_t i = 0; i < write_count_; ++i) {
     OutboundFrame& frame = queue_[queue_head_];

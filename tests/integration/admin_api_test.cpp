@@ -493,6 +493,12 @@ TEST_F(AdminApiTest, GetClientInfoDescribesTheConnection) {
   const auto connected = info.connected_at().seconds() * 1'000'000'000LL + info.connected_at().nanos();
   const auto last = info.last_activity_at().seconds() * 1'000'000'000LL + info.last_activity_at().nanos();
   EXPECT_GE(last, connected);
+  EXPECT_EQ(info.local_address(), "127.0.0.1:" + std::to_string(ws_port()));
+  EXPECT_EQ(info.route(), "");
+  EXPECT_LT(info.event_loop(), 2u);
+  EXPECT_TRUE(info.has_last_received_at());
+  EXPECT_TRUE(info.has_last_sent_at()) << "the echo was written";
+  EXPECT_TRUE(info.extensions().empty());
 }
 
 // A connection that sent nothing is described in state CONNECTION, without a
