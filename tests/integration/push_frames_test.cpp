@@ -1,0 +1,117 @@
+// Pushing frames rather than whole messages (Swoole's push with
+// SWOOLE_WEBSOCKET_FLAG_FIN): fragmented messages built from several pushes,
+// control frames, and messages pushed meanwhile, checked frame by frame on
+// the wire with the raw client.
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "tests/support/admin_client.hpp"
+#include "tests/support/echo_stack.hpp"
+#include "tests/support/raw_ws_client.hpp"
+
+namespace wsgateway::testing {
+namespace {
+
+namespace fc = frame_codec;
+
+class PushFramesTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { stack_ = EchoStack::Start({}, &error_).release(); }
+  static void TearDownTestSuite() {
+    delete stack_;
+    stack_ = nullptr;
+  }
+  void SetUp() override {
+    ASSERT_NE(stack_, nullptr) << error_;
+    admin_ = std::make_unique<AdminClient>(stack_->gateway->admin_port());
+  }
+
+  // Connects a raw client on a fresh path and returns its connection id.
+  std::string Connect(RawWsClient& client) {
+    const auto path = UniquePath("push");
+    const auto handshake = client.Connect(stack_->gateway->ws_port(), path);
+    EXPECT_TRUE(handshake.ok()) << handshake.Describe();
+    const auto info = admin_->WaitForOne(path, v1::CONNECTION_STATE_ACTIVE);
+    return info ? info->connection_id() : std::string();
+  }
+
+  Reply<v1::PushResponse> PushFrame(const std::string& id, v1::Opcode opcode, const std::string& payload, bool fin,
+                                    bool continuation) {
+    v1::PushRequest request;
+    request.add_connection_ids(id);
+    request.mutable_frame()->set_opcode(opcode);
+    request.mutable_frame()->set_payload(payload);
+    request.mutable_frame()->set_fin(fin);
+    request.mutable_frame()->set_continuation(continuation);
+    return admin_->Push(request);
+  }
+
+  static inline EchoStack* stack_ = nullptr;
+  static inline std::string error_;
+  std::unique_ptr<AdminClient> admin_;
+};
+
+TEST_F(PushFramesTest, FragmentsGoOutAsOneMessageWithOtherMessagesHeldBack) {
+  RawWsClient client;
+  const auto id = Connect(client);
+  ASSERT_FALSE(id.empty());
+  ASSERT_TRUE(PushFrame(id, v1::OPCODE_TEXT, "Hel", false, false).ok());
+  // A whole message pushed while the fragmented one is open waits for it.
+  ASSERT_TRUE(admin_->Push({id}, v1::OPCODE_BINARY, "later").ok());
+  // Control frames may go between fragments (RFC 6455 section 5.4).
+  ASSERT_TRUE(admin_->Push({id}, v1::OPCODE_PING, "p").ok());
+  ASSERT_TRUE(PushFrame(id, v1::OPCODE_TEXT, "lo, ", false, true).ok());
+  ASSERT_TRUE(PushFrame(id, v1::OPCODE_TEXT, "world", true, true).ok());
+
+  struct Expected {
+    bool fin;
+    std::uint8_t opcode;
+    std::string payload;
+  };
+  const std::vector<Expected> expected = {{false, fc::kText, "Hel"},
+                                          {true, fc::kPing, "p"},
+                                          {false, fc::kContinuation, "lo, "},
+                                          {true, fc::kContinuation, "world"},
+                                          {true, fc::kBinary, "later"}};
+  for (const auto& want : expected) {
+    const auto read = client.ReadFrame();
+    ASSERT_TRUE(read.is_frame()) << read.Describe();
+    EXPECT_EQ(read.frame.fin, want.fin) << want.payload;
+    EXPECT_EQ(read.frame.opcode, want.opcode) << want.payload;
+    EXPECT_EQ(read.frame.payload, want.payload);
+    EXPECT_FALSE(read.frame.rsv1);
+  }
+}
+
+TEST_F(PushFramesTest, AContinuationNeedsAnOpenMessageOfTheSameOpcode) {
+  RawWsClient client;
+  const auto id = Connect(client);
+  ASSERT_FALSE(id.empty());
+  auto reply = PushFrame(id, v1::OPCODE_TEXT, "x", true, true);
+  EXPECT_EQ(reply.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << reply.status.error_message();
+  EXPECT_NE(reply.status.error_message().find("fragmented"), std::string::npos) << reply.status.error_message();
+
+  ASSERT_TRUE(PushFrame(id, v1::OPCODE_BINARY, "a", false, false).ok());
+  reply = PushFrame(id, v1::OPCODE_TEXT, "b", true, true);
+  EXPECT_EQ(reply.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << "opcode differs";
+  ASSERT_TRUE(PushFrame(id, v1::OPCODE_BINARY, "b", true, true).ok());
+  const auto first = client.ReadFrame();
+  const auto second = client.ReadFrame();
+  ASSERT_TRUE(first.is_frame() && second.is_frame());
+  EXPECT_EQ(first.frame.opcode, fc::kBinary);
+  EXPECT_EQ(second.frame.opcode, fc::kContinuation);
+  EXPECT_TRUE(second.frame.fin);
+}
+
+TEST_F(PushFramesTest, ControlFramesCannotBeFragmented) {
+  RawWsClient client;
+  const auto id = Connect(client);
+  ASSERT_FALSE(id.empty());
+  const auto reply = PushFrame(id, v1::OPCODE_PING, "x", false, false);
+  EXPECT_EQ(reply.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << reply.status.error_message();
+}
+
+}  // namespace
+}  // namespace wsgateway::testing
