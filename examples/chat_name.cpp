@@ -1,6 +1,5 @@
 #include "chat_name.hpp"
 
-#include <cstdint>
 #include <vector>
 
 namespace wsgateway_examples {
@@ -34,36 +33,40 @@ std::optional<std::string> FormDecode(std::string_view text) {
   return out;
 }
 
+// What a UTF-8 lead byte says: how long its sequence is (0: it cannot start
+// one), its value bits, and the smallest code point that needs this length
+// (anything smaller is an overlong form).
+struct Lead {
+  std::size_t length;
+  char32_t bits;
+  char32_t minimum;
+};
+
+Lead ReadLead(unsigned char byte) {
+  if (byte < 0x80) return {1, byte, 0};
+  if ((byte & 0xE0) == 0xC0) return {2, byte & 0x1Fu, 0x80};
+  if ((byte & 0xF0) == 0xE0) return {3, byte & 0x0Fu, 0x800};
+  if ((byte & 0xF8) == 0xF0) return {4, byte & 0x07u, 0x10000};
+  return {0, 0, 0};
+}
+
 // The code points of `text`, or nullopt if it is not valid UTF-8 (overlong
 // forms, surrogates and values past U+10FFFF included).
 std::optional<std::vector<char32_t>> DecodeUtf8(std::string_view text) {
   std::vector<char32_t> code_points;
   std::size_t i = 0;
   while (i < text.size()) {
-    const auto lead = static_cast<unsigned char>(text[i]);
-    std::size_t length = 0;
-    char32_t value = 0;
-    char32_t minimum = 0;
-    if (lead < 0x80) {
-      length = 1, value = lead;
-    } else if ((lead & 0xE0) == 0xC0) {
-      length = 2, value = lead & 0x1F, minimum = 0x80;
-    } else if ((lead & 0xF0) == 0xE0) {
-      length = 3, value = lead & 0x0F, minimum = 0x800;
-    } else if ((lead & 0xF8) == 0xF0) {
-      length = 4, value = lead & 0x07, minimum = 0x10000;
-    } else {
-      return std::nullopt;
-    }
-    if (i + length > text.size()) return std::nullopt;
-    for (std::size_t k = 1; k < length; ++k) {
+    const Lead lead = ReadLead(static_cast<unsigned char>(text[i]));
+    if (lead.length == 0 || i + lead.length > text.size()) return std::nullopt;
+    char32_t value = lead.bits;
+    for (std::size_t k = 1; k < lead.length; ++k) {
       const auto next = static_cast<unsigned char>(text[i + k]);
       if ((next & 0xC0) != 0x80) return std::nullopt;
       value = (value << 6) | (next & 0x3F);
     }
-    if (value < minimum || value > 0x10FFFF || (value >= 0xD800 && value <= 0xDFFF)) return std::nullopt;
+    if (value < lead.minimum || value > 0x10FFFF || (value >= 0xD800 && value <= 0xDFFF)) return std::nullopt;
     code_points.push_back(value);
-    i += length;
+    i += lead.length;
   }
   return code_points;
 }

@@ -122,6 +122,10 @@ void AppendOpenEvent(EventChunk& chunk, std::string_view connection_id, std::uin
                           StringFieldSize(v1::OpenEvent::kSubprotocolFieldNumber, negotiated.subprotocol);
   // Repeated fields have no default to skip: an empty extension is absent.
   if (!negotiated.extension.empty()) open_size += LengthDelimitedSize(kExtensions, negotiated.extension.size());
+  constexpr int kMetadata = v1::OpenEvent::kMetadataFieldNumber;
+  for (const auto& [key, value] : negotiated.metadata) {
+    open_size += LengthDelimitedSize(kMetadata, HeaderEntrySize(key, value.size()));
+  }
   ForEachHeaderEntry(headers, [&](std::string_view name, std::size_t first, std::size_t last) {
     open_size += LengthDelimitedSize(kHeaders, HeaderEntrySize(name, JoinedSize(headers, first, last)));
   });
@@ -141,7 +145,13 @@ void AppendOpenEvent(EventChunk& chunk, std::string_view connection_id, std::uin
   });
   target = WriteStringField(v1::OpenEvent::kRemoteAddressFieldNumber, remote_address, target);
   target = WriteStringField(v1::OpenEvent::kSubprotocolFieldNumber, negotiated.subprotocol, target);
-  if (!negotiated.extension.empty()) WriteBytes(kExtensions, negotiated.extension, target);
+  if (!negotiated.extension.empty()) target = WriteBytes(kExtensions, negotiated.extension, target);
+  // Map entries are messages {key = 1, value = 2}, like the headers.
+  for (const auto& [key, value] : negotiated.metadata) {
+    target = WriteLengthPrefix(kMetadata, HeaderEntrySize(key, value.size()), target);
+    target = WriteBytes(1, key, target);
+    target = WriteBytes(2, value, target);
+  }
 }
 
 void AppendEvent(EventChunk& chunk, const v1::Event& event) {

@@ -13,6 +13,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "wsgateway/v1/backend.pb.h"
 
@@ -40,6 +41,8 @@ struct HeaderField {
 struct OpenNegotiation {
   std::string_view subprotocol;
   std::string_view extension;
+  // Metadata from the handshake hook, as (key, value) pairs.
+  std::span<const std::pair<std::string, std::string>> metadata;
 };
 
 // Appends Event{connection_id, sequence, open{path, query, headers,

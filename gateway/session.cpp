@@ -197,7 +197,8 @@ void Session::EmitOpen() {
   std::stable_sort(headers.begin(), headers.end(),
                    [](const HeaderField& a, const HeaderField& b) { return a.name < b.name; });
   const std::string_view extension = deflate_window_bits_ != 0 ? std::string_view("permessage-deflate") : "";
-  loop_.SubmitOpen(route_->backend_index, id_, next_event_sequence_++, path_, query_, remote_address_, headers, {subprotocol_, extension});
+  loop_.SubmitOpen(route_->backend_index, id_, next_event_sequence_++, path_, query_, remote_address_, headers,
+                   {subprotocol_, extension, tags_.metadata()});
 }
 
 void Session::EmitClose(const CloseInfo& info) {

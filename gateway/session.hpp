@@ -102,7 +102,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnReadHeader(boost::beast::error_code ec, std::size_t bytes);
   void OnRequestReadFailed(boost::beast::error_code ec);
   void Reject(boost::beast::http::status status, std::string_view reason_label, std::string_view body);
-  void SendResponse(HttpResponse&& response, bool keep_alive);
+  void SendResponse(HttpResponse&& response, bool keep_alive, bool head = false);
   void LingerAndClose();
   void DrainUntilPeerCloses();
   void CallHandshakeHook();

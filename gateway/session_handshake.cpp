@@ -143,19 +143,32 @@ void Session::Reject(http::status status, std::string_view reason_label, std::st
   SendResponse(std::move(response), /*keep_alive=*/false);
 }
 
-void Session::SendResponse(HttpResponse&& response, bool keep_alive) {
+void Session::SendResponse(HttpResponse&& response, bool keep_alive, bool head) {
   response.set(http::field::server, "wsgateway");
   response.keep_alive(keep_alive);
   response.prepare_payload();
-  auto shared = std::make_shared<HttpResponse>(std::move(response));
+  // A response to HEAD states the body's length but carries no body (RFC
+  // 9110 section 9.3.2), or the next response on the connection breaks.
+  if (head) response.body().clear();
+  struct Outgoing {
+    explicit Outgoing(HttpResponse&& r) : response(std::move(r)), serializer(response) {}
+    HttpResponse response;
+    http::response_serializer<http::string_body> serializer;
+  };
+  auto shared = std::make_shared<Outgoing>(std::move(response));
   writing_ = true;
-  http::async_write(socket_, *shared, [self = shared_from_this(), shared, keep_alive](beast::error_code ec, std::size_t) {
+  auto done = [self = shared_from_this(), shared, keep_alive](beast::error_code ec, std::size_t) {
     self->writing_ = false;
     if (self->finished_) return;
     if (ec) return self->Finish({1006, "HTTP response not delivered", v1::CLOSED_BY_SERVER});
     if (keep_alive) return self->AwaitNextRequest();
     self->LingerAndClose();
-  });
+  };
+  if (head) {
+    http::async_write_header(socket_, shared->serializer, std::move(done));
+  } else {
+    http::async_write(socket_, shared->serializer, std::move(done));
+  }
 }
 
 void Session::LingerAndClose() {
@@ -320,8 +333,9 @@ void Session::OnRequestHandled(const HttpCall& call) {
     spdlog::warn("HandleRequest answer for {} refused: {}", id_, error);
     return Reject(http::status::bad_gateway, "backend_error", "the backend's answer was invalid");
   }
+  const bool head = request_->method() == http::verb::head;
   request_.reset();
-  SendResponse(std::move(response), keep_alive);
+  SendResponse(std::move(response), keep_alive, head);
 }
 
 void Session::AwaitNextRequest() {

@@ -101,6 +101,22 @@ TEST(EventWireTest, OpenEventCarriesPathQueryAddressAndJoinedHeaders) {
   EXPECT_EQ(map.at("sec-websocket-key"), "");
 }
 
+TEST(EventWireTest, OpenEventCarriesWhatWasNegotiatedAndTheMetadata) {
+  const std::vector<std::pair<std::string, std::string>> metadata = {{"tenant", "t1"}, {"user", "ann"}, {"x", ""}};
+  EventChunk chunk;
+  AppendOpenEvent(chunk, "c", 1, "/", "", "", {}, {"chat.v1", "permessage-deflate", metadata});
+  const auto batch = Decode(1, chunk);
+  ASSERT_EQ(batch.events_size(), 1);
+  const auto& open = batch.events(0).open();
+  EXPECT_EQ(open.subprotocol(), "chat.v1");
+  ASSERT_EQ(open.extensions_size(), 1);
+  EXPECT_EQ(open.extensions(0), "permessage-deflate");
+  EXPECT_EQ(open.metadata().size(), 3u);
+  EXPECT_EQ(open.metadata().at("tenant"), "t1");
+  EXPECT_EQ(open.metadata().at("user"), "ann");
+  EXPECT_EQ(open.metadata().at("x"), "");
+}
+
 TEST(EventWireTest, OpenEventWithNothingButThePathIsStillAnOpenEvent) {
   EventChunk chunk;
   AppendOpenEvent(chunk, "c", 0, "", "", "", {});

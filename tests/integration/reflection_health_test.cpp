@@ -131,9 +131,10 @@ TEST_F(ReflectionHealthTest, EveryAdminMethodCanBeCalledFromJson) {
       {"Exist", R"({"connectionId": ")" + id + R"("})"},
       {"IsEstablished", R"({"connectionId": ")" + id + R"("})"},
       {"GetClientInfo", R"({"connectionId": ")" + id + R"("})"},
-      {"JoinGroup", R"({"connectionId": ")" + id + R"(", "groups": ["room-1", "room-2"]})"},
-      {"LeaveGroup", R"({"connectionId": ")" + id + R"(", "groups": ["room-2"]})"},
-      {"ListConnections", R"({"pageSize": 10, "filter": {"state": "CONNECTION_STATE_ACTIVE", "group": "room-1"}})"},
+      // Group names are bytes, so base64 in JSON: "room-1", "room-2".
+      {"JoinGroup", R"({"connectionId": ")" + id + R"(", "groups": ["cm9vbS0x", "cm9vbS0y"]})"},
+      {"LeaveGroup", R"({"connectionId": ")" + id + R"(", "groups": ["cm9vbS0y"]})"},
+      {"ListConnections", R"({"pageSize": 10, "filter": {"state": "CONNECTION_STATE_ACTIVE", "group": "cm9vbS0x"}})"},
       {"Disconnect", R"({"connectionId": ")" + id + R"(", "code": 4000, "reason": "anNvbg=="})"},
   };
   pb::DynamicMessageFactory factory(&pool);
