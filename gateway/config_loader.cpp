@@ -271,7 +271,7 @@ ConfigLoadResult LoadConfig(int argc, const char* const* argv) {
              "Bytes queued for one client before it is closed as a slow consumer");
   bind.Bytes("max-handshake-bytes", config.max_handshake_bytes, "Largest HTTP upgrade request header");
   bind.Duration("handshake-timeout", config.handshake_timeout,
-                "Time allowed for the HTTP upgrade and the close handshake");
+                "Time allowed for an HTTP request and its upgrade (or the handshake hook)");
   bind.Duration("ping-interval", config.ping_interval, "Ping a connection silent this long (0 disables heartbeats)");
   bind.Duration("pong-timeout", config.pong_timeout, "Close a pinged connection that stays silent this long");
   bind.Duration("close-timeout", config.close_timeout,

@@ -47,6 +47,10 @@ MessageReader::MessageReader(const Options& options, MessageInflater& shared_inf
 
 MessageReader::~MessageReader() = default;
 
+bool MessageReader::IsCompressed(const fc::Header& header) const {
+  return header.rsv1 || (header.opcode == fc::kContinuation && message_compressed_);
+}
+
 MessageReader::Item MessageReader::Next(char* data, std::size_t size) {
   if (release_message_) {
     message_.clear();
@@ -72,8 +76,7 @@ MessageReader::Item MessageReader::Next(char* data, std::size_t size) {
     char* payload = data + offset + header.size;
     const std::size_t available =
         static_cast<std::size_t>(std::min<std::uint64_t>(rest.size() - header.size, header.length));
-    const bool compressed = header.rsv1 || (header.opcode == fc::kContinuation && message_compressed_);
-    if (!IsControl(header.opcode) && !compressed && available > frame_processed_) {
+    if (!IsControl(header.opcode) && !IsCompressed(header) && available > frame_processed_) {
       // Unmask and check what has arrived, so invalid text fails at once.
       char* fresh = payload + frame_processed_;
       const std::size_t fresh_size = available - frame_processed_;
@@ -114,8 +117,7 @@ std::string_view MessageReader::CheckHeader(const fc::Header& header, std::uint1
   if (header.opcode == fc::kContinuation && !in_message_) return "continuation frame without a message to continue";
   if (header.opcode != fc::kContinuation && in_message_) return "new data frame inside a fragmented message";
   code = 1009;
-  const bool compressed = header.rsv1 || (header.opcode == fc::kContinuation && message_compressed_);
-  if (compressed) {
+  if (IsCompressed(header)) {
     if (header.length > CompressedFrameLimit(options_.max_message_bytes)) return "message too big";
   } else if (header.length + message_.size() > options_.max_message_bytes) {
     return "message too big";
@@ -141,7 +143,7 @@ MessageReader::Item MessageReader::OnControlFrame(const fc::Header& header, char
 
 MessageReader::Item MessageReader::OnDataFrame(const fc::Header& header, char* payload, std::size_t consumed) {
   const auto size = static_cast<std::size_t>(header.length);
-  if (header.rsv1 || (header.opcode == fc::kContinuation && message_compressed_)) {
+  if (IsCompressed(header)) {
     fc::ApplyMask(payload, size, header.mask, 0);
     return InflateFrame(header, std::string_view(payload, size), consumed);
   }
@@ -191,7 +193,7 @@ MessageReader::Item MessageReader::InflateFrame(const fc::Header& header, std::s
     if (result == MessageInflater::Result::kFailed) return Fail(1011, "out of memory for decompression", consumed);
     return Fail(1007, "invalid compressed data", consumed);
   }
-  if (message_opcode_ == fc::kText && !CheckText(std::string_view(message_).substr(before))) {
+  if (message_opcode_ == fc::kText && !utf8_.Feed(std::string_view(message_).substr(before))) {
     if (shared) inflater.Release();
     return Fail(1007, "invalid UTF-8 in text message", consumed);
   }
@@ -203,8 +205,6 @@ MessageReader::Item MessageReader::InflateFrame(const fc::Header& header, std::s
   EndMessage();
   return MakeItem(Kind::kMessage, consumed, message_opcode_, message_, 0, true);
 }
-
-bool MessageReader::CheckText(std::string_view bytes) { return utf8_.Feed(bytes); }
 
 void MessageReader::EndMessage() {
   in_message_ = false;

@@ -81,7 +81,9 @@ class MessageReader {
   Item OnControlFrame(const frame_codec::Header& header, char* payload, std::size_t consumed);
   Item OnDataFrame(const frame_codec::Header& header, char* payload, std::size_t consumed);
   Item InflateFrame(const frame_codec::Header& header, std::string_view payload, std::size_t consumed);
-  bool CheckText(std::string_view bytes);
+  // The frame carries deflated data: RSV1 on a message's first frame, or a
+  // continuation of such a message.
+  bool IsCompressed(const frame_codec::Header& header) const;
   void EndMessage();
   MessageInflater& InflaterFor(bool whole_message);
 

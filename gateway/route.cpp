@@ -16,6 +16,7 @@ RouteOptions GlobalOptions(const Config& config) {
   options.permessage_deflate = config.permessage_deflate;
   options.subprotocols = config.subprotocols;
   options.max_message_bytes = config.max_message_bytes;
+  for (const auto& header : config.response_headers) options.response_header_lines.append(header).append("\r\n");
   return options;
 }
 

@@ -21,6 +21,9 @@ struct RouteOptions {
   bool permessage_deflate = false;
   std::vector<std::string> subprotocols;
   std::size_t max_message_bytes = 0;
+  // The configured response_headers, formatted once as "Name: value\r\n"
+  // lines for every 101.
+  std::string response_header_lines;
 };
 
 struct Route {

@@ -201,10 +201,15 @@ void Session::EmitOpen() {
                    {subprotocol_, extension, tags_.metadata()});
 }
 
-void Session::EmitClose(const CloseInfo& info) {
+v1::Event Session::NewEvent() {
   v1::Event event;
   event.set_connection_id(id_);
   event.set_sequence(next_event_sequence_++);
+  return event;
+}
+
+void Session::EmitClose(const CloseInfo& info) {
+  auto event = NewEvent();
   auto* close = event.mutable_close();
   close->set_code(info.code);
   close->set_reason(info.reason);
@@ -213,17 +218,13 @@ void Session::EmitClose(const CloseInfo& info) {
 }
 
 void Session::EmitDisconnect() {
-  v1::Event event;
-  event.set_connection_id(id_);
-  event.set_sequence(next_event_sequence_++);
+  auto event = NewEvent();
   event.mutable_disconnect()->set_requests(http_requests_);
   loop_.SubmitEvent(route_->backend_index, event);
 }
 
 void Session::EmitControlFrame(v1::Opcode opcode, std::string_view payload) {
-  v1::Event event;
-  event.set_connection_id(id_);
-  event.set_sequence(next_event_sequence_++);
+  auto event = NewEvent();
   auto* frame = event.mutable_control_frame();
   frame->set_opcode(opcode);
   frame->set_payload(payload.data(), payload.size());
@@ -231,9 +232,7 @@ void Session::EmitControlFrame(v1::Opcode opcode, std::string_view payload) {
 }
 
 void Session::EmitCloseFrame(std::uint16_t code, std::string_view reason) {
-  v1::Event event;
-  event.set_connection_id(id_);
-  event.set_sequence(next_event_sequence_++);
+  auto event = NewEvent();
   auto* frame = event.mutable_close_frame();
   frame->set_code(code);
   frame->set_reason(reason.data(), reason.size());

@@ -109,6 +109,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnHandshakeDecided(const HandshakeCall& call);
   std::string CheckDecision(const v1::HandshakeResponse& decision, std::string& header_lines) const;
   void RejectAsDecided(const v1::HttpResponse& decided);
+  // A hook answer the gateway cannot honour: 502, counted and logged.
+  void RejectBadDecision(std::string_view error);
   void OnPlainRequestHeader();
   void OnReadBody(boost::beast::error_code ec, std::size_t bytes);
   void OnRequestHandled(const HttpCall& call);
@@ -134,6 +136,8 @@ class Session : public std::enable_shared_from_this<Session> {
   EnqueueResult Admit(OutboundFrame&& frame);
   void Defer(OutboundFrame&& frame);
   void ReleaseDeferred();
+  // Empties the deferred messages (to send them, or to drop them at a close).
+  std::vector<OutboundFrame> TakeDeferred();
   void MaybeCompress(OutboundFrame& frame);
   void SendControl(FrameType type, std::string_view payload);
   void DoWrite();
@@ -149,6 +153,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void Finish(const CloseInfo& info);
   void SetState(v1::ConnectionState state);
 
+  // An event of this connection with its id and the next sequence number.
+  v1::Event NewEvent();
   void EmitOpen();
   void EmitDisconnect();
   void EmitClose(const CloseInfo& info);

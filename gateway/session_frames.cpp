@@ -5,6 +5,7 @@
 #include "gateway/session.hpp"
 
 #include <algorithm>
+#include <utility>
 
 #include <boost/asio/write.hpp>
 #include <spdlog/spdlog.h>
@@ -29,6 +30,8 @@ constexpr std::size_t kKeptBufferBytes = 4 * 1024;
 // connection cannot hold the loop for long.
 constexpr std::size_t kMaxFramesPerWrite = 64;
 constexpr std::size_t kMaxBytesPerWrite = 256 * 1024;
+// Write storage kept between writes, in frames.
+constexpr std::size_t kKeptWriteFrames = 4;
 // Reads in a row before a busy connection lets the others run.
 constexpr int kReadsPerTurn = 4;
 
@@ -216,8 +219,7 @@ void Session::OnClientClose(std::uint16_t code, std::string_view reason) {
   if (!close_info_) close_info_ = CloseInfo{code, std::string(reason), v1::CLOSED_BY_CLIENT};
   const bool close_queued = state_ == v1::CONNECTION_STATE_CLOSING;
   SetState(v1::CONNECTION_STATE_CLOSING);
-  deferred_.clear();
-  deferred_bytes_ = 0;
+  TakeDeferred();
   // Our own close may already be queued; it then serves as the reply.
   if (!close_queued) {
     // Echo the code (section 5.5.1); a close without one gets one without.
@@ -293,11 +295,13 @@ void Session::Defer(OutboundFrame&& frame) {
   deferred_.push_back(std::move(frame));
 }
 
-void Session::ReleaseDeferred() {
-  auto deferred = std::move(deferred_);
-  deferred_.clear();
+std::vector<OutboundFrame> Session::TakeDeferred() {
   deferred_bytes_ = 0;
-  for (auto& frame : deferred) {
+  return std::exchange(deferred_, {});
+}
+
+void Session::ReleaseDeferred() {
+  for (auto& frame : TakeDeferred()) {
     if (Enqueue(std::move(frame)) != EnqueueResult::kQueued) return;
   }
 }
@@ -324,8 +328,7 @@ bool Session::RequestClose(std::uint16_t code, std::string reason, v1::ClosedBy 
   if (state_ != v1::CONNECTION_STATE_ACTIVE) return false;
   close_info_ = CloseInfo{code, reason, closed_by};
   SetState(v1::CONNECTION_STATE_CLOSING);
-  deferred_.clear();
-  deferred_bytes_ = 0;
+  TakeDeferred();
   queue_.push_back(MakeCloseFrame(code, std::move(reason)));
   if (!writing_) DoWrite();
   return true;
@@ -350,8 +353,7 @@ void Session::DropUnsentFrames() {
   const std::size_t keep = queue_head_ + write_count_;
   for (std::size_t i = keep; i < queue_.size(); ++i) queued_bytes_ -= queue_[i].size();
   queue_.resize(keep);
-  deferred_.clear();
-  deferred_bytes_ = 0;
+  TakeDeferred();
 }
 
 void Session::DoWrite() {
@@ -421,8 +423,9 @@ void Session::OnWrite(beast::error_code ec, std::size_t) {
   }
   write_count_ = 0;
   if (close_written) return AfterCloseSent();
-  if (queue_head_ == queue_.size()) {
-    // Nothing left: give the write storage back.
+  // Storage for a few frames is kept, so a connection answering one message
+  // at a time does not allocate per write; what a burst grew is given back.
+  if (queue_head_ == queue_.size() && write_buffers_.capacity() > 2 * kKeptWriteFrames) {
     std::vector<std::uint8_t>().swap(write_headers_);
     std::vector<net::const_buffer>().swap(write_buffers_);
   }

@@ -73,6 +73,9 @@ void Session::OnRequestStarted(beast::error_code ec, std::size_t bytes) {
   if (ec) return OnRequestReadFailed(ec);
   buffer_.commit(bytes);
   SetState(v1::CONNECTION_STATE_HANDSHAKE);
+  // A keep-alive request gets the whole handshake_timeout from its first
+  // byte, as the first request did from the accept.
+  if (timer_phase_ == TimerPhase::kHttpIdle) ArmTimer(TimerPhase::kHandshake, ctx_.config.handshake_timeout);
   ReadRequestHeader();
 }
 
@@ -106,7 +109,6 @@ void Session::OnReadHeader(beast::error_code ec, std::size_t) {
   reading_ = false;
   if (finished_) return;
   if (ec) return OnRequestReadFailed(ec);
-  ArmTimer(TimerPhase::kHandshake, ctx_.config.handshake_timeout);
 
   const auto& header = parser_->get();
   const std::string_view target = header.target();
@@ -203,12 +205,7 @@ void Session::CallHandshakeHook() {
   request.set_remote_address(remote_address_);
   request.set_route(route_->path_prefix);
   CopyHeaders(*request_, *request.mutable_headers());
-  const auto [first, last] = request_->equal_range(http::field::sec_websocket_protocol);
-  for (auto value = first; value != last; ++value) {
-    for (const auto offered : http::token_list(value->value())) {
-      request.add_offered_subprotocols(std::string(offered.data(), offered.size()));
-    }
-  }
+  for (const auto offered : OfferedSubprotocols(*request_)) request.add_offered_subprotocols(std::string(offered));
   auto& loop = loop_;
   backend().Handshake(call, ctx_.config.handshake_hook_timeout, [self = shared_from_this(), call, &loop] {
     loop.Post([self, call] { self->OnHandshakeDecided(*call); });
@@ -228,11 +225,7 @@ void Session::OnHandshakeDecided(const HandshakeCall& call) {
   const auto& decision = call.response;
   if (decision.has_reject()) return RejectAsDecided(decision.reject());
   std::string headers;
-  if (const auto error = CheckDecision(decision, headers); !error.empty()) {
-    ctx_.metrics.HandshakeHookFailed("bad_response").Increment();
-    spdlog::warn("handshake hook answer for {} refused: {}", id_, error);
-    return Reject(http::status::bad_gateway, "hook_failed", "the backend's answer to the upgrade was invalid");
-  }
+  if (const auto error = CheckDecision(decision, headers); !error.empty()) return RejectBadDecision(error);
   for (const auto& [key, value] : decision.metadata()) tags_.SetMetadata(key, value);
   for (const auto& group : decision.groups()) tags_.Join(group);
   auto subprotocol = decision.subprotocol().empty() ? SelectSubprotocol(*request_, route_->options.subprotocols)
@@ -242,8 +235,8 @@ void Session::OnHandshakeDecided(const HandshakeCall& call) {
 
 std::string Session::CheckDecision(const v1::HandshakeResponse& decision, std::string& header_lines) const {
   if (!decision.subprotocol().empty()) {
-    const std::vector<std::string> chosen = {decision.subprotocol()};
-    if (SelectSubprotocol(*request_, chosen).empty()) {
+    const auto offered = OfferedSubprotocols(*request_);
+    if (std::find(offered.begin(), offered.end(), decision.subprotocol()) == offered.end()) {
       return "subprotocol '" + decision.subprotocol() + "' was not offered by the client";
     }
   }
@@ -264,17 +257,18 @@ std::string Session::CheckDecision(const v1::HandshakeResponse& decision, std::s
   return {};
 }
 
+void Session::RejectBadDecision(std::string_view error) {
+  ctx_.metrics.HandshakeHookFailed("bad_response").Increment();
+  spdlog::warn("handshake hook answer for {} refused: {}", id_, error);
+  Reject(http::status::bad_gateway, "hook_failed", "the backend's answer to the upgrade was invalid");
+}
+
 void Session::RejectAsDecided(const v1::HttpResponse& decided) {
   if (decided.status() < 400 || decided.status() > 599) {
-    ctx_.metrics.HandshakeHookFailed("bad_response").Increment();
-    return Reject(http::status::bad_gateway, "hook_failed", "the backend's answer to the upgrade was invalid");
+    return RejectBadDecision("reject status " + std::to_string(decided.status()) + " is not 400-599");
   }
   HttpResponse response;
-  if (const auto error = ToHttpResponse(decided, response); !error.empty()) {
-    ctx_.metrics.HandshakeHookFailed("bad_response").Increment();
-    spdlog::warn("handshake hook answer for {} refused: {}", id_, error);
-    return Reject(http::status::bad_gateway, "hook_failed", "the backend's answer to the upgrade was invalid");
-  }
+  if (const auto error = ToHttpResponse(decided, response); !error.empty()) return RejectBadDecision(error);
   ctx_.metrics.HandshakeRejected("hook").Increment();
   SendResponse(std::move(response), /*keep_alive=*/false);
 }
@@ -313,6 +307,8 @@ void Session::OnReadBody(beast::error_code ec, std::size_t) {
   request.set_remote_address(remote_address_);
   CopyHeaders(*request_, *request.mutable_headers());
   request.set_body(std::move(request_->body()));
+  // The call's own deadline (http_request_timeout) bounds the wait now.
+  ArmTimer(TimerPhase::kNone, {});
   auto& loop = loop_;
   backend().HandleRequest(call, ctx_.config.http_request_timeout, [self = shared_from_this(), call, &loop] {
     loop.Post([self, call] { self->OnRequestHandled(*call); });
@@ -339,17 +335,14 @@ void Session::OnRequestHandled(const HttpCall& call) {
 }
 
 void Session::AwaitNextRequest() {
+  // Pipelined bytes start the next request at once; otherwise the
+  // connection idles under the keep-alive timeout until its first byte.
+  if (buffer_.size() > 0) {
+    ArmTimer(TimerPhase::kHandshake, ctx_.config.handshake_timeout);
+    return ReadRequestHeader();
+  }
   ArmTimer(TimerPhase::kHttpIdle, ctx_.config.http_keepalive_timeout);
-  if (buffer_.size() > 0) return ReadRequestHeader();
-  reading_ = true;
-  socket_.async_read_some(buffer_.prepare(kFirstReadBytes), [self = shared_from_this()](beast::error_code ec,
-                                                                                         std::size_t bytes) {
-    self->reading_ = false;
-    if (self->finished_) return;
-    if (ec) return self->OnRequestReadFailed(ec);
-    self->buffer_.commit(bytes);
-    self->ReadRequestHeader();
-  });
+  ReadRequest();
 }
 
 // ---- Upgrade -----------------------------------------------------------------
@@ -370,7 +363,7 @@ void Session::Upgrade(std::string subprotocol, std::string extra_headers) {
   }
   reader_ = std::make_unique<MessageReader>(options, loop_.compression().inflater());
 
-  for (const auto& header : ctx_.config.response_headers) extra_headers.append(header).append("\r\n");
+  extra_headers.append(route_->options.response_header_lines);
   const auto accept = WebSocketAccept((*request_)[http::field::sec_websocket_key]);
   auto response = std::make_shared<const std::string>(
       BuildUpgradeResponse({accept, subprotocol_, extensions_, extra_headers}));

@@ -66,16 +66,19 @@ std::string WebSocketAccept(std::string_view key) {
   return accept;
 }
 
-std::string SelectSubprotocol(const UpgradeRequest& request, std::span<const std::string> supported) {
-  if (supported.empty()) return {};
+std::vector<std::string_view> OfferedSubprotocols(const UpgradeRequest& request) {
+  std::vector<std::string_view> offered;
   const auto [first, last] = request.equal_range(http::field::sec_websocket_protocol);
   for (auto value = first; value != last; ++value) {
-    for (const auto offered : http::token_list(value->value())) {
-      const auto match = std::find_if(supported.begin(), supported.end(), [&](const std::string& name) {
-        return std::string_view(name) == std::string_view(offered.data(), offered.size());
-      });
-      if (match != supported.end()) return *match;
-    }
+    for (const auto token : http::token_list(value->value())) offered.emplace_back(token.data(), token.size());
+  }
+  return offered;
+}
+
+std::string SelectSubprotocol(const UpgradeRequest& request, std::span<const std::string> supported) {
+  if (supported.empty()) return {};
+  for (const auto offered : OfferedSubprotocols(request)) {
+    if (std::find(supported.begin(), supported.end(), offered) != supported.end()) return std::string(offered);
   }
   return {};
 }

@@ -9,6 +9,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace wsgateway {
 
@@ -34,6 +35,10 @@ std::optional<UpgradeRefusal> CheckUpgradeRequest(const UpgradeRequest& request)
 
 // Sec-WebSocket-Accept for a Sec-WebSocket-Key (section 4.2.2).
 std::string WebSocketAccept(std::string_view key);
+
+// The subprotocols the client offered (every Sec-WebSocket-Protocol
+// field), in its order of preference. Views into `request`.
+std::vector<std::string_view> OfferedSubprotocols(const UpgradeRequest& request);
 
 // The first subprotocol in the client's Sec-WebSocket-Protocol offers (its
 // order of preference) that `supported` contains; empty when none, so a
