@@ -101,6 +101,41 @@ struct Config {
   // options above form the default route.
   std::vector<RouteConfig> routes;
 
+  // TLS on the public listener (wss://): PEM certificate chain and private
+  // key. Both or neither; re-read on SIGHUP and when the files change, for
+  // new connections only, so a renewal drops nothing.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+
+  // Origins allowed to open WebSockets ("https://app.example.com", or
+  // "https://*.example.com" for any subdomain); an upgrade from another
+  // Origin gets 403. Empty allows every origin, and requests without an
+  // Origin header (non-browser clients) are always allowed.
+  std::vector<std::string> allowed_origins;
+  // Connection limits; 0 means no limit beyond the open-file limit. Past
+  // them new connections get 503 (total) or 429 (per client address) with
+  // Retry-After.
+  std::size_t max_connections = 0;
+  std::size_t max_connections_per_address = 0;
+  std::chrono::milliseconds retry_after{5'000};
+
+  // Admin API security. TLS (and mutual TLS when a client CA is given) on
+  // the admin listener; bearer tokens from a file (one per line, re-read on
+  // SIGHUP) and/or a list. With any token configured, every Admin call
+  // needs "authorization: Bearer <token>"; health checks stay open.
+  std::string admin_tls_cert_file;
+  std::string admin_tls_key_file;
+  std::string admin_tls_client_ca_file;
+  std::string admin_token_file;
+  std::vector<std::string> admin_tokens;
+
+  // Graceful drain on SIGTERM/SIGINT: readiness turns to not serving, the
+  // listener closes, and connections are closed with 1001 at drain_rate per
+  // second; whatever is left at drain_timeout is dropped and the process
+  // exits 0. A second signal exits at once.
+  std::chrono::milliseconds drain_timeout{25'000};
+  std::size_t drain_rate = 500;
+
   // Logging.
   std::string log_level = "info";
   std::string log_format = "text";

@@ -239,6 +239,20 @@ void Validate(const Config& c) {
     require(colon != std::string::npos && colon > 0 && header.find_first_of("\r\n") == std::string::npos,
             "response-headers", "'" + header + "' is not of the form 'Name: value'");
   }
+  require(c.tls_cert_file.empty() == c.tls_key_file.empty(), c.tls_cert_file.empty() ? "tls-cert-file" : "tls-key-file",
+          "is needed too: give both --tls-cert-file and --tls-key-file, or neither");
+  require(c.admin_tls_cert_file.empty() == c.admin_tls_key_file.empty(),
+          c.admin_tls_cert_file.empty() ? "admin-tls-cert-file" : "admin-tls-key-file",
+          "is needed too: give both --admin-tls-cert-file and --admin-tls-key-file, or neither");
+  require(c.admin_tls_client_ca_file.empty() || !c.admin_tls_cert_file.empty(), "admin-tls-client-ca-file",
+          "needs --admin-tls-cert-file and --admin-tls-key-file: mutual TLS is TLS first");
+  for (const auto& origin : c.allowed_origins) {
+    require(origin == "*" || origin.find("://") != std::string::npos, "allowed-origins",
+            "'" + origin + "' is not an origin such as https://app.example.com, https://*.example.com or *");
+  }
+  require(c.retry_after.count() >= 1000, "retry-after", "must be at least 1s (Retry-After counts whole seconds)");
+  require(c.drain_timeout.count() > 0, "drain-timeout", "must be positive");
+  require(c.drain_rate >= 1, "drain-rate", "must be at least 1 connection per second");
   require(c.threads <= 256, "threads", "must be between 0 (one per core) and 256");
   const std::vector<std::string> levels = {"trace", "debug", "info", "warn", "error", "critical", "off"};
   require(std::find(levels.begin(), levels.end(), c.log_level) != levels.end(), "log-level",
@@ -305,6 +319,27 @@ ConfigLoadResult LoadConfig(int argc, const char* const* argv) {
   bind.Duration("backend-reconnect-max", config.backend_reconnect_max, "Largest reconnect delay to the backend");
   bind.Bool("reject-upgrades-without-backend", config.reject_upgrades_without_backend,
             "Answer upgrades with 503 while the backend stream is down");
+  bind.Plain("tls-cert-file", config.tls_cert_file,
+             "PEM certificate chain for wss:// on the public listener (with --tls-key-file)");
+  bind.Plain("tls-key-file", config.tls_key_file, "PEM private key for --tls-cert-file");
+  bind.List("allowed-origins", config.allowed_origins,
+            "Origins allowed to open WebSockets, e.g. https://app.example.com or https://*.example.com; "
+            "empty allows all");
+  bind.Plain("max-connections", config.max_connections, "Most client connections at once (0: no limit); past it 503");
+  bind.Plain("max-connections-per-address", config.max_connections_per_address,
+             "Most connections from one client address (0: no limit); past it 429");
+  bind.Duration("retry-after", config.retry_after, "Retry-After sent with 503 and 429 refusals");
+  bind.Plain("admin-tls-cert-file", config.admin_tls_cert_file, "PEM certificate chain for TLS on the admin listener");
+  bind.Plain("admin-tls-key-file", config.admin_tls_key_file, "PEM private key for --admin-tls-cert-file");
+  bind.Plain("admin-tls-client-ca-file", config.admin_tls_client_ca_file,
+             "PEM CA bundle; when set, admin clients must present a certificate it signed (mutual TLS)");
+  bind.Plain("admin-token-file", config.admin_token_file,
+             "File of bearer tokens for the admin API, one per line (re-read on SIGHUP)");
+  bind.List("admin-tokens", config.admin_tokens,
+            "Bearer tokens for the admin API; prefer --admin-token-file or WSGATEWAY_ADMIN_TOKENS");
+  bind.Duration("drain-timeout", config.drain_timeout,
+                "After SIGTERM, close connections within this time, then exit 0");
+  bind.Plain("drain-rate", config.drain_rate, "Connections closed per second while draining (at least 1)");
   bind.Plain("log-level", config.log_level, "trace, debug, info, warn, error, critical or off");
   bind.Plain("log-format", config.log_format, "text or json");
 

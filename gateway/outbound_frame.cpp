@@ -3,6 +3,35 @@
 #include "gateway/protocol_rules.hpp"
 
 namespace wsgateway {
+namespace {
+
+// A pushed close frame: code and reason come from Frame.close, checked as
+// Disconnect checks them.
+OutboundFrameCheck MakePushedClose(v1::Frame&& frame) {
+  OutboundFrameCheck check;
+  if (!frame.payload().empty()) {
+    check.error = "a close frame carries its code and reason in close, not in payload";
+    return check;
+  }
+  if ((frame.has_fin() && !frame.fin()) || frame.continuation()) {
+    check.error = "close frames cannot be fragmented: leave fin unset and continuation false";
+    return check;
+  }
+  if (frame.has_compress()) {
+    check.error = "close frames are never compressed: leave compress unset";
+    return check;
+  }
+  const auto& close = frame.close();
+  if (auto error = CheckCloseRequest(close.code(), close.reason()); !error.empty()) {
+    check.error = std::move(error);
+    return check;
+  }
+  const auto code = static_cast<std::uint16_t>(close.code() == 0 ? 1000 : close.code());
+  check.frame = MakeCloseFrame(code, std::move(*frame.mutable_close()->mutable_reason()));
+  return check;
+}
+
+}  // namespace
 
 OutboundFrameCheck MakeOutboundFrame(v1::Frame&& frame, std::size_t max_message_bytes) {
   OutboundFrameCheck check;
@@ -21,11 +50,16 @@ OutboundFrameCheck MakeOutboundFrame(v1::Frame&& frame, std::size_t max_message_
     case v1::OPCODE_PONG:
       check.frame.type = FrameType::kPong;
       break;
+    case v1::OPCODE_CLOSE:
+      return MakePushedClose(std::move(frame));
     default:
       check.error = "opcode " + std::to_string(frame.opcode()) +
-                    " cannot be pushed: use OPCODE_TEXT, OPCODE_BINARY, OPCODE_PING or OPCODE_PONG "
-                    "(close a connection with Disconnect)";
+                    " cannot be pushed: use OPCODE_TEXT, OPCODE_BINARY, OPCODE_PING, OPCODE_PONG or OPCODE_CLOSE";
       return check;
+  }
+  if (frame.has_close()) {
+    check.error = "close is only for OPCODE_CLOSE frames; put the message in payload";
+    return check;
   }
   const bool control = check.frame.type == FrameType::kPing || check.frame.type == FrameType::kPong;
   if (control && payload.size() > kMaxControlPayloadBytes) {

@@ -258,6 +258,10 @@ void Session::OnReadError(beast::error_code ec) {
 
 Session::EnqueueResult Session::Enqueue(OutboundFrame frame) {
   if (state_ != v1::CONNECTION_STATE_ACTIVE) return EnqueueResult::kNotActive;
+  if (frame.type == FrameType::kClose) {
+    RequestClose(frame.close_code, *frame.payload, v1::CLOSED_BY_BACKEND);
+    return EnqueueResult::kQueued;
+  }
   if (frame.is_data()) {
     if (frame.continuation && (!fragment_open_ || frame.type != fragment_type_)) {
       return EnqueueResult::kNoMessageToContinue;

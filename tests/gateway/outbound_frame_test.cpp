@@ -74,11 +74,49 @@ TEST(OutboundFrameTest, BinaryPayloadKeepsEveryByte) {
   EXPECT_EQ(*check.frame.payload, bytes);
 }
 
-// Close frames cannot be pushed; the refusal points at Disconnect.
-TEST(OutboundFrameTest, RefusesCloseOpcodePointingAtDisconnect) {
-  const auto check = Check(v1::OPCODE_CLOSE, "");
-  EXPECT_THAT(check.error, HasSubstr("opcode 8 cannot be pushed"));
-  EXPECT_THAT(check.error, HasSubstr("Disconnect"));
+// A pushed close frame takes its code and reason from Frame.close; an
+// unset code means 1000.
+TEST(OutboundFrameTest, CloseFramesCarryCodeAndReasonFromClose) {
+  v1::Frame frame;
+  frame.set_opcode(v1::OPCODE_CLOSE);
+  frame.mutable_close()->set_code(4001);
+  frame.mutable_close()->set_reason("room closed");
+  auto check = MakeOutboundFrame(std::move(frame), kLimit);
+  ASSERT_TRUE(check.error.empty()) << check.error;
+  EXPECT_EQ(check.frame.type, FrameType::kClose);
+  EXPECT_EQ(check.frame.close_code, 4001);
+  EXPECT_EQ(*check.frame.payload, "room closed");
+
+  check = Check(v1::OPCODE_CLOSE, "");
+  ASSERT_TRUE(check.error.empty()) << check.error;
+  EXPECT_EQ(check.frame.close_code, 1000);
+  EXPECT_EQ(check.frame.size(), 0u);
+}
+
+// Close frames are refused with a reason for a code the API may not send,
+// a long or non-UTF-8 reason, a payload, fragmentation or a compress flag;
+// `close` on another opcode is refused too.
+TEST(OutboundFrameTest, RefusesBadCloseFrames) {
+  const auto close = [](std::uint32_t code, std::string reason) {
+    v1::Frame frame;
+    frame.set_opcode(v1::OPCODE_CLOSE);
+    frame.mutable_close()->set_code(code);
+    frame.mutable_close()->set_reason(std::move(reason));
+    return frame;
+  };
+  EXPECT_THAT(MakeOutboundFrame(close(1006, ""), kLimit).error, HasSubstr("close code 1006 is not allowed"));
+  EXPECT_THAT(MakeOutboundFrame(close(1000, std::string(124, 'r')), kLimit).error, HasSubstr("at most 123"));
+  EXPECT_THAT(MakeOutboundFrame(close(1000, "\xff"), kLimit).error, HasSubstr("not valid UTF-8"));
+  EXPECT_THAT(Check(v1::OPCODE_CLOSE, "x").error, HasSubstr("not in payload"));
+  auto fragmented = close(1000, "");
+  fragmented.set_fin(false);
+  EXPECT_THAT(MakeOutboundFrame(std::move(fragmented), kLimit).error, HasSubstr("cannot be fragmented"));
+  auto compressed = close(1000, "");
+  compressed.set_compress(true);
+  EXPECT_THAT(MakeOutboundFrame(std::move(compressed), kLimit).error, HasSubstr("never compressed"));
+  auto text = MakeFrame(v1::OPCODE_TEXT, "x");
+  text.mutable_close()->set_code(1000);
+  EXPECT_THAT(MakeOutboundFrame(std::move(text), kLimit).error, HasSubstr("only for OPCODE_CLOSE"));
 }
 
 // Opcodes outside the enum (continuation, reserved, negative, huge) are

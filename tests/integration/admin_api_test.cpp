@@ -212,8 +212,9 @@ TEST_F(AdminApiTest, PushOfInvalidUtf8TextIsInvalidArgument) {
   ExpectNothingMoreThan(client);
 }
 
-// Close frames and opcodes that do not exist cannot be pushed.
-TEST_F(AdminApiTest, PushOfCloseOrUnknownOpcodeIsInvalidArgument) {
+// Opcodes that do not exist cannot be pushed, nor a close frame with a
+// payload (its code and reason go in Frame.close).
+TEST_F(AdminApiTest, PushOfCloseWithPayloadOrUnknownOpcodeIsInvalidArgument) {
   WsClient client;
   const std::string id = Connect(client);
   for (int opcode : {static_cast<int>(v1::OPCODE_CLOSE), 3, 7, 77, -1}) {

@@ -113,5 +113,58 @@ TEST_F(PushFramesTest, ControlFramesCannotBeFragmented) {
   EXPECT_EQ(reply.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << reply.status.error_message();
 }
 
+// A pushed close frame (Swoole's push of a CloseFrame) starts the closing
+// handshake: the client gets the code and reason, later pushes are refused,
+// and the connection ends once the client answers.
+TEST_F(PushFramesTest, PushedCloseFrameStartsTheClosingHandshake) {
+  RawWsClient client;
+  const auto id = Connect(client);
+  ASSERT_FALSE(id.empty());
+  v1::PushRequest request;
+  request.add_connection_ids(id);
+  request.mutable_frame()->set_opcode(v1::OPCODE_CLOSE);
+  request.mutable_frame()->mutable_close()->set_code(4001);
+  request.mutable_frame()->mutable_close()->set_reason("room closed");
+  const auto reply = admin_->Push(request);
+  ASSERT_TRUE(reply.ok()) << reply.status.error_message();
+  EXPECT_EQ(reply.response.queued(), 1u);
+
+  const auto close = client.ExpectClose();
+  ASSERT_TRUE(close.received) << close.Describe();
+  EXPECT_EQ(close.code, 4001);
+  EXPECT_EQ(close.reason, "room closed");
+  EXPECT_TRUE(close.before.empty());
+  const auto late = admin_->Push({id}, v1::OPCODE_TEXT, "late");
+  EXPECT_EQ(late.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << late.status.error_message();
+
+  ASSERT_FALSE(client.SendClose(4001));
+  EXPECT_TRUE(client.ReadUntilEof().orderly());
+}
+
+// A close frame can be broadcast: every matching connection is closed with it.
+TEST_F(PushFramesTest, BroadcastCloseFrameClosesEveryMatchingConnection) {
+  const auto path = UniquePath("pushclose");
+  RawWsClient first;
+  RawWsClient second;
+  ASSERT_TRUE(first.Connect(stack_->gateway->ws_port(), path + "/a").ok());
+  ASSERT_TRUE(second.Connect(stack_->gateway->ws_port(), path + "/b").ok());
+  v1::ConnectionFilter active;
+  active.set_path_prefix(path);
+  active.set_state(v1::CONNECTION_STATE_ACTIVE);
+  ASSERT_TRUE(admin_->WaitForCount(active, 2));
+  v1::BroadcastRequest request;
+  request.mutable_filter()->set_path_prefix(path);
+  request.mutable_frame()->set_opcode(v1::OPCODE_CLOSE);
+  const auto reply = admin_->Broadcast(request);
+  ASSERT_TRUE(reply.ok()) << reply.status.error_message();
+  EXPECT_EQ(reply.response.queued(), 2u);
+  for (auto* client : {&first, &second}) {
+    const auto close = client->ExpectClose();
+    ASSERT_TRUE(close.received) << close.Describe();
+    EXPECT_EQ(close.code, 1000);
+    EXPECT_EQ(close.reason, "");
+  }
+}
+
 }  // namespace
 }  // namespace wsgateway::testing
