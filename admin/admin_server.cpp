@@ -24,7 +24,15 @@ AdminServer::AdminServer(const std::string& address, Gateway& gateway, metrics::
   builder.RegisterService(&service_);
   server_ = builder.BuildAndStart();
   if (!server_ || port_ == 0) throw std::runtime_error("cannot listen on admin address " + address);
-  server_->GetHealthCheckService()->SetServingStatus(true);
+  // Not serving until the readiness watch says otherwise.
+  SetServing(false);
+}
+
+void AdminServer::SetServing(bool serving) {
+  if (!server_) return;
+  auto* health = server_->GetHealthCheckService();
+  health->SetServingStatus(serving);
+  health->SetServingStatus(v1::Admin::service_full_name(), serving);
 }
 
 AdminServer::~AdminServer() { Shutdown(std::chrono::milliseconds(0)); }

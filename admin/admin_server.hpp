@@ -18,6 +18,10 @@ class AdminServer {
 
   int port() const { return port_; }
 
+  // What grpc.health.v1.Health reports for the server and for
+  // wsgateway.v1.Admin: SERVING or NOT_SERVING. Any thread.
+  void SetServing(bool serving);
+
   // Finishes calls in progress, cancelling those still running at `deadline`.
   void Shutdown(std::chrono::milliseconds deadline);
 

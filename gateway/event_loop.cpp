@@ -1,5 +1,6 @@
 #include "gateway/event_loop.hpp"
 
+#include <algorithm>
 #include <utility>
 
 #include "gateway/backend_link.hpp"
@@ -32,6 +33,9 @@ void EventLoop::Start() {
 void EventLoop::StopAndJoin(std::chrono::milliseconds deadline) {
   Post([this, deadline] {
     work_.reset();
+    // The drain is over: its timer must not keep the loop alive.
+    drain_pacer_.reset();
+    if (drain_timer_) drain_timer_->cancel();
     stop_timer_ = std::make_unique<boost::asio::steady_timer>(io_context_, deadline);
     stop_timer_->async_wait([this](boost::system::error_code ec) {
       if (!ec) io_context_.stop();
@@ -45,17 +49,55 @@ void EventLoop::Adopt(LoopSocket&& socket) {
   const auto counter = ++last_counter_;
   auto session = std::make_shared<Session>(*this, std::move(socket), counter, ctx_);
   sessions_.emplace_hint(sessions_.end(), counter, session);
+  connection_count_.store(sessions_.size(), std::memory_order_relaxed);
   session->Start();
 }
 
 void EventLoop::Unregister(std::uint64_t counter) {
   sessions_.erase(counter);
+  connection_count_.store(sessions_.size(), std::memory_order_relaxed);
   if (stop_timer_ && sessions_.empty()) stop_timer_->cancel();
 }
 
 Session* EventLoop::Find(std::uint64_t counter) const {
   const auto it = sessions_.find(counter);
   return it == sessions_.end() ? nullptr : it->second.get();
+}
+
+void EventLoop::BeginDrain(double per_second) {
+  Post([this, per_second] {
+    if (drain_pacer_) return;
+    drain_pacer_.emplace(per_second, DrainPacer::Clock::now());
+    drain_timer_ = std::make_unique<boost::asio::steady_timer>(io_context_);
+    DrainSome();
+  });
+}
+
+void EventLoop::DrainSome() {
+  const auto now = DrainPacer::Clock::now();
+  auto quota = drain_pacer_->Take(now);
+  bool more = true;
+  while (quota > 0) {
+    const auto next = sessions_.upper_bound(drain_cursor_);
+    if (next == sessions_.end()) {
+      more = false;
+      break;
+    }
+    drain_cursor_ = next->first;
+    // A copy: closing may unregister the session.
+    const auto session = next->second;
+    if (session->state() == v1::CONNECTION_STATE_CLOSING) continue;
+    session->Close(1001, "server going away", v1::CLOSED_BY_SERVER);
+    --quota;
+  }
+  // With nothing left to close, only a connection accepted just before the
+  // listener closed can still come: look again now and then, not at the
+  // full pace.
+  const auto idle_recheck = now + std::chrono::milliseconds(50);
+  drain_timer_->expires_at(more ? drain_pacer_->NextDue() : std::max(drain_pacer_->NextDue(), idle_recheck));
+  drain_timer_->async_wait([this](boost::system::error_code ec) {
+    if (!ec && drain_pacer_) DrainSome();
+  });
 }
 
 void EventLoop::SubmitEvent(std::size_t backend, const v1::Event& event) {

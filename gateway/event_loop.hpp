@@ -8,6 +8,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -15,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "gateway/drain_pacer.hpp"
 #include "gateway/event_wire.hpp"
 #include "gateway/gateway_context.hpp"
 #include "gateway/loop_compression.hpp"
@@ -38,6 +40,14 @@ class EventLoop {
   // Lets the loop's thread end once its sessions are gone, or at the
   // deadline at the latest, and waits for it.
   void StopAndJoin(std::chrono::milliseconds deadline);
+
+  // Starts a graceful drain of this loop: its connections are closed with
+  // 1001, oldest first, `per_second` at most, including any adopted later;
+  // connections already closing are left to finish. Any thread.
+  void BeginDrain(double per_second);
+
+  // Connections (any state) the loop holds. Any thread.
+  std::size_t connection_count() const { return connection_count_.load(std::memory_order_relaxed); }
 
   std::uint32_t index() const { return index_; }
   // Per-message counters; only the loop's thread counts here.
@@ -78,6 +88,7 @@ class EventLoop {
  private:
   void ScheduleFlush();
   void FlushEvents();
+  void DrainSome();
 
   const std::uint32_t index_;
   const GatewayContext& ctx_;
@@ -91,6 +102,12 @@ class EventLoop {
 
   std::uint64_t last_counter_ = 0;
   Registry sessions_;
+  std::atomic<std::size_t> connection_count_{0};
+  // While draining: the pace, the last session asked to close, and the
+  // timer of the next batch.
+  std::optional<DrainPacer> drain_pacer_;
+  std::uint64_t drain_cursor_ = 0;
+  std::unique_ptr<boost::asio::steady_timer> drain_timer_;
   std::vector<std::shared_ptr<Session>> parked_;
   // Events queued for each backend link in this pass.
   std::vector<EventChunk> outboxes_;

@@ -98,6 +98,33 @@ void Gateway::DoAccept() {
   });
 }
 
+void Gateway::BeginDrain() {
+  if (draining_.exchange(true)) return;
+  boost::system::error_code ignored;
+  acceptor_.close(ignored);
+  accept_retry_.cancel();
+  metrics_.draining().Set(1);
+  const double per_loop = static_cast<double>(config_.drain_rate) / static_cast<double>(loops_.size());
+  spdlog::info("draining {} connections at {} per second", connection_count(), config_.drain_rate);
+  for (auto& loop : loops_) loop->BeginDrain(per_loop);
+}
+
+std::size_t Gateway::connection_count() const {
+  std::size_t total = 0;
+  for (const auto& loop : loops_) total += loop->connection_count();
+  return total;
+}
+
+std::string Gateway::NotReadyReason() const {
+  if (draining()) return "draining";
+  if (!config_.reject_upgrades_without_backend) return {};
+  for (const auto& backend : backends_) {
+    if (backend->target().empty()) return "no backend configured";
+    if (!backend->up()) return "backend stream to " + backend->target() + " is down";
+  }
+  return {};
+}
+
 void Gateway::Stop(std::chrono::milliseconds grace) {
   boost::system::error_code ignored;
   acceptor_.close(ignored);

@@ -9,10 +9,12 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -38,6 +40,19 @@ class Gateway {
   // Binds the listener and starts the loops and the backend link. Throws
   // on failure: start-up only.
   void Start();
+
+  // Graceful drain: stops accepting and has the loops close every
+  // connection with 1001, drain_rate per second in all. Control thread.
+  void BeginDrain();
+  bool draining() const { return draining_.load(std::memory_order_relaxed); }
+
+  // Client connections open now, in any state. Any thread.
+  std::size_t connection_count() const;
+
+  // Why new clients should not be sent here now ("draining", a backend
+  // stream down while upgrades are refused without it); empty when the
+  // gateway is ready. Any thread.
+  std::string NotReadyReason() const;
 
   // Stops accepting, closes every connection with 1001 and waits up to
   // `grace` for the close handshakes and for the backend to take the
@@ -80,6 +95,7 @@ class Gateway {
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::steady_timer accept_retry_;
   std::size_t next_loop_ = 0;
+  std::atomic<bool> draining_{false};
 };
 
 }  // namespace wsgateway

@@ -1,52 +1,70 @@
 // wsgateway: wiring only. Reads the configuration, starts the metrics
-// listener, the data plane and the admin API, and stops them on SIGINT or
-// SIGTERM.
+// listener, the data plane and the admin API, and drains and stops them on
+// SIGTERM or SIGINT.
 
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/signal_set.hpp>
 #include <csignal>
 #include <exception>
+#include <stdexcept>
 
 #include "admin/admin_server.hpp"
 #include "gateway/config_loader.hpp"
+#include "gateway/endpoint.hpp"
 #include "gateway/gateway.hpp"
+#include "gateway/graceful_shutdown.hpp"
 #include "gateway/logging.hpp"
 #include "gateway/open_file_limit.hpp"
+#include "gateway/readiness_watch.hpp"
 #include "metrics/gateway_metrics.hpp"
 #include "metrics/metrics_server.hpp"
 
 namespace {
 
+// How often gRPC health follows the backend stream's state.
+constexpr std::chrono::milliseconds kReadinessPeriod{500};
+
+std::string Host(const std::string& address) { return address.substr(0, address.rfind(':')); }
+
+boost::asio::ip::tcp::endpoint MetricsEndpoint(const std::string& address) {
+  const auto endpoint = wsgateway::ParseEndpoint(address);
+  if (!endpoint) throw std::runtime_error("--metrics-listen '" + address + "' is not host:port");
+  return *endpoint;
+}
+
 int Run(const wsgateway::Config& config) {
   wsgateway::metrics::GatewayMetrics metrics;
   boost::asio::io_context control{1};
-
-  wsgateway::metrics::MetricsServer metrics_server(config.metrics_listen, metrics.collectables());
-  spdlog::info("metrics listener on {}:{}", config.metrics_listen.substr(0, config.metrics_listen.rfind(':')),
-               metrics_server.port());
-
   wsgateway::Gateway gateway(config, metrics, control.get_executor());
+
+  wsgateway::metrics::MetricsServer metrics_server(MetricsEndpoint(config.metrics_listen), metrics.collectables(),
+                                                   [&gateway] { return gateway.NotReadyReason(); });
+  spdlog::info("metrics listener on {}:{}", Host(config.metrics_listen), metrics_server.port());
+
   gateway.Start();
 
   wsgateway::admin::AdminServer admin(config.admin_listen, gateway, metrics);
-  spdlog::info("admin listener on {}:{}", config.admin_listen.substr(0, config.admin_listen.rfind(':')), admin.port());
+  spdlog::info("admin listener on {}:{}", Host(config.admin_listen), admin.port());
 
-  boost::asio::signal_set signals(control, SIGINT, SIGTERM);
-  signals.async_wait([&control](boost::system::error_code ec, int signal) {
-    if (ec) return;
-    spdlog::info("signal {} received: shutting down", signal);
-    control.stop();
-  });
+  wsgateway::ReadinessWatch readiness(control.get_executor(), kReadinessPeriod,
+                                      [&gateway] { return gateway.NotReadyReason(); },
+                                      [&admin](bool ready, const std::string& reason) {
+                                        admin.SetServing(ready);
+                                        if (ready) {
+                                          spdlog::info("ready");
+                                        } else {
+                                          spdlog::info("not ready: {}", reason);
+                                        }
+                                      });
+  readiness.Start();
+
+  wsgateway::GracefulShutdown shutdown(control, gateway, [&readiness] { readiness.CheckNow(); });
+  shutdown.Arm();
   control.run();
 
-  admin.Shutdown(std::chrono::seconds(1));
-  gateway.Stop(config.handshake_timeout);
-  // Let the cancelled accept and timers complete now: their handlers hold
-  // sockets of the loops, which go away with the gateway.
-  control.restart();
-  control.poll();
+  admin.Shutdown(std::chrono::milliseconds(500));
+  shutdown.Finish();
   spdlog::info("stopped");
   return 0;
 }

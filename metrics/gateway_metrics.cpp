@@ -96,6 +96,11 @@ GatewayMetrics::GatewayMetrics()
                                   .Help("Connections closed as dead: no reply within pong_timeout of a ping.")
                                   .Register(*registry_),
                               {});
+  draining_ = Child(prometheus::BuildGauge()
+                        .Name("wsgateway_draining")
+                        .Help("1 while the gateway drains its connections before exiting (after SIGTERM), else 0.")
+                        .Register(*registry_),
+                    {});
   admin_latency_ = &prometheus::BuildHistogram()
                         .Name("wsgateway_admin_request_duration_seconds")
                         .Help("Admin API call latency, by method and gRPC status code.")

@@ -64,6 +64,7 @@ class GatewayMetrics {
 
   prometheus::Counter& slow_consumer_closes() { return *slow_consumer_closes_; }
   prometheus::Counter& heartbeat_timeouts() { return *heartbeat_timeouts_; }
+  prometheus::Gauge& draining() { return *draining_; }
 
   prometheus::Histogram& AdminLatency(std::string_view method, std::string_view code);
 
@@ -97,6 +98,7 @@ class GatewayMetrics {
 
   prometheus::Counter* slow_consumer_closes_ = nullptr;
   prometheus::Counter* heartbeat_timeouts_ = nullptr;
+  prometheus::Gauge* draining_ = nullptr;
   prometheus::Family<prometheus::Histogram>* admin_latency_ = nullptr;
 };
 

@@ -5,7 +5,7 @@
 //   wsgateway_messages_sent_total{opcode}, wsgateway_sent_bytes_total{opcode},
 //   wsgateway_backend_commands_total{command,result}.
 //
-// Thread-safety: AddLoop at start-up; Collect from the exposer's thread
+// Thread-safety: AddLoop at start-up; Collect from the metrics listener's thread
 // while the loops count.
 
 #include <prometheus/collectable.h>

@@ -1,25 +1,54 @@
 #pragma once
-// Serves the collectables (the registry and the per-loop counters) on /metrics (prometheus-cpp's civetweb exposer).
+// The metrics listener: /metrics in the Prometheus text format, and the
+// probes Kubernetes asks: /healthz (the process answers) and /readyz (200
+// when the gateway should get new clients, else 503 with the reason). It
+// runs on its own thread so that scrapes and probes never wait for the data
+// plane or the control thread.
+//
+// Thread-safety: construct and destroy on one thread; the readiness probe
+// is called on the server's thread.
 
-#include <prometheus/exposer.h>
-#include <prometheus/registry.h>
+#include <prometheus/collectable.h>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace wsgateway::metrics {
 
 class MetricsServer {
  public:
-  // Binds `address` ("host:port", port 0 picks a free one). Throws on
-  // failure: start-up only.
-  MetricsServer(const std::string& address, const std::vector<std::shared_ptr<prometheus::Collectable>>& collectables);
+  // Why the gateway is not ready; empty when it is.
+  using ReadinessProbe = std::function<std::string()>;
 
-  int port() const;
+  // Binds `endpoint` (port 0 picks a free one). Throws on failure:
+  // start-up only.
+  MetricsServer(const boost::asio::ip::tcp::endpoint& endpoint,
+                std::vector<std::shared_ptr<prometheus::Collectable>> collectables, ReadinessProbe readiness);
+  ~MetricsServer();
+  MetricsServer(const MetricsServer&) = delete;
+  MetricsServer& operator=(const MetricsServer&) = delete;
+
+  int port() const { return port_; }
+
+  // What the listener serves, shared with its connections.
+  struct Content {
+    std::vector<std::shared_ptr<prometheus::Collectable>> collectables;
+    ReadinessProbe readiness;
+  };
 
  private:
-  prometheus::Exposer exposer_;
+  void DoAccept();
+
+  boost::asio::io_context io_context_{1};
+  boost::asio::ip::tcp::acceptor acceptor_;
+  std::shared_ptr<const Content> content_;
+  int port_ = 0;
+  std::thread thread_;
 };
 
 }  // namespace wsgateway::metrics

@@ -191,14 +191,20 @@ TEST_F(ReflectionHealthTest, EveryAdminMethodCanBeCalledFromJson) {
   EXPECT_EQ(client.CloseCode(), 4000);
 }
 
-// The standard health service reports SERVING for the server as a whole.
+// The standard health service reports SERVING for the server as a whole
+// once the backend stream is up (the readiness it follows is checked in
+// health_probes_test.cpp).
 TEST_F(ReflectionHealthTest, HealthCheckReportsServing) {
   auto stub = grpc::health::v1::Health::NewStub(channel_);
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
-  grpc::health::v1::HealthCheckRequest request;
   grpc::health::v1::HealthCheckResponse response;
-  const auto status = stub->Check(&context, request, &response);
+  grpc::Status status;
+  PollUntil(std::chrono::seconds(20), [&] {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    grpc::health::v1::HealthCheckRequest request;
+    status = stub->Check(&context, request, &response);
+    return status.ok() && response.status() == grpc::health::v1::HealthCheckResponse::SERVING;
+  });
   ASSERT_TRUE(status.ok()) << Describe(status);
   EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
 }

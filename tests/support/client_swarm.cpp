@@ -120,6 +120,7 @@ class ClientSwarm::Session : public std::enable_shared_from_this<ClientSwarm::Se
       std::lock_guard lock(swarm_.mutex_);
       auto& state = *swarm_.states_[index_];
       state.closed = true;
+      state.closed_at = std::chrono::steady_clock::now();
       state.error = ec;
       if (after_connect) state.close_code = ws_.reason().code;
     }

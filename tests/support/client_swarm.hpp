@@ -39,6 +39,7 @@ class ClientSwarm {
     bool closed = false;              // the read loop ended
     boost::system::error_code error;  // why it ended or failed to connect
     std::uint16_t close_code = 0;     // close frame from the server, if any
+    std::chrono::steady_clock::time_point closed_at;  // when the read loop ended
     std::string local_address;
     std::size_t sent = 0;  // messages whose write completed
     std::vector<Received> messages;
