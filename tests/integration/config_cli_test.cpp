@@ -20,14 +20,14 @@ extern char** environ;
 namespace wsgateway::testing {
 namespace {
 
-struct Run {
+struct Outcome {
   int exit_code = -1;
   std::string output;
 };
 
 // Runs wsgateway to completion with `env` added and every other WSGATEWAY_*
 // variable of the test's environment removed.
-Run RunToExit(const std::vector<std::string>& args, const std::map<std::string, std::string>& env = {}) {
+Outcome RunToExit(const std::vector<std::string>& args, const std::map<std::string, std::string>& env = {}) {
   std::vector<std::string> unset;
   for (char** e = environ; *e != nullptr; ++e) {
     const std::string entry = *e;
@@ -35,7 +35,7 @@ Run RunToExit(const std::vector<std::string>& args, const std::map<std::string, 
   }
   ChildProcess child({WsgatewayPath(), args, env, unset, "wsgateway"});
   const auto status = child.Wait(std::chrono::seconds(30));
-  Run run;
+  Outcome run;
   for (const auto& line : child.Lines()) run.output += line + "\n";
   if (status && WIFEXITED(*status)) run.exit_code = WEXITSTATUS(*status);
   return run;
@@ -78,14 +78,14 @@ TEST_F(ConfigCliTest, CheckConfigAcceptsAGoodFile) {
                                          "routes:\n"
                                          "  - path_prefix: /chat\n"
                                          "    handshake_hook: true\n");
-  const Run run = RunToExit({"--check-config", "--config", file});
+  const Outcome run = RunToExit({"--check-config", "--config", file});
   EXPECT_EQ(run.exit_code, 0) << run.output;
   EXPECT_EQ(run.output, "configuration OK: " + file + "\n");
 }
 
 // A bad value fails with exit code 2 and names the key and the expected form.
 TEST_F(ConfigCliTest, CheckConfigRefusesABadFileNamingTheKey) {
-  Run run = RunToExit({"--check-config", "--config", WriteFile("bad.yaml", "ping_interval: soon\n")});
+  Outcome run = RunToExit({"--check-config", "--config", WriteFile("bad.yaml", "ping_interval: soon\n")});
   EXPECT_EQ(run.exit_code, 2) << run.output;
   EXPECT_NE(run.output.find("--ping-interval: 'soon' is not a duration such as 500ms"), std::string::npos)
       << run.output;
@@ -106,10 +106,10 @@ TEST_F(ConfigCliTest, PrintConfigShowsTheEffectiveValuesAndReadsBack) {
                                      "max_message_bytes: 1KiB\n"
                                      "handshake_timeout: 3s\n"
                                      "log_format: json\n");
-  const Run run = RunToExit({"--config", file, "--max-message-bytes", "3KiB", "--print-config"},
-                            {{"WSGATEWAY_MAX_MESSAGE_BYTES", "2KiB"},
-                             {"WSGATEWAY_HANDSHAKE_TIMEOUT", "4s"},
-                             {"WSGATEWAY_ADMIN_TOKENS", "s3cret"}});
+  const Outcome run = RunToExit({"--config", file, "--max-message-bytes", "3KiB", "--print-config"},
+                                {{"WSGATEWAY_MAX_MESSAGE_BYTES", "2KiB"},
+                                 {"WSGATEWAY_HANDSHAKE_TIMEOUT", "4s"},
+                                 {"WSGATEWAY_ADMIN_TOKENS", "s3cret"}});
   ASSERT_EQ(run.exit_code, 0) << run.output;
   EXPECT_NE(run.output.find("\nmax_message_bytes: 3KiB\n"), std::string::npos) << "flag\n" << run.output;
   EXPECT_NE(run.output.find("\nhandshake_timeout: 4s\n"), std::string::npos) << "variable\n" << run.output;
@@ -117,16 +117,16 @@ TEST_F(ConfigCliTest, PrintConfigShowsTheEffectiveValuesAndReadsBack) {
   EXPECT_NE(run.output.find("\nadmin_tokens: [<redacted>]\n"), std::string::npos) << run.output;
   EXPECT_EQ(run.output.find("s3cret"), std::string::npos) << run.output;
 
-  const Run defaults = RunToExit({"--print-config"});
+  const Outcome defaults = RunToExit({"--print-config"});
   ASSERT_EQ(defaults.exit_code, 0) << defaults.output;
-  const Run again = RunToExit({"--config", WriteFile("printed.yaml", defaults.output), "--print-config"});
+  const Outcome again = RunToExit({"--config", WriteFile("printed.yaml", defaults.output), "--print-config"});
   EXPECT_EQ(again.exit_code, 0) << again.output;
   EXPECT_EQ(again.output, defaults.output);
 }
 
 // --help lists every key as a flag with its variable.
 TEST_F(ConfigCliTest, HelpListsEveryKey) {
-  const Run run = RunToExit({"--help"});
+  const Outcome run = RunToExit({"--help"});
   ASSERT_EQ(run.exit_code, 0) << run.output;
   for (const auto& key : ConfigKeys()) {
     if (key.form == ConfigForm::kRoutes) {
