@@ -57,7 +57,8 @@ RouteConfig ReadRoute(const YAML::Node& node, std::size_t index) {
   if (!node.IsMap()) throw CLI::ConversionError(where + " must be a mapping with path_prefix and options");
   const auto keys = RouteKeys();
   for (const auto& entry : node) {
-    auto key = entry.first.as<std::string>();
+    if (!entry.first.IsScalar()) throw CLI::ConversionError(where + " has a key that is not a name");
+    auto key = entry.first.Scalar();
     std::replace(key.begin(), key.end(), '-', '_');
     if (std::find(keys.begin(), keys.end(), key) == keys.end()) {
       throw CLI::ConversionError(where + ": unknown key '" + key + "' (a route may set " + Joined(keys) + ")");
@@ -123,7 +124,10 @@ std::vector<FileSetting> ReadConfigFile(const std::string& path, std::vector<Rou
   if (root.IsNull()) return settings;
   if (!root.IsMap()) throw CLI::ConversionError("--config: '" + path + "' must be a YAML mapping of key: value");
   for (const auto& entry : root) {
-    const auto name = entry.first.as<std::string>();
+    if (!entry.first.IsScalar()) {
+      throw CLI::ConversionError("--config: '" + path + "' has a key that is not a name; the keys are the flag names");
+    }
+    const auto name = entry.first.Scalar();
     const ConfigKey* key = FindKey(name);
     if (key == nullptr) {
       throw CLI::ConversionError("unknown key '" + name + "' in config file '" + path +
@@ -360,6 +364,10 @@ ConfigLoadResult LoadConfig(int argc, const char* const* argv) {
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);
     return {std::nullopt, code == 0 ? 0 : 2};
+  } catch (const YAML::Exception& e) {
+    // A file YAML accepts but the loader cannot read, such as a list as a key.
+    std::cerr << "--config: " << e.what() << "\n";
+    return {std::nullopt, 2};
   }
   if (print_config) {
     std::cout << PrintConfig(config);

@@ -400,6 +400,8 @@ const RefusalCase kRefusalCases[] = {
      {"--config", "must be a YAML mapping of key: value"}},
     {"InvalidYaml", {}, "listen: [unclosed\n", {},
      {"--config", "is not valid YAML"}},
+    {"ListAsKey", {}, "? [listen, backend]\n: x\n", {},
+     {"--config", "a key that is not a name"}},
     {"MissingFile", {"--config", "/nonexistent-wsgateway-dir/gateway.yaml"}, "", {},
      {"--config", "'/nonexistent-wsgateway-dir/gateway.yaml'", "no such file", "a readable YAML file"}},
     // Routes.
