@@ -1,6 +1,6 @@
 // wsgateway: wiring only. Reads the configuration, starts the metrics
 // listener, the data plane and the admin API, and stops them on SIGINT or
-// SIGTERM.
+// SIGTERM; SIGHUP re-reads what can change without a restart.
 
 #include <spdlog/spdlog.h>
 
@@ -8,6 +8,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <csignal>
 #include <exception>
+#include <functional>
 
 #include "admin/admin_server.hpp"
 #include "gateway/config_loader.hpp"
@@ -31,6 +32,16 @@ int Run(const wsgateway::Config& config) {
   gateway.Start();
 
   wsgateway::admin::AdminServer admin(config.admin_listen, gateway, metrics);
+  // Handled before the admin listener is announced: from then on a SIGHUP
+  // must reload, not take the default action (exit).
+  boost::asio::signal_set hangups(control, SIGHUP);
+  std::function<void(boost::system::error_code, int)> on_hangup = [&](boost::system::error_code ec, int) {
+    if (ec) return;
+    spdlog::info("SIGHUP received: reloading");
+    admin.ReloadTokens();
+    hangups.async_wait(on_hangup);
+  };
+  hangups.async_wait(on_hangup);
   spdlog::info("admin listener on {}:{}", config.admin_listen.substr(0, config.admin_listen.rfind(':')), admin.port());
 
   boost::asio::signal_set signals(control, SIGINT, SIGTERM);
