@@ -1,18 +1,23 @@
 #pragma once
 // The admin gRPC server: wsgateway.v1.Admin, grpc.health.v1.Health and
-// server reflection, on --admin-listen.
+// server reflection, on --admin-listen. Transport security (TLS, mutual
+// TLS) and bearer tokens come from the admin_* settings of the gateway's
+// configuration; the tokens guard the Admin service only, so health checks
+// and reflection (which shows the schema, never data) stay open.
 
 #include <grpcpp/grpcpp.h>
 
 #include <memory>
 
 #include "admin/admin_service.hpp"
+#include "admin/bearer_tokens.hpp"
 
 namespace wsgateway::admin {
 
 class AdminServer {
  public:
-  // Binds and starts serving. Throws on failure: start-up only.
+  // Binds and starts serving. Throws on failure (the address, a TLS file or
+  // the token file): start-up only.
   AdminServer(const std::string& address, Gateway& gateway, metrics::GatewayMetrics& metrics);
   ~AdminServer();
 
@@ -22,10 +27,16 @@ class AdminServer {
   // wsgateway.v1.Admin: SERVING or NOT_SERVING. Any thread.
   void SetServing(bool serving);
 
+  // Re-reads --admin-token-file (on SIGHUP); a file that cannot be read or
+  // holds no token leaves the tokens in force, and the error is logged.
+  // Thread-safe.
+  void ReloadTokens();
+
   // Finishes calls in progress, cancelling those still running at `deadline`.
   void Shutdown(std::chrono::milliseconds deadline);
 
  private:
+  BearerTokens tokens_;
   AdminService service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;

@@ -219,180 +219,201 @@ grpc::ServerUnaryReactor* ChangeGroups(Gateway& gateway, const AdminCall& call, 
 
 }  // namespace
 
-AdminService::AdminService(Gateway& gateway, metrics::GatewayMetrics& metrics) : gateway_(gateway), metrics_(metrics) {}
+AdminService::AdminService(Gateway& gateway, metrics::GatewayMetrics& metrics, const BearerTokens& tokens)
+    : gateway_(gateway), metrics_(metrics), tokens_(tokens) {}
+
+template <typename Handle>
+grpc::ServerUnaryReactor* AdminService::Serve(grpc::CallbackServerContext* context, std::string_view method,
+                                              Handle&& handle) {
+  const AdminCall call(context, method, metrics_);
+  if (auto refusal = tokens_.Check(*context); !refusal.ok()) {
+    call.Finish(refusal);
+    return call.reactor();
+  }
+  return handle(call);
+}
 
 grpc::ServerUnaryReactor* AdminService::Push(grpc::CallbackServerContext* context, const v1::PushRequest* request,
                                              v1::PushResponse* response) {
-  AdminCall call(context, "Push", metrics_);
-  const auto& ids = request->connection_ids();
-  if (ids.empty()) {
-    call.Finish(InvalidArgument("connection_ids is empty: name at least one connection"));
-    return call.reactor();
-  }
-  if (ids.size() > kMaxPushTargets) {
-    call.Finish(InvalidArgument("connection_ids has " + std::to_string(ids.size()) + " entries; at most " +
-                                std::to_string(kMaxPushTargets) + " per call (use Broadcast for more)"));
-    return call.reactor();
-  }
-  for (int i = 0; i < ids.size(); ++i) {
-    if (ids[i].empty()) {
-      call.Finish(MissingConnectionId("connection_ids[" + std::to_string(i) + "]"));
+  return Serve(context, "Push", [&](const AdminCall& call) -> grpc::ServerUnaryReactor* {
+    const auto& ids = request->connection_ids();
+    if (ids.empty()) {
+      call.Finish(InvalidArgument("connection_ids is empty: name at least one connection"));
       return call.reactor();
     }
-  }
-  v1::Frame frame = request->frame();
-  auto check = MakeOutboundFrame(std::move(frame), gateway_.config().max_message_bytes);
-  if (!check.error.empty()) {
-    call.Finish(InvalidArgument(std::move(check.error)));
-    return call.reactor();
-  }
-  const auto queue_limit = gateway_.config().send_queue_max_bytes;
-
-  if (ids.size() == 1) {
-    gateway_.WithSession(ids[0],
-                         [call, frame = std::move(check.frame), id = ids[0], response, queue_limit](Session* session) {
-                           if (session == nullptr) return call.Finish(ConnectionNotFound(id));
-                           const auto state = session->state();
-                           const auto status = EnqueueStatus(session->Enqueue(frame), id, state, queue_limit);
-                           if (status.ok()) response->set_queued(1);
-                           call.Finish(status);
-                         });
-    return call.reactor();
-  }
-
-  auto work = std::make_shared<MultiPushWork>(call, response, std::move(check.frame), queue_limit);
-  work->targets.resize(gateway_.loop_count());
-  work->counters.resize(static_cast<std::size_t>(ids.size()));
-  for (int i = 0; i < ids.size(); ++i) {
-    auto* result = response->add_results();
-    result->set_connection_id(ids[i]);
-    const auto route = gateway_.Resolve(ids[i]);
-    if (!route) {
-      const auto status = ConnectionNotFound(ids[i]);
-      result->set_code(static_cast<int>(status.error_code()));
-      result->set_message(status.error_message());
-      continue;
+    if (ids.size() > kMaxPushTargets) {
+      call.Finish(InvalidArgument("connection_ids has " + std::to_string(ids.size()) + " entries; at most " +
+                                  std::to_string(kMaxPushTargets) + " per call (use Broadcast for more)"));
+      return call.reactor();
     }
-    work->targets[route->loop].push_back(i);
-    work->counters[static_cast<std::size_t>(i)] = route->counter;
-  }
-  FanOut(gateway_, work);
-  return call.reactor();
+    for (int i = 0; i < ids.size(); ++i) {
+      if (ids[i].empty()) {
+        call.Finish(MissingConnectionId("connection_ids[" + std::to_string(i) + "]"));
+        return call.reactor();
+      }
+    }
+    v1::Frame frame = request->frame();
+    auto check = MakeOutboundFrame(std::move(frame), gateway_.config().max_message_bytes);
+    if (!check.error.empty()) {
+      call.Finish(InvalidArgument(std::move(check.error)));
+      return call.reactor();
+    }
+    const auto queue_limit = gateway_.config().send_queue_max_bytes;
+
+    if (ids.size() == 1) {
+      gateway_.WithSession(
+          ids[0], [call, frame = std::move(check.frame), id = ids[0], response, queue_limit](Session* session) {
+            if (session == nullptr) return call.Finish(ConnectionNotFound(id));
+            const auto state = session->state();
+            const auto status = EnqueueStatus(session->Enqueue(frame), id, state, queue_limit);
+            if (status.ok()) response->set_queued(1);
+            call.Finish(status);
+          });
+      return call.reactor();
+    }
+
+    auto work = std::make_shared<MultiPushWork>(call, response, std::move(check.frame), queue_limit);
+    work->targets.resize(gateway_.loop_count());
+    work->counters.resize(static_cast<std::size_t>(ids.size()));
+    for (int i = 0; i < ids.size(); ++i) {
+      auto* result = response->add_results();
+      result->set_connection_id(ids[i]);
+      const auto route = gateway_.Resolve(ids[i]);
+      if (!route) {
+        const auto status = ConnectionNotFound(ids[i]);
+        result->set_code(static_cast<int>(status.error_code()));
+        result->set_message(status.error_message());
+        continue;
+      }
+      work->targets[route->loop].push_back(i);
+      work->counters[static_cast<std::size_t>(i)] = route->counter;
+    }
+    FanOut(gateway_, work);
+    return call.reactor();
+  });
 }
 
 grpc::ServerUnaryReactor* AdminService::Broadcast(grpc::CallbackServerContext* context,
                                                   const v1::BroadcastRequest* request,
                                                   v1::BroadcastResponse* response) {
-  AdminCall call(context, "Broadcast", metrics_);
-  v1::Frame frame = request->frame();
-  auto check = MakeOutboundFrame(std::move(frame), gateway_.config().max_message_bytes);
-  if (!check.error.empty()) {
-    call.Finish(InvalidArgument(std::move(check.error)));
+  return Serve(context, "Broadcast", [&](const AdminCall& call) -> grpc::ServerUnaryReactor* {
+    v1::Frame frame = request->frame();
+    auto check = MakeOutboundFrame(std::move(frame), gateway_.config().max_message_bytes);
+    if (!check.error.empty()) {
+      call.Finish(InvalidArgument(std::move(check.error)));
+      return call.reactor();
+    }
+    if (auto error = CheckFilter(request->filter()); !error.empty()) {
+      call.Finish(InvalidArgument(std::move(error)));
+      return call.reactor();
+    }
+    auto work = std::make_shared<BroadcastWork>(call, response, std::move(check.frame), request->filter());
+    work->excluded.insert(request->exclude_connection_ids().begin(), request->exclude_connection_ids().end());
+    FanOut(gateway_, work);
     return call.reactor();
-  }
-  if (auto error = CheckFilter(request->filter()); !error.empty()) {
-    call.Finish(InvalidArgument(std::move(error)));
-    return call.reactor();
-  }
-  auto work = std::make_shared<BroadcastWork>(call, response, std::move(check.frame), request->filter());
-  work->excluded.insert(request->exclude_connection_ids().begin(), request->exclude_connection_ids().end());
-  FanOut(gateway_, work);
-  return call.reactor();
+  });
 }
 
 grpc::ServerUnaryReactor* AdminService::Disconnect(grpc::CallbackServerContext* context,
                                                    const v1::DisconnectRequest* request, v1::DisconnectResponse*) {
-  AdminCall call(context, "Disconnect", metrics_);
-  if (auto error = CheckCloseRequest(request->code(), request->reason()); !error.empty()) {
-    call.Finish(InvalidArgument(std::move(error)));
-    return call.reactor();
-  }
-  const auto code = static_cast<std::uint16_t>(request->code() == 0 ? 1000 : request->code());
-  return OnConnection(gateway_, call, request->connection_id(),
-                      [call, code, reason = request->reason(), id = request->connection_id()](Session* session) {
-                        if (session == nullptr) return call.Finish(ConnectionNotFound(id));
-                        const auto state = session->state();
-                        if (!session->RequestClose(code, reason, v1::CLOSED_BY_BACKEND)) {
-                          return call.Finish(NotActive(id, state, "can be disconnected"));
-                        }
-                        call.Finish(grpc::Status::OK);
-                      });
+  return Serve(context, "Disconnect", [&](const AdminCall& call) -> grpc::ServerUnaryReactor* {
+    if (auto error = CheckCloseRequest(request->code(), request->reason()); !error.empty()) {
+      call.Finish(InvalidArgument(std::move(error)));
+      return call.reactor();
+    }
+    const auto code = static_cast<std::uint16_t>(request->code() == 0 ? 1000 : request->code());
+    return OnConnection(gateway_, call, request->connection_id(),
+                        [call, code, reason = request->reason(), id = request->connection_id()](Session* session) {
+                          if (session == nullptr) return call.Finish(ConnectionNotFound(id));
+                          const auto state = session->state();
+                          if (!session->RequestClose(code, reason, v1::CLOSED_BY_BACKEND)) {
+                            return call.Finish(NotActive(id, state, "can be disconnected"));
+                          }
+                          call.Finish(grpc::Status::OK);
+                        });
+  });
 }
 
 grpc::ServerUnaryReactor* AdminService::Exist(grpc::CallbackServerContext* context, const v1::ExistRequest* request,
                                               v1::ExistResponse* response) {
-  AdminCall call(context, "Exist", metrics_);
-  return OnConnection(gateway_, call, request->connection_id(), [call, response](Session* session) {
-    response->set_exists(session != nullptr);
-    call.Finish(grpc::Status::OK);
+  return Serve(context, "Exist", [&](const AdminCall& call) -> grpc::ServerUnaryReactor* {
+    return OnConnection(gateway_, call, request->connection_id(), [call, response](Session* session) {
+      response->set_exists(session != nullptr);
+      call.Finish(grpc::Status::OK);
+    });
   });
 }
 
 grpc::ServerUnaryReactor* AdminService::IsEstablished(grpc::CallbackServerContext* context,
                                                       const v1::IsEstablishedRequest* request,
                                                       v1::IsEstablishedResponse* response) {
-  AdminCall call(context, "IsEstablished", metrics_);
-  return OnConnection(gateway_, call, request->connection_id(), [call, response](Session* session) {
-    response->set_established(session != nullptr && session->state() == v1::CONNECTION_STATE_ACTIVE);
-    call.Finish(grpc::Status::OK);
+  return Serve(context, "IsEstablished", [&](const AdminCall& call) -> grpc::ServerUnaryReactor* {
+    return OnConnection(gateway_, call, request->connection_id(), [call, response](Session* session) {
+      response->set_established(session != nullptr && session->state() == v1::CONNECTION_STATE_ACTIVE);
+      call.Finish(grpc::Status::OK);
+    });
   });
 }
 
 grpc::ServerUnaryReactor* AdminService::GetClientInfo(grpc::CallbackServerContext* context,
                                                       const v1::GetClientInfoRequest* request,
                                                       v1::GetClientInfoResponse* response) {
-  AdminCall call(context, "GetClientInfo", metrics_);
-  return OnConnection(gateway_, call, request->connection_id(),
-                      [call, response, id = request->connection_id()](Session* session) {
-                        if (session == nullptr) return call.Finish(ConnectionNotFound(id));
-                        session->Describe(response->mutable_info());
-                        call.Finish(grpc::Status::OK);
-                      });
+  return Serve(context, "GetClientInfo", [&](const AdminCall& call) -> grpc::ServerUnaryReactor* {
+    return OnConnection(gateway_, call, request->connection_id(),
+                        [call, response, id = request->connection_id()](Session* session) {
+                          if (session == nullptr) return call.Finish(ConnectionNotFound(id));
+                          session->Describe(response->mutable_info());
+                          call.Finish(grpc::Status::OK);
+                        });
+  });
 }
 
 grpc::ServerUnaryReactor* AdminService::ListConnections(grpc::CallbackServerContext* context,
                                                         const v1::ListConnectionsRequest* request,
                                                         v1::ListConnectionsResponse* response) {
-  AdminCall call(context, "ListConnections", metrics_);
-  if (request->page_size() > kMaxPageSize) {
-    call.Finish(InvalidArgument("page_size " + std::to_string(request->page_size()) + " is above the maximum of " +
-                                std::to_string(kMaxPageSize)));
-    return call.reactor();
-  }
-  if (auto error = CheckFilter(request->filter()); !error.empty()) {
-    call.Finish(InvalidArgument(std::move(error)));
-    return call.reactor();
-  }
-  const std::uint32_t page_size = request->page_size() == 0 ? kDefaultPageSize : request->page_size();
-  std::size_t start_loop = 0;
-  std::uint64_t start_after = 0;
-  if (!request->page_token().empty()) {
-    const auto route = gateway_.Resolve(request->page_token());
-    if (!route) {
-      call.Finish(InvalidArgument("page_token was not issued by this gateway process; start again without one"));
+  return Serve(context, "ListConnections", [&](const AdminCall& call) -> grpc::ServerUnaryReactor* {
+    if (request->page_size() > kMaxPageSize) {
+      call.Finish(InvalidArgument("page_size " + std::to_string(request->page_size()) + " is above the maximum of " +
+                                  std::to_string(kMaxPageSize)));
       return call.reactor();
     }
-    start_loop = route->loop;
-    start_after = route->counter;
-  }
-  std::make_shared<ListWork>(call, response, gateway_, request->filter(), page_size, start_loop, start_after)->Step();
-  return call.reactor();
+    if (auto error = CheckFilter(request->filter()); !error.empty()) {
+      call.Finish(InvalidArgument(std::move(error)));
+      return call.reactor();
+    }
+    const std::uint32_t page_size = request->page_size() == 0 ? kDefaultPageSize : request->page_size();
+    std::size_t start_loop = 0;
+    std::uint64_t start_after = 0;
+    if (!request->page_token().empty()) {
+      const auto route = gateway_.Resolve(request->page_token());
+      if (!route) {
+        call.Finish(InvalidArgument("page_token was not issued by this gateway process; start again without one"));
+        return call.reactor();
+      }
+      start_loop = route->loop;
+      start_after = route->counter;
+    }
+    std::make_shared<ListWork>(call, response, gateway_, request->filter(), page_size, start_loop, start_after)->Step();
+    return call.reactor();
+  });
 }
 
 grpc::ServerUnaryReactor* AdminService::JoinGroup(grpc::CallbackServerContext* context,
                                                   const v1::JoinGroupRequest* request,
                                                   v1::JoinGroupResponse* response) {
-  AdminCall call(context, "JoinGroup", metrics_);
-  return ChangeGroups(gateway_, call, request->connection_id(), request->groups(), response->mutable_groups(),
-                      "can join groups", JoinAll);
+  return Serve(context, "JoinGroup", [&](const AdminCall& call) -> grpc::ServerUnaryReactor* {
+    return ChangeGroups(gateway_, call, request->connection_id(), request->groups(), response->mutable_groups(),
+                        "can join groups", JoinAll);
+  });
 }
 
 grpc::ServerUnaryReactor* AdminService::LeaveGroup(grpc::CallbackServerContext* context,
                                                    const v1::LeaveGroupRequest* request,
                                                    v1::LeaveGroupResponse* response) {
-  AdminCall call(context, "LeaveGroup", metrics_);
-  return ChangeGroups(gateway_, call, request->connection_id(), request->groups(), response->mutable_groups(),
-                      "can leave groups", LeaveAll);
+  return Serve(context, "LeaveGroup", [&](const AdminCall& call) -> grpc::ServerUnaryReactor* {
+    return ChangeGroups(gateway_, call, request->connection_id(), request->groups(), response->mutable_groups(),
+                        "can leave groups", LeaveAll);
+  });
 }
 
 }  // namespace wsgateway::admin

@@ -2,10 +2,12 @@
 // wsgateway.v1.Admin on gRPC's callback API. Each call is validated on the
 // gRPC thread, then its work is posted to the loop(s) owning the
 // connections; the loop finishes the call, so no gRPC thread ever waits for
-// a loop and no loop ever blocks.
+// a loop and no loop ever blocks. Every method passes through Serve, which
+// checks the caller's bearer token before the method sees the request.
 
 #include <grpcpp/grpcpp.h>
 
+#include "admin/bearer_tokens.hpp"
 #include "gateway/gateway.hpp"
 #include "metrics/gateway_metrics.hpp"
 #include "wsgateway/v1/admin.grpc.pb.h"
@@ -14,7 +16,7 @@ namespace wsgateway::admin {
 
 class AdminService final : public v1::Admin::CallbackService {
  public:
-  AdminService(Gateway& gateway, metrics::GatewayMetrics& metrics);
+  AdminService(Gateway& gateway, metrics::GatewayMetrics& metrics, const BearerTokens& tokens);
 
   grpc::ServerUnaryReactor* Push(grpc::CallbackServerContext* context, const v1::PushRequest* request,
                                  v1::PushResponse* response) override;
@@ -37,8 +39,15 @@ class AdminService final : public v1::Admin::CallbackService {
                                        v1::LeaveGroupResponse* response) override;
 
  private:
+  // The one entrance of every method: starts the timed call, refuses it
+  // with UNAUTHENTICATED unless the bearer token is accepted, and only then
+  // runs `handle(call)`.
+  template <typename Handle>
+  grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* context, std::string_view method, Handle&& handle);
+
   Gateway& gateway_;
   metrics::GatewayMetrics& metrics_;
+  const BearerTokens& tokens_;
 };
 
 }  // namespace wsgateway::admin

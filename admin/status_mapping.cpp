@@ -41,6 +41,12 @@ grpc::Status TooManyGroups(std::string_view connection_id, std::size_t member_of
               " per connection: leave some groups first (it joined none of these)"};
 }
 
+grpc::Status MissingBearerToken() {
+  return {grpc::StatusCode::UNAUTHENTICATED, "missing bearer token: send the metadata 'authorization: Bearer <token>'"};
+}
+
+grpc::Status BearerTokenNotAccepted() { return {grpc::StatusCode::UNAUTHENTICATED, "bearer token not accepted"}; }
+
 grpc::Status EnqueueStatus(Session::EnqueueResult result, std::string_view connection_id,
                            v1::ConnectionState state_before, std::size_t queue_limit) {
   switch (result) {

@@ -20,6 +20,11 @@ grpc::Status NotActive(std::string_view connection_id, v1::ConnectionState state
 // `member_of` past kMaxGroupsPerConnection.
 grpc::Status TooManyGroups(std::string_view connection_id, std::size_t member_of, std::size_t joining);
 
+// A call to the Admin service without a bearer token while tokens are
+// configured, and one with a token that is not among them.
+grpc::Status MissingBearerToken();
+grpc::Status BearerTokenNotAccepted();
+
 // The status of queueing a frame for a connection in `state_before`.
 grpc::Status EnqueueStatus(Session::EnqueueResult result, std::string_view connection_id,
                            v1::ConnectionState state_before, std::size_t queue_limit);

@@ -1,6 +1,7 @@
 // wsgateway: wiring only. Reads the configuration, starts the metrics
-// listener, the data plane and the admin API, and drains and stops them on
-// SIGTERM or SIGINT.
+// listener, the data plane and the admin API; drains and stops them on
+// SIGTERM or SIGINT, and re-reads what can change without a restart on
+// SIGHUP.
 
 #include <spdlog/spdlog.h>
 
@@ -14,6 +15,7 @@
 #include "gateway/endpoint.hpp"
 #include "gateway/gateway.hpp"
 #include "gateway/graceful_shutdown.hpp"
+#include "gateway/hangup_reloader.hpp"
 #include "gateway/logging.hpp"
 #include "gateway/open_file_limit.hpp"
 #include "gateway/readiness_watch.hpp"
@@ -45,6 +47,10 @@ int Run(const wsgateway::Config& config) {
   gateway.Start();
 
   wsgateway::admin::AdminServer admin(config.admin_listen, gateway, metrics);
+  // Installed before the admin listener is announced: a test (or an
+  // operator) that saw the line may send SIGHUP, which must then reload
+  // rather than end the process.
+  wsgateway::HangupReloader reloader(control, {[&admin] { admin.ReloadTokens(); }});
   spdlog::info("admin listener on {}:{}", Host(config.admin_listen), admin.port());
 
   wsgateway::ReadinessWatch readiness(control.get_executor(), kReadinessPeriod,

@@ -2,6 +2,8 @@
 
 #include <thread>
 
+#include "tests/support/test_certificates.hpp"
+
 namespace wsgateway::testing {
 
 std::string Describe(const grpc::Status& status) {
@@ -9,19 +11,43 @@ std::string Describe(const grpc::Status& status) {
 }
 
 std::shared_ptr<grpc::Channel> LoopbackChannel(std::uint16_t port) {
+  return LoopbackChannel(port, grpc::InsecureChannelCredentials());
+}
+
+std::shared_ptr<grpc::Channel> LoopbackChannel(std::uint16_t port,
+                                               const std::shared_ptr<grpc::ChannelCredentials>& credentials) {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_ENABLE_HTTP_PROXY, 0);
   args.SetMaxReceiveMessageSize(64 * 1024 * 1024);
   args.SetMaxSendMessageSize(64 * 1024 * 1024);
-  return grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials(), args);
+  return grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(port), credentials, args);
+}
+
+std::shared_ptr<grpc::ChannelCredentials> TlsCredentials(const std::string& ca_cert_file, const std::string& cert_file,
+                                                         const std::string& key_file) {
+  grpc::SslCredentialsOptions options;
+  options.pem_root_certs = TestCertificates::Read(ca_cert_file);
+  if (!cert_file.empty()) options.pem_cert_chain = TestCertificates::Read(cert_file);
+  if (!key_file.empty()) options.pem_private_key = TestCertificates::Read(key_file);
+  return grpc::SslCredentials(options);
+}
+
+std::multimap<std::string, std::string> BearerMetadata(const std::string& token) {
+  return {{"authorization", "Bearer " + token}};
 }
 
 AdminClient::AdminClient(std::uint16_t port, std::chrono::milliseconds deadline)
-    : channel_(LoopbackChannel(port)), stub_(v1::Admin::NewStub(channel_)), deadline_(deadline) {}
+    : AdminClient(port, AdminClientOptions{.deadline = deadline}) {}
+
+AdminClient::AdminClient(std::uint16_t port, AdminClientOptions options)
+    : options_(std::move(options)),
+      channel_(options_.credentials ? LoopbackChannel(port, options_.credentials) : LoopbackChannel(port)),
+      stub_(v1::Admin::NewStub(channel_)) {}
 
 std::unique_ptr<grpc::ClientContext> AdminClient::Context() const {
   auto context = std::make_unique<grpc::ClientContext>();
-  context->set_deadline(std::chrono::system_clock::now() + deadline_);
+  context->set_deadline(std::chrono::system_clock::now() + options_.deadline);
+  for (const auto& [key, value] : options_.metadata) context->AddMetadata(key, value);
   return context;
 }
 

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -44,10 +45,33 @@ auto PollUntil(std::chrono::milliseconds timeout, Probe&& probe) -> decltype(pro
 std::string Describe(const grpc::Status& status);
 
 std::shared_ptr<grpc::Channel> LoopbackChannel(std::uint16_t port);
+// The same with other channel credentials, e.g. grpc::SslCredentials. A TLS
+// channel checks the server's certificate against 127.0.0.1.
+std::shared_ptr<grpc::Channel> LoopbackChannel(std::uint16_t port,
+                                               const std::shared_ptr<grpc::ChannelCredentials>& credentials);
+
+// TLS channel credentials trusting the CA in `ca_cert_file`, presenting the
+// client certificate in `cert_file` and `key_file` when those are given.
+std::shared_ptr<grpc::ChannelCredentials> TlsCredentials(const std::string& ca_cert_file,
+                                                         const std::string& cert_file = "",
+                                                         const std::string& key_file = "");
+
+// "authorization: Bearer <token>" as call metadata.
+std::multimap<std::string, std::string> BearerMetadata(const std::string& token);
+
+struct AdminClientOptions {
+  // Every call's deadline.
+  std::chrono::milliseconds deadline = std::chrono::seconds(20);
+  // Plaintext when null.
+  std::shared_ptr<grpc::ChannelCredentials> credentials{};
+  // Sent with every call, e.g. BearerMetadata(token).
+  std::multimap<std::string, std::string> metadata{};
+};
 
 class AdminClient {
  public:
   explicit AdminClient(std::uint16_t port, std::chrono::milliseconds deadline = std::chrono::seconds(20));
+  AdminClient(std::uint16_t port, AdminClientOptions options);
 
   Reply<v1::PushResponse> Push(const v1::PushRequest& request);
   Reply<v1::PushResponse> Push(const std::vector<std::string>& ids, v1::Opcode opcode, const std::string& payload);
@@ -83,12 +107,13 @@ class AdminClient {
   bool WaitForExist(const std::string& id, bool exists, std::chrono::milliseconds timeout = std::chrono::seconds(20));
 
   v1::Admin::Stub& stub() { return *stub_; }
+  // A context with the deadline and metadata of the options.
   std::unique_ptr<grpc::ClientContext> Context() const;
 
  private:
+  AdminClientOptions options_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Admin::Stub> stub_;
-  std::chrono::milliseconds deadline_;
 };
 
 }  // namespace wsgateway::testing

@@ -35,6 +35,7 @@ std::unique_ptr<GatewayProcess> GatewayProcess::Start(const Options& options, st
   child.program = WsgatewayPath();
   child.name = "wsgateway";
   child.unset_env = HermeticUnset();
+  child.env = options.env;
   child.args = {"--listen",  "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
                 "--threads", "2",           "--log-level",    "info"};
   if (!options.backend.empty()) {

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -29,11 +30,14 @@ class GatewayProcess {
  public:
   struct Options {
     // gRPC target of the backend; empty starts without one.
-    std::string backend;
+    std::string backend{};
     // Wait for "backend stream up" before returning (when backend is set).
     bool wait_for_backend = true;
     // Extra flags, e.g. {"--max-message-bytes", "64KiB"}.
-    std::vector<std::string> args;
+    std::vector<std::string> args{};
+    // Extra environment, e.g. {{"WSGATEWAY_ADMIN_TOKENS", "secret"}}; the
+    // test's own WSGATEWAY_* variables never reach the gateway.
+    std::map<std::string, std::string> env{};
   };
 
   // Starts the gateway; on failure returns nullptr and sets *error (with the
