@@ -349,6 +349,17 @@ TEST_F(ConfigLoaderTest, OutOfRangeValuesFailNamingTheKey) {
   EXPECT_NE(output.find("threads"), std::string::npos) << output;
 }
 
+// An allowed_origins entry that could never match a browser's Origin stops
+// start-up, naming the key, the entry and what is wrong with it.
+TEST_F(ConfigLoaderTest, BadAllowedOriginFailsNamingTheEntry) {
+  const auto output = LoadFails({"--allowed-origins", "https://app.example.com, https://app.example.com/"});
+  EXPECT_NE(output.find("allowed-origins"), std::string::npos) << output;
+  EXPECT_NE(output.find("'https://app.example.com/'"), std::string::npos) << output;
+  EXPECT_NE(output.find("path"), std::string::npos) << output;
+  const auto config = LoadOk({"--allowed-origins", "https://*.example.com,null,*"});
+  EXPECT_EQ(config.allowed_origins, (std::vector<std::string>{"https://*.example.com", "null", "*"}));
+}
+
 // A file that is not a flat YAML mapping, or does not exist, fails with
 // exit code 2.
 TEST_F(ConfigLoaderTest, MalformedOrMissingFileFails) {
