@@ -14,6 +14,7 @@
 
 #include "gateway/config_keys.hpp"
 #include "gateway/config_printer.hpp"
+#include "gateway/origin_policy.hpp"
 #include "gateway/units.hpp"
 
 namespace wsgateway {
@@ -215,8 +216,10 @@ void Validate(const Config& c) {
   require(c.admin_tls_client_ca_file.empty() || !c.admin_tls_cert_file.empty(), "admin-tls-client-ca-file",
           "needs --admin-tls-cert-file and --admin-tls-key-file: mutual TLS is TLS first");
   for (const auto& origin : c.allowed_origins) {
-    require(origin == "*" || origin.find("://") != std::string::npos, "allowed-origins",
-            "'" + origin + "' is not an origin such as https://app.example.com, https://*.example.com or *");
+    const auto error = CheckOriginPattern(origin);
+    require(error.empty(), "allowed-origins",
+            "'" + origin + "' is not an origin such as https://app.example.com, https://*.example.com, null or * (" +
+                error + ")");
   }
   require(c.retry_after.count() >= 1000, "retry-after", "must be at least 1s (Retry-After counts whole seconds)");
   require(c.drain_timeout.count() > 0, "drain-timeout", "must be positive");

@@ -45,9 +45,9 @@ void EventLoop::StopAndJoin(std::chrono::milliseconds deadline) {
   if (thread_.joinable()) thread_.join();
 }
 
-void EventLoop::Adopt(LoopSocket&& socket) {
+void EventLoop::Adopt(LoopSocket&& socket, ConnectionLimits::Admission admission) {
   const auto counter = ++last_counter_;
-  auto session = std::make_shared<Session>(*this, std::move(socket), counter, ctx_);
+  auto session = std::make_shared<Session>(*this, std::move(socket), counter, ctx_, std::move(admission));
   sessions_.emplace_hint(sessions_.end(), counter, session);
   connection_count_.store(sessions_.size(), std::memory_order_relaxed);
   session->Start();

@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "gateway/connection_limits.hpp"
 #include "gateway/drain_pacer.hpp"
 #include "gateway/event_wire.hpp"
 #include "gateway/gateway_context.hpp"
@@ -66,7 +67,9 @@ class EventLoop {
   }
 
   // ---- Loop thread only -----------------------------------------------
-  void Adopt(LoopSocket&& socket);
+  // Takes an accepted connection with its admission under the connection
+  // limits (refused ones are answered, then closed).
+  void Adopt(LoopSocket&& socket, ConnectionLimits::Admission admission);
   void Unregister(std::uint64_t counter);
   Session* Find(std::uint64_t counter) const;
   const Registry& sessions() const { return sessions_; }

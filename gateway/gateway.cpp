@@ -44,7 +44,9 @@ Gateway::Gateway(const Config& config, metrics::GatewayMetrics& metrics, net::an
       metrics_(metrics),
       epoch_(DrawEpoch()),
       routes_(BuildRoutes(config)),
-      context_{config, metrics, routes_, backends_, epoch_},
+      origins_(config.allowed_origins),
+      limits_(config.max_connections, config.max_connections_per_address),
+      context_{config, metrics, routes_, backends_, epoch_, origins_},
       acceptor_(control),
       accept_retry_(control) {
   for (auto& target : BackendTargets(routes_)) {
@@ -93,7 +95,16 @@ void Gateway::DoAccept() {
       return;
     }
     metrics_.accepted().Increment();
-    loop.Post([&loop, socket = std::move(socket)]() mutable { loop.Adopt(std::move(socket)); });
+    // Reserved here, in accept order; a refused connection is still adopted
+    // so that it is answered once its request has been read. A peer gone
+    // already has no address: it counts under the unspecified one until its
+    // session notices.
+    boost::system::error_code peer_ec;
+    const auto peer = socket.remote_endpoint(peer_ec);
+    auto admission = limits_.Admit(peer.address());
+    loop.Post([&loop, socket = std::move(socket), admission = std::move(admission)]() mutable {
+      loop.Adopt(std::move(socket), std::move(admission));
+    });
     DoAccept();
   });
 }

@@ -21,6 +21,7 @@
 #include "gateway/backend_link.hpp"
 #include "gateway/config.hpp"
 #include "gateway/connection_id.hpp"
+#include "gateway/connection_limits.hpp"
 #include "gateway/event_loop.hpp"
 #include "gateway/gateway_context.hpp"
 #include "metrics/gateway_metrics.hpp"
@@ -90,6 +91,9 @@ class Gateway {
   const std::uint64_t epoch_;
   const std::vector<Route> routes_;
   std::vector<std::unique_ptr<BackendLink>> backends_;
+  const OriginPolicy origins_;
+  // Declared before the loops: their sessions hold slots until destroyed.
+  ConnectionLimits limits_;
   GatewayContext context_;
   std::vector<std::unique_ptr<EventLoop>> loops_;
   boost::asio::ip::tcp::acceptor acceptor_;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "gateway/config.hpp"
+#include "gateway/origin_policy.hpp"
 #include "gateway/route.hpp"
 #include "metrics/gateway_metrics.hpp"
 
@@ -23,6 +24,8 @@ struct GatewayContext {
   const std::vector<std::unique_ptr<BackendLink>>& backends;
   // Identifies this process in connection ids.
   std::uint64_t epoch;
+  // allowed_origins, checked on every upgrade.
+  const OriginPolicy& origins;
 };
 
 }  // namespace wsgateway

@@ -62,10 +62,12 @@ std::string RemoteAddressOf(const LoopSocket& socket) {
 
 }  // namespace
 
-Session::Session(EventLoop& loop, LoopSocket&& socket, std::uint64_t counter, const GatewayContext& ctx)
+Session::Session(EventLoop& loop, LoopSocket&& socket, std::uint64_t counter, const GatewayContext& ctx,
+                 ConnectionLimits::Admission admission)
     : loop_(loop),
       ctx_(ctx),
       socket_(std::move(socket)),
+      admission_(std::move(admission)),
       timer_(loop.io_context().get_executor()),
       counter_(counter),
       id_(FormatConnectionId({ctx.epoch, loop.index(), counter})),
@@ -101,6 +103,7 @@ void Session::OnTimer(beast::error_code ec) {
       return;
     case TimerPhase::kHandshake:
       ctx_.metrics.HandshakeRejected("timeout").Increment();
+      ctx_.metrics.Rejected(metrics::RejectionReason::kHandshakeTimeout).Increment();
       return Abort(1006, "handshake timeout", v1::CLOSED_BY_SERVER);
     case TimerPhase::kHttpIdle:
       return Abort(1006, "keep-alive timeout", v1::CLOSED_BY_SERVER);
@@ -163,6 +166,7 @@ void Session::Finish(const CloseInfo& info) {
   queued_bytes_ = 0;
   request_.reset();
   parser_.reset();
+  admission_.slot.Release();
   loop_.Unregister(counter_);
 }
 

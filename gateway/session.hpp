@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "gateway/connection_limits.hpp"
 #include "gateway/connection_tags.hpp"
 #include "gateway/gateway_context.hpp"
 #include "gateway/http_response_rules.hpp"
@@ -48,7 +49,10 @@ class Session : public std::enable_shared_from_this<Session> {
     kNoMessageToContinue,
   };
 
-  Session(EventLoop& loop, LoopSocket&& socket, std::uint64_t counter, const GatewayContext& ctx);
+  // `admission`: the connection's slot under the connection limits, or the
+  // limit it is over (then its request is answered with 503 or 429).
+  Session(EventLoop& loop, LoopSocket&& socket, std::uint64_t counter, const GatewayContext& ctx,
+          ConnectionLimits::Admission admission);
 
   // Reads the HTTP request and performs the upgrade.
   void Start();
@@ -101,7 +105,11 @@ class Session : public std::enable_shared_from_this<Session> {
   void ReadRequestHeader();
   void OnReadHeader(boost::beast::error_code ec, std::size_t bytes);
   void OnRequestReadFailed(boost::beast::error_code ec);
-  void Reject(boost::beast::http::status status, std::string_view reason_label, std::string_view body);
+  // Answers and closes. A 503 carries Retry-After: `retry_after` or 1s.
+  void Reject(boost::beast::http::status status, std::string_view reason_label, std::string_view body,
+              std::optional<std::chrono::seconds> retry_after = std::nullopt);
+  void RejectOverLimit();
+  bool OriginAllowed() const;
   void SendResponse(HttpResponse&& response, bool keep_alive, bool head = false);
   void LingerAndClose();
   void DrainUntilPeerCloses();
@@ -164,6 +172,8 @@ class Session : public std::enable_shared_from_this<Session> {
   EventLoop& loop_;
   const GatewayContext& ctx_;
   LoopSocket socket_;
+  // Given back in Finish; a refused connection holds none.
+  ConnectionLimits::Admission admission_;
   LoopTimer timer_;
   TimerPhase timer_phase_ = TimerPhase::kNone;
   // The HTTP request while the handshake is under way, then only the bytes

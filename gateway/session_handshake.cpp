@@ -52,6 +52,15 @@ void CopyHeaders(const http::request_header<>& request,
   }
 }
 
+// The Origin header's value; nullopt without one. Two of them are refused
+// (an empty value is no origin): which one a browser meant is unknowable.
+std::optional<std::string_view> OriginOf(const HttpRequest& request) {
+  const auto [first, last] = request.equal_range(http::field::origin);
+  if (first == last) return std::nullopt;
+  if (std::next(first) != last) return std::string_view();
+  return first->value();
+}
+
 bool IsConnectionGone(beast::error_code ec) {
   return ec == net::error::eof || ec == net::error::connection_reset || ec == net::error::broken_pipe;
 }
@@ -90,6 +99,7 @@ void Session::ReadRequestHeader() {
 
 void Session::OnRequestReadFailed(beast::error_code ec) {
   if (ec == http::error::header_limit) {
+    ctx_.metrics.Rejected(metrics::RejectionReason::kHandshakeTooLarge).Increment();
     return Reject(http::status::request_header_fields_too_large, "header_too_large",
                   "request header larger than max_handshake_bytes");
   }
@@ -109,6 +119,7 @@ void Session::OnReadHeader(beast::error_code ec, std::size_t) {
   reading_ = false;
   if (finished_) return;
   if (ec) return OnRequestReadFailed(ec);
+  if (admission_.verdict != ConnectionLimits::Verdict::kAdmitted) return RejectOverLimit();
 
   const auto& header = parser_->get();
   const std::string_view target = header.target();
@@ -123,6 +134,10 @@ void Session::OnReadHeader(beast::error_code ec, std::size_t) {
   if (const auto refusal = CheckUpgradeRequest(*request_)) {
     return Reject(refusal->status, refusal->reason_label, refusal->message);
   }
+  if (!OriginAllowed()) {
+    ctx_.metrics.Rejected(metrics::RejectionReason::kOrigin).Increment();
+    return Reject(http::status::forbidden, "origin", "this origin is not allowed to open WebSockets here");
+  }
   if (ctx_.config.reject_upgrades_without_backend && !backend().up()) {
     return Reject(http::status::service_unavailable, "backend_unavailable",
                   "no backend is reachable; try again shortly");
@@ -131,11 +146,39 @@ void Session::OnReadHeader(beast::error_code ec, std::size_t) {
   Upgrade(SelectSubprotocol(*request_, route_->options.subprotocols), {});
 }
 
-void Session::Reject(http::status status, std::string_view reason_label, std::string_view body) {
+bool Session::OriginAllowed() const {
+  const auto origin = OriginOf(*request_);
+  if (ctx_.origins.Allows(origin)) return true;
+  spdlog::debug("upgrade {} from origin '{}' refused: not in allowed_origins", id_, origin.value_or(""));
+  return false;
+}
+
+void Session::RejectOverLimit() {
+  parser_.reset();
+  // Whole seconds, rounded up so that a client never comes back too early.
+  const auto retry_after = std::chrono::ceil<std::chrono::seconds>(ctx_.config.retry_after);
+  if (admission_.verdict == ConnectionLimits::Verdict::kOverTotal) {
+    ctx_.metrics.Rejected(metrics::RejectionReason::kConnectionLimit).Increment();
+    spdlog::debug("connection {} from {} refused: max_connections reached", id_, remote_address_);
+    return Reject(http::status::service_unavailable, "connection_limit",
+                  "the gateway holds as many connections as it may; try again later", retry_after);
+  }
+  ctx_.metrics.Rejected(metrics::RejectionReason::kAddressLimit).Increment();
+  spdlog::debug("connection {} from {} refused: max_connections_per_address reached", id_, remote_address_);
+  Reject(http::status::too_many_requests, "address_limit", "too many connections from your address; try again later",
+         retry_after);
+}
+
+void Session::Reject(http::status status, std::string_view reason_label, std::string_view body,
+                     std::optional<std::chrono::seconds> retry_after) {
   ctx_.metrics.HandshakeRejected(reason_label).Increment();
   HttpResponse response{status, 11};
   response.set(http::field::content_type, "text/plain; charset=utf-8");
-  if (status == http::status::service_unavailable) response.set(http::field::retry_after, "1");
+  if (retry_after) {
+    response.set(http::field::retry_after, std::to_string(retry_after->count()));
+  } else if (status == http::status::service_unavailable) {
+    response.set(http::field::retry_after, "1");
+  }
   // RFC 6455 section 4.4: a version refusal names the versions spoken.
   if (status == http::status::upgrade_required) {
     response.set(http::field::sec_websocket_version, "13");

@@ -42,6 +42,17 @@ GatewayMetrics::GatewayMetrics()
                                .Help("Upgrade requests and plain HTTP requests refused, by reason.")
                                .Register(*registry_);
 
+  // Every reason exists from the start, at 0, so that dashboards and
+  // alerts see the series before the first refusal.
+  auto& rejected = prometheus::BuildCounter()
+                       .Name("wsgateway_rejected_connections_total")
+                       .Help("Client connections refused or dropped before the upgrade by the listener's "
+                             "protections, by reason.")
+                       .Register(*registry_);
+  for (std::size_t i = 0; i < kRejectionReasons; ++i) {
+    rejected_[i] = Child(rejected, {{"reason", std::string(RejectionReasonLabel(static_cast<RejectionReason>(i)))}});
+  }
+
   handshake_hook_failures_ = &prometheus::BuildCounter()
                                   .Name("wsgateway_handshake_hook_failures_total")
                                   .Help("Backend.Handshake calls that failed, timed out or answered something "

@@ -54,6 +54,9 @@ class GatewayMetrics {
   prometheus::Counter& Closed(unsigned code, std::string_view closed_by);
 
   prometheus::Counter& HandshakeRejected(std::string_view reason);
+  // Client connections refused or dropped before their upgrade by the
+  // listener's protections (origin, limits, slow or oversized requests).
+  prometheus::Counter& Rejected(RejectionReason reason) { return *rejected_[static_cast<std::size_t>(reason)]; }
   // Handshake hook calls that failed (timeout, error, bad_response).
   prometheus::Counter& HandshakeHookFailed(std::string_view reason);
 
@@ -85,6 +88,7 @@ class GatewayMetrics {
 
   prometheus::Family<prometheus::Counter>* handshake_rejections_ = nullptr;
   prometheus::Family<prometheus::Counter>* handshake_hook_failures_ = nullptr;
+  std::array<prometheus::Counter*, kRejectionReasons> rejected_{};
 
   prometheus::Family<prometheus::Gauge>* backend_up_family_ = nullptr;
   prometheus::Family<prometheus::Counter>* backend_connects_family_ = nullptr;

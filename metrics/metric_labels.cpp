@@ -11,6 +11,8 @@ constexpr std::array<std::string_view, static_cast<std::size_t>(StateLabel::kCou
 constexpr std::array<std::string_view, kCommandKinds> kCommandLabels = {"push", "disconnect"};
 constexpr std::array<std::string_view, kCommandResults> kResultLabels = {"ok", "invalid_argument", "not_found",
                                                                          "not_active", "queue_full"};
+constexpr std::array<std::string_view, kRejectionReasons> kRejectionLabels = {
+    "origin", "connection_limit", "address_limit", "handshake_timeout", "handshake_too_large"};
 
 }  // namespace
 
@@ -18,6 +20,10 @@ std::string_view OpcodeLabel(FrameKind kind) { return kOpcodeLabels[static_cast<
 std::string_view StateLabelName(StateLabel state) { return kStateLabels[static_cast<std::size_t>(state)]; }
 std::string_view CommandLabel(CommandKind kind) { return kCommandLabels[static_cast<std::size_t>(kind)]; }
 std::string_view CommandResultLabel(CommandResult result) { return kResultLabels[static_cast<std::size_t>(result)]; }
+
+std::string_view RejectionReasonLabel(RejectionReason reason) {
+  return kRejectionLabels[static_cast<std::size_t>(reason)];
+}
 
 std::string CloseCodeLabel(unsigned code) {
   if (code >= 1000 && code <= 1015) return std::to_string(code);

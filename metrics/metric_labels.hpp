@@ -18,14 +18,27 @@ enum class CommandKind : std::size_t { kPush, kDisconnect, kCount };
 // Indexes the per-state gauge children; values follow ConnectionState - 1.
 enum class StateLabel : std::size_t { kConnection, kHandshake, kActive, kClosing, kCount };
 
+// Why a client connection was refused or dropped before its upgrade; the
+// order matches RejectionReasonLabel().
+enum class RejectionReason : std::size_t {
+  kOrigin,             // Origin not in allowed_origins: 403
+  kConnectionLimit,    // max_connections reached: 503
+  kAddressLimit,       // max_connections_per_address reached: 429
+  kHandshakeTimeout,   // request (and hook) not done within handshake_timeout: dropped
+  kHandshakeTooLarge,  // request header over max_handshake_bytes: 431
+  kCount
+};
+
 inline constexpr std::size_t kFrameKinds = static_cast<std::size_t>(FrameKind::kCount);
 inline constexpr std::size_t kCommandKinds = static_cast<std::size_t>(CommandKind::kCount);
 inline constexpr std::size_t kCommandResults = static_cast<std::size_t>(CommandResult::kCount);
+inline constexpr std::size_t kRejectionReasons = static_cast<std::size_t>(RejectionReason::kCount);
 
 std::string_view OpcodeLabel(FrameKind kind);
 std::string_view StateLabelName(StateLabel state);
 std::string_view CommandLabel(CommandKind kind);
 std::string_view CommandResultLabel(CommandResult result);
+std::string_view RejectionReasonLabel(RejectionReason reason);
 
 // Maps a close code to a bounded label: the RFC's registered codes stay as
 // themselves, private ranges collapse to "3xxx" and "4xxx".

@@ -187,6 +187,17 @@ TEST_F(ConfigLoaderTest, RoutesComeFromTheFile) {
   EXPECT_EQ(c.routes[1].forward_close_frames, true);
 }
 
+// An allowed_origins entry that could never match a browser's Origin stops
+// start-up, naming the key, the entry and what is wrong with it.
+TEST_F(ConfigLoaderTest, BadAllowedOriginFailsNamingTheEntry) {
+  const auto output = LoadFails({"--allowed-origins", "https://app.example.com, https://app.example.com/"});
+  EXPECT_NE(output.find("allowed-origins"), std::string::npos) << output;
+  EXPECT_NE(output.find("'https://app.example.com/'"), std::string::npos) << output;
+  EXPECT_NE(output.find("path"), std::string::npos) << output;
+  const auto config = LoadOk({"--allowed-origins", "https://*.example.com,null,*"});
+  EXPECT_EQ(config.allowed_origins, (std::vector<std::string>{"https://*.example.com", "null", "*"}));
+}
+
 // An empty file is a valid configuration that changes nothing.
 TEST_F(ConfigLoaderTest, EmptyFileKeepsDefaults) {
   const Config c = LoadOk({"--config", WriteFile("empty.yaml", "")});

@@ -99,6 +99,28 @@ TEST(GatewayMetricsTest, HandshakeRejectionsAreCountedByReason) {
   EXPECT_NE(text.find("wsgateway_handshake_rejections_total{reason=\"no_backend\"} 1"), std::string::npos) << text;
 }
 
+// The listener's refusals are pre-created for every reason, at 0, so that
+// an alert on them works before the first refusal; each reason has its own
+// counter.
+TEST(GatewayMetricsTest, RejectedConnectionsExistForEveryReasonFromTheStart) {
+  GatewayMetrics metrics;
+  const std::string fresh = Scrape(metrics);
+  for (const char* reason :
+       {"origin", "connection_limit", "address_limit", "handshake_timeout", "handshake_too_large"}) {
+    EXPECT_NE(fresh.find("wsgateway_rejected_connections_total{reason=\"" + std::string(reason) + "\"} 0"),
+              std::string::npos)
+        << reason << "\n" << fresh;
+  }
+  metrics.Rejected(RejectionReason::kAddressLimit).Increment();
+  metrics.Rejected(RejectionReason::kAddressLimit).Increment();
+  metrics.Rejected(RejectionReason::kHandshakeTimeout).Increment();
+  const std::string text = Scrape(metrics);
+  EXPECT_NE(text.find("wsgateway_rejected_connections_total{reason=\"address_limit\"} 2"), std::string::npos) << text;
+  EXPECT_NE(text.find("wsgateway_rejected_connections_total{reason=\"handshake_timeout\"} 1"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("wsgateway_rejected_connections_total{reason=\"origin\"} 0"), std::string::npos) << text;
+}
+
 // Closed connections are counted under the bounded code label and who closed.
 TEST(GatewayMetricsTest, ClosedCounterUsesTheBoundedCodeLabel) {
   GatewayMetrics metrics;

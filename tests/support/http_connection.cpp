@@ -47,6 +47,19 @@ HttpConnection::HttpConnection(std::uint16_t port, std::chrono::milliseconds tim
   connected_ = !RunOn(ioc_, stream_, timeout, [&](auto handler) { stream_.async_connect(endpoint, handler); });
 }
 
+HttpConnection::HttpConnection(std::uint16_t port, const std::string& bind_address, std::chrono::milliseconds timeout)
+    : stream_(ioc_) {
+  const asio::ip::tcp::endpoint endpoint(asio::ip::make_address_v4("127.0.0.1"), port);
+  beast::error_code ec;
+  const auto local = asio::ip::make_address(bind_address, ec);
+  if (ec) return;
+  auto& socket = stream_.socket();
+  socket.open(endpoint.protocol(), ec);
+  if (!ec) socket.bind({local, 0}, ec);
+  if (ec) return;
+  connected_ = !RunOn(ioc_, stream_, timeout, [&](auto handler) { stream_.async_connect(endpoint, handler); });
+}
+
 HttpConnection::~HttpConnection() { Close(); }
 
 std::string HttpConnection::LocalAddress() const {

@@ -28,12 +28,16 @@ class HttpConnection {
  public:
   // Connects to 127.0.0.1:port; check connected().
   explicit HttpConnection(std::uint16_t port, std::chrono::milliseconds timeout = kIoTimeout);
+  // Connects from `bind_address` (any address of the loopback network, e.g.
+  // "127.0.0.2"), so that the gateway sees another client address; the
+  // port is the OS's choice.
+  HttpConnection(std::uint16_t port, const std::string& bind_address, std::chrono::milliseconds timeout = kIoTimeout);
   ~HttpConnection();
   HttpConnection(const HttpConnection&) = delete;
   HttpConnection& operator=(const HttpConnection&) = delete;
 
   bool connected() const { return connected_; }
-  // "127.0.0.1:PORT" of this end, as the gateway reports the client.
+  // "ADDRESS:PORT" of this end, as the gateway reports the client.
   std::string LocalAddress() const;
 
   boost::system::error_code Write(std::string_view bytes, std::chrono::milliseconds timeout = kIoTimeout);
