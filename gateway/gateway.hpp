@@ -21,6 +21,7 @@
 #include "gateway/connection_id.hpp"
 #include "gateway/event_loop.hpp"
 #include "gateway/gateway_context.hpp"
+#include "gateway/listener_tls.hpp"
 #include "metrics/gateway_metrics.hpp"
 
 namespace wsgateway {
@@ -65,6 +66,11 @@ class Gateway {
   // are moved out of `batch`.
   void ApplyCommands(v1::CommandBatch& batch);
 
+  // Re-reads tls_cert_file and tls_key_file for new connections (open ones
+  // keep theirs); a failure keeps the current certificate. Does nothing
+  // without TLS. Control thread only (SIGHUP).
+  void ReloadTls();
+
  private:
   void DoAccept();
   void CloseLost(std::vector<std::string>&& connection_ids);
@@ -75,6 +81,7 @@ class Gateway {
   const std::uint64_t epoch_;
   const std::vector<Route> routes_;
   std::vector<std::unique_ptr<BackendLink>> backends_;
+  std::unique_ptr<ListenerTls> tls_;
   GatewayContext context_;
   std::vector<std::unique_ptr<EventLoop>> loops_;
   boost::asio::ip::tcp::acceptor acceptor_;

@@ -13,6 +13,7 @@
 namespace wsgateway {
 
 class BackendLink;
+class ListenerTls;
 
 struct GatewayContext {
   const Config& config;
@@ -23,6 +24,8 @@ struct GatewayContext {
   const std::vector<std::unique_ptr<BackendLink>>& backends;
   // Identifies this process in connection ids.
   std::uint64_t epoch;
+  // TLS on the public listener; null when it speaks plain TCP.
+  const ListenerTls* tls = nullptr;
 };
 
 }  // namespace wsgateway

@@ -8,6 +8,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <csignal>
 #include <exception>
+#include <functional>
 
 #include "admin/admin_server.hpp"
 #include "gateway/config_loader.hpp"
@@ -39,6 +40,17 @@ int Run(const wsgateway::Config& config) {
     spdlog::info("signal {} received: shutting down", signal);
     control.stop();
   });
+  // SIGHUP re-reads what can change without a restart.
+  boost::asio::signal_set hangups(control, SIGHUP);
+  std::function<void()> await_hangup = [&] {
+    hangups.async_wait([&](boost::system::error_code ec, int) {
+      if (ec) return;
+      spdlog::info("SIGHUP received: reloading");
+      gateway.ReloadTls();
+      await_hangup();
+    });
+  };
+  await_hangup();
   control.run();
 
   admin.Shutdown(std::chrono::seconds(1));
