@@ -58,6 +58,10 @@ Gateway::Gateway(const Config& config, metrics::GatewayMetrics& metrics, net::an
             .on_events_lost = [this](std::vector<std::string>&& ids) { CloseLost(std::move(ids)); },
         }));
   }
+  if (!config.tls_cert_file.empty()) {
+    tls_ = std::make_unique<ListenerTls>(config.tls_cert_file, config.tls_key_file, metrics, control);
+    context_.tls = tls_.get();
+  }
   for (unsigned i = 0; i < config.threads; ++i) loops_.push_back(std::make_unique<EventLoop>(i, context_));
 }
 
@@ -74,7 +78,9 @@ void Gateway::Start() {
   acceptor_.listen(net::socket_base::max_listen_connections);
   for (auto& loop : loops_) loop->Start();
   for (auto& backend : backends_) backend->Start();
-  spdlog::info("websocket listener on {} ({} event loops)", FormatEndpoint(acceptor_.local_endpoint()), loops_.size());
+  if (tls_) tls_->Watch();
+  spdlog::info("websocket listener on {} ({} event loops{})", FormatEndpoint(acceptor_.local_endpoint()), loops_.size(),
+               tls_ ? ", TLS" : "");
   DoAccept();
 }
 
@@ -139,6 +145,7 @@ std::string Gateway::NotReadyReason() const {
 void Gateway::Stop(std::chrono::milliseconds grace) {
   boost::system::error_code ignored;
   acceptor_.close(ignored);
+  if (tls_) tls_->StopWatching();
   spdlog::info("closing all connections (grace {} ms)", grace.count());
   for (auto& loop : loops_) {
     loop->Post([&loop = *loop] {
@@ -236,6 +243,10 @@ void Gateway::CloseLost(std::vector<std::string>&& connection_ids) {
       session->Close(1011, "backend unavailable", v1::CLOSED_BY_SERVER);
     });
   }
+}
+
+void Gateway::ReloadTls() {
+  if (tls_) tls_->Reload();
 }
 
 void Gateway::ResumeAll() {

@@ -24,6 +24,7 @@
 #include "gateway/connection_limits.hpp"
 #include "gateway/event_loop.hpp"
 #include "gateway/gateway_context.hpp"
+#include "gateway/listener_tls.hpp"
 #include "metrics/gateway_metrics.hpp"
 
 namespace wsgateway {
@@ -81,6 +82,11 @@ class Gateway {
   // are moved out of `batch`.
   void ApplyCommands(v1::CommandBatch& batch);
 
+  // Re-reads tls_cert_file and tls_key_file for new connections (open ones
+  // keep theirs); a failure keeps the current certificate. Does nothing
+  // without TLS. Control thread only (SIGHUP).
+  void ReloadTls();
+
  private:
   void DoAccept();
   void CloseLost(std::vector<std::string>&& connection_ids);
@@ -94,6 +100,7 @@ class Gateway {
   const OriginPolicy origins_;
   // Declared before the loops: their sessions hold slots until destroyed.
   ConnectionLimits limits_;
+  std::unique_ptr<ListenerTls> tls_;
   GatewayContext context_;
   std::vector<std::unique_ptr<EventLoop>> loops_;
   boost::asio::ip::tcp::acceptor acceptor_;

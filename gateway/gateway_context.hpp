@@ -14,6 +14,7 @@
 namespace wsgateway {
 
 class BackendLink;
+class ListenerTls;
 
 struct GatewayContext {
   const Config& config;
@@ -26,6 +27,8 @@ struct GatewayContext {
   std::uint64_t epoch;
   // allowed_origins, checked on every upgrade.
   const OriginPolicy& origins;
+  // TLS on the public listener; null when it speaks plain TCP.
+  const ListenerTls* tls = nullptr;
 };
 
 }  // namespace wsgateway

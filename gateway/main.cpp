@@ -50,7 +50,7 @@ int Run(const wsgateway::Config& config) {
   // Installed before the admin listener is announced: a test (or an
   // operator) that saw the line may send SIGHUP, which must then reload
   // rather than end the process.
-  wsgateway::HangupReloader reloader(control, {[&admin] { admin.ReloadTokens(); }});
+  wsgateway::HangupReloader reloader(control, {[&admin] { admin.ReloadTokens(); }, [&gateway] { gateway.ReloadTls(); }});
   spdlog::info("admin listener on {}:{}", Host(config.admin_listen), admin.port());
 
   wsgateway::ReadinessWatch readiness(control.get_executor(), kReadinessPeriod,

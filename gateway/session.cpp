@@ -68,6 +68,7 @@ Session::Session(EventLoop& loop, LoopSocket&& socket, std::uint64_t counter, co
       ctx_(ctx),
       socket_(std::move(socket)),
       admission_(std::move(admission)),
+      transport_(socket_),
       timer_(loop.io_context().get_executor()),
       counter_(counter),
       id_(FormatConnectionId({ctx.epoch, loop.index(), counter})),
@@ -80,7 +81,10 @@ void Session::Start() {
   SetState(v1::CONNECTION_STATE_CONNECTION);
   beast::error_code ignored;
   socket_.set_option(net::ip::tcp::no_delay(true), ignored);
+  // handshake_timeout covers the TLS handshake too: a client that stalls
+  // in it holds a connection like one that stalls in its request.
   ArmTimer(TimerPhase::kHandshake, ctx_.config.handshake_timeout);
+  if (ctx_.tls != nullptr) return StartTls();
   ReadRequest();
 }
 
@@ -139,10 +143,22 @@ void Session::StartTeardown() {
   // Our FIN after the close frames; reading on to the client's FIN keeps
   // late bytes from turning the close into a reset.
   discarding_ = true;
+  ArmTimer(TimerPhase::kTeardown, ctx_.config.close_timeout);
+  if (transport_.tls()) return SendCloseNotify();
   beast::error_code ignored;
   socket_.shutdown(net::ip::tcp::socket::shutdown_send, ignored);
-  ArmTimer(TimerPhase::kTeardown, ctx_.config.close_timeout);
   WaitReadable();
+}
+
+void Session::SendCloseNotify() {
+  // async_shutdown sends our close_notify and reads on (discarding) to the
+  // client's, so it also drains what the client still sends. A read already
+  // pending may see the client's close_notify first; whichever completes
+  // first finishes the session, and the armed timer bounds both.
+  transport_.tls_stream().async_shutdown([self = shared_from_this()](beast::error_code) {
+    if (self->finished_) return;
+    self->Finish(self->close_info_.value_or(CloseInfo{1006, "closed", v1::CLOSED_BY_SERVER}));
+  });
 }
 
 void Session::Finish(const CloseInfo& info) {

@@ -11,17 +11,21 @@
 // headers written here for what leaves), so every close code, the close
 // handshake and the TCP teardown are the gateway's own. An idle connection
 // holds no read buffer: it waits for readability and reads into its loop's
-// scratch buffer.
+// scratch buffer. With TLS on the listener the same runs through a TLS
+// stream (ClientTransport): a TLS handshake comes first, reads go into a
+// buffer of the connection's own, and close_notify ends the stream.
 
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "gateway/connection_limits.hpp"
+#include "gateway/client_transport.hpp"
 #include "gateway/connection_tags.hpp"
 #include "gateway/gateway_context.hpp"
 #include "gateway/http_response_rules.hpp"
@@ -100,6 +104,8 @@ class Session : public std::enable_shared_from_this<Session> {
   BackendLink& backend() const { return *ctx_.backends[route_->backend_index]; }
 
   // Handshake.
+  void StartTls();
+  void OnTlsHandshake(boost::beast::error_code ec);
   void ReadRequest();
   void OnRequestStarted(boost::beast::error_code ec, std::size_t bytes);
   void ReadRequestHeader();
@@ -130,6 +136,14 @@ class Session : public std::enable_shared_from_this<Session> {
   void WaitReadable();
   void OnReadable(boost::beast::error_code ec);
   void ReadAvailable();
+  void ReadTls();
+  void OnTlsRead(boost::beast::error_code ec, std::size_t bytes, bool into_own_buffer);
+  // Where the next read goes: `own` (the loop's scratch buffer, or the TLS
+  // read buffer) when no partial frame is kept, else the partial frame's
+  // buffer. Sets into_own accordingly.
+  boost::asio::mutable_buffer ReadSpace(std::span<char> own, bool& into_own);
+  // Hands bytes just read to the frame reader; false to stop reading.
+  bool OnBytesRead(char* data, std::size_t bytes, bool into_own);
   bool ProcessScratch(char* data, std::size_t size);
   bool ProcessBuffered();
   std::size_t ProcessFrames(char* data, std::size_t size, bool& go_on);
@@ -158,6 +172,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnTimer(boost::beast::error_code ec);
   void OnHeartbeat();
   void StartTeardown();
+  // TLS: close_notify, then the peer's; the session finishes either way.
+  void SendCloseNotify();
   void Finish(const CloseInfo& info);
   void SetState(v1::ConnectionState state);
 
@@ -174,6 +190,8 @@ class Session : public std::enable_shared_from_this<Session> {
   LoopSocket socket_;
   // Given back in Finish; a refused connection holds none.
   ConnectionLimits::Admission admission_;
+  // After socket_, which it refers to.
+  ClientTransport transport_;
   LoopTimer timer_;
   TimerPhase timer_phase_ = TimerPhase::kNone;
   // The HTTP request while the handshake is under way, then only the bytes

@@ -74,6 +74,7 @@ std::uint8_t WireOpcode(const OutboundFrame& frame) {
 void Session::WaitReadable() {
   if (finished_ || reading_ || paused_) return;
   reading_ = true;
+  if (transport_.tls()) return ReadTls();
   socket_.async_wait(net::socket_base::wait_read, beast::bind_front_handler(&Session::OnReadable, shared_from_this()));
 }
 
@@ -86,30 +87,13 @@ void Session::OnReadable(beast::error_code ec) {
 
 void Session::ReadAvailable() {
   for (int round = 0; round < kReadsPerTurn; ++round) {
-    if (discarding_ && buffer_.size() > 0) buffer_ = beast::flat_buffer();
-    const bool into_scratch = buffer_.size() == 0;
-    net::mutable_buffer space;
-    if (into_scratch) {
-      const auto scratch = loop_.read_scratch();
-      space = net::buffer(scratch.data(), scratch.size());
-    } else {
-      space = buffer_.prepare(std::max<std::size_t>(16 * 1024, buffer_.size()));
-    }
+    bool into_scratch = false;
+    const auto space = ReadSpace(loop_.read_scratch(), into_scratch);
     beast::error_code ec;
     const std::size_t bytes = socket_.read_some(space, ec);
     if (ec == net::error::would_block || ec == net::error::try_again) return WaitReadable();
     if (ec) return OnReadError(ec);
-    last_received_ = steady_clock::now();
-    bool go_on = true;
-    if (discarding_) {
-      go_on = true;
-    } else if (into_scratch) {
-      go_on = ProcessScratch(static_cast<char*>(space.data()), bytes);
-    } else {
-      buffer_.commit(bytes);
-      go_on = ProcessBuffered();
-    }
-    if (!go_on || finished_) return;
+    if (!OnBytesRead(static_cast<char*>(space.data()), bytes, into_scratch) || finished_) return;
     // A short read drained the socket: wait rather than read into EAGAIN.
     if (bytes < space.size()) return WaitReadable();
   }
@@ -118,6 +102,41 @@ void Session::ReadAvailable() {
     self->reading_ = false;
     if (!self->finished_) self->ReadAvailable();
   });
+}
+
+void Session::ReadTls() {
+  bool into_own = false;
+  const auto space = ReadSpace(transport_.tls_read_buffer(), into_own);
+  transport_.tls_stream().async_read_some(
+      space, [self = shared_from_this(), into_own](beast::error_code ec, std::size_t bytes) {
+        self->OnTlsRead(ec, bytes, into_own);
+      });
+}
+
+void Session::OnTlsRead(beast::error_code ec, std::size_t bytes, bool into_own_buffer) {
+  reading_ = false;
+  if (finished_) return;
+  if (ec) return OnReadError(ec);
+  char* data = into_own_buffer ? transport_.tls_read_buffer().data() : nullptr;
+  if (!OnBytesRead(data, bytes, into_own_buffer) || finished_) return;
+  WaitReadable();
+}
+
+net::mutable_buffer Session::ReadSpace(std::span<char> own, bool& into_own) {
+  if (discarding_ && buffer_.size() > 0) buffer_ = beast::flat_buffer();
+  into_own = buffer_.size() == 0;
+  if (into_own) return net::buffer(own.data(), own.size());
+  return buffer_.prepare(std::max<std::size_t>(16 * 1024, buffer_.size()));
+}
+
+bool Session::OnBytesRead(char* data, std::size_t bytes, bool into_own) {
+  // Without into_own the bytes are in buffer_'s prepared space, and `data`
+  // is not used.
+  last_received_ = steady_clock::now();
+  if (discarding_) return true;
+  if (into_own) return ProcessScratch(data, bytes);
+  buffer_.commit(bytes);
+  return ProcessBuffered();
 }
 
 bool Session::ProcessScratch(char* data, std::size_t size) {
@@ -211,7 +230,12 @@ void Session::OnClientClose(std::uint16_t code, std::string_view reason) {
   if (route_->options.forward_close_frames) EmitCloseFrame(code, reason);
   if (close_sent_) {
     // The reply to our close: the handshake is complete, and the server
-    // closes TCP first (RFC 6455 section 7.1.1).
+    // closes TCP first (RFC 6455 section 7.1.1); through TLS after
+    // close_notify, so the client sees the stream end in order.
+    if (transport_.tls()) {
+      if (!close_info_) close_info_ = CloseInfo{code, std::string(reason), v1::CLOSED_BY_CLIENT};
+      return StartTeardown();
+    }
     beast::error_code ignored;
     socket_.close(ignored);
     return Finish(close_info_.value_or(CloseInfo{code, std::string(reason), v1::CLOSED_BY_CLIENT}));
@@ -250,7 +274,7 @@ void Session::OnReadError(beast::error_code ec) {
   // After a close was started the end of the stream is the expected end.
   if (close_info_) return Finish(*close_info_);
   if (ec == net::error::operation_aborted) return Finish(CloseInfo{});
-  const bool eof = ec == net::error::eof;
+  const bool eof = ec == net::error::eof || ec == net::ssl::error::stream_truncated;
   Finish({1006, eof ? "connection closed without a close frame" : ec.message(), v1::CLOSED_BY_ERROR});
 }
 
@@ -397,7 +421,9 @@ void Session::DoWrite() {
   }
   write_count_ = count;
   writing_ = true;
-  net::async_write(socket_, write_buffers_, beast::bind_front_handler(&Session::OnWrite, shared_from_this()));
+  transport_.With([&](auto& stream) {
+    net::async_write(stream, write_buffers_, beast::bind_front_handler(&Session::OnWrite, shared_from_this()));
+  });
 }
 
 void Session::OnWrite(beast::error_code ec, std::size_t) {

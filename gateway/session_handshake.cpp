@@ -13,6 +13,7 @@
 #include "gateway/event_loop.hpp"
 #include "gateway/group_rules.hpp"
 #include "gateway/http_response_rules.hpp"
+#include "gateway/listener_tls.hpp"
 #include "gateway/permessage_deflate.hpp"
 
 namespace wsgateway {
@@ -61,19 +62,45 @@ std::optional<std::string_view> OriginOf(const HttpRequest& request) {
   return first->value();
 }
 
-bool IsConnectionGone(beast::error_code ec) {
-  return ec == net::error::eof || ec == net::error::connection_reset || ec == net::error::broken_pipe;
+}  // namespace
+
+// ---- TLS -------------------------------------------------------------------
+
+void Session::StartTls() {
+  transport_.UseTls(ctx_.tls->Current());
+  // Pending like a read: an abort (the handshake timeout) finishes through
+  // its handler.
+  reading_ = true;
+  transport_.tls_stream().async_handshake(net::ssl::stream_base::server,
+                                          beast::bind_front_handler(&Session::OnTlsHandshake, shared_from_this()));
 }
 
-}  // namespace
+void Session::OnTlsHandshake(beast::error_code ec) {
+  reading_ = false;
+  if (finished_) return;
+  if (!ec) return ReadRequest();
+  if (ec == net::error::operation_aborted) return Finish(close_info_.value_or(CloseInfo{}));
+  if (IsConnectionGone(ec)) return Finish({1006, "closed during the TLS handshake", v1::CLOSED_BY_CLIENT});
+  if (IsPlainHttpOnTls(ec)) {
+    // OpenSSL has taken the request's bytes; the refusal goes out in the
+    // clear, where such a client can read it (as nginx does).
+    transport_.DropTls();
+    return Reject(http::status::bad_request, "plain_http_on_tls", "this port speaks TLS: use https:// or wss://");
+  }
+  ctx_.metrics.HandshakeRejected("tls").Increment();
+  spdlog::debug("TLS handshake with {} failed: {}", remote_address_, ec.message());
+  Finish({1006, "TLS handshake failed", v1::CLOSED_BY_SERVER});
+}
 
 // ---- Handshake -------------------------------------------------------------
 
 void Session::ReadRequest() {
   reading_ = true;
   // The first bytes move the connection from CONNECTION to HANDSHAKE.
-  socket_.async_read_some(buffer_.prepare(kFirstReadBytes),
-                          beast::bind_front_handler(&Session::OnRequestStarted, shared_from_this()));
+  transport_.With([&](auto& stream) {
+    stream.async_read_some(buffer_.prepare(kFirstReadBytes),
+                           beast::bind_front_handler(&Session::OnRequestStarted, shared_from_this()));
+  });
 }
 
 void Session::OnRequestStarted(beast::error_code ec, std::size_t bytes) {
@@ -93,8 +120,10 @@ void Session::ReadRequestHeader() {
   parser_->header_limit(static_cast<std::uint32_t>(ctx_.config.max_handshake_bytes));
   parser_->body_limit(ctx_.config.max_request_body_bytes);
   reading_ = true;
-  http::async_read_header(socket_, buffer_, *parser_,
-                          beast::bind_front_handler(&Session::OnReadHeader, shared_from_this()));
+  transport_.With([&](auto& stream) {
+    http::async_read_header(stream, buffer_, *parser_,
+                            beast::bind_front_handler(&Session::OnReadHeader, shared_from_this()));
+  });
 }
 
 void Session::OnRequestReadFailed(beast::error_code ec) {
@@ -209,17 +238,20 @@ void Session::SendResponse(HttpResponse&& response, bool keep_alive, bool head) 
     if (keep_alive) return self->AwaitNextRequest();
     self->LingerAndClose();
   };
-  if (head) {
-    http::async_write_header(socket_, shared->serializer, std::move(done));
-  } else {
-    http::async_write(socket_, shared->serializer, std::move(done));
-  }
+  transport_.With([&](auto& stream) {
+    if (head) {
+      http::async_write_header(stream, shared->serializer, std::move(done));
+    } else {
+      http::async_write(stream, shared->serializer, std::move(done));
+    }
+  });
 }
 
 void Session::LingerAndClose() {
+  ArmTimer(TimerPhase::kTeardown, kLingerTime);
+  if (transport_.tls()) return SendCloseNotify();
   beast::error_code ignored;
   socket_.shutdown(net::ip::tcp::socket::shutdown_send, ignored);
-  ArmTimer(TimerPhase::kTeardown, kLingerTime);
   DrainUntilPeerCloses();
 }
 
@@ -328,10 +360,12 @@ void Session::OnPlainRequestHeader() {
     // Clients that ask wait for this before they send the body.
     static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
     beast::error_code ignored;
-    net::write(socket_, net::buffer(kContinue), ignored);
+    transport_.With([&](auto& stream) { net::write(stream, net::buffer(kContinue), ignored); });
   }
   reading_ = true;
-  http::async_read(socket_, buffer_, *parser_, beast::bind_front_handler(&Session::OnReadBody, shared_from_this()));
+  transport_.With([&](auto& stream) {
+    http::async_read(stream, buffer_, *parser_, beast::bind_front_handler(&Session::OnReadBody, shared_from_this()));
+  });
 }
 
 void Session::OnReadBody(beast::error_code ec, std::size_t) {
@@ -411,11 +445,13 @@ void Session::Upgrade(std::string subprotocol, std::string extra_headers) {
   auto response = std::make_shared<const std::string>(
       BuildUpgradeResponse({accept, subprotocol_, extensions_, extra_headers}));
   writing_ = true;
-  net::async_write(socket_, net::buffer(*response),
-                   [self = shared_from_this(), response](beast::error_code ec, std::size_t) {
-                     self->writing_ = false;
-                     self->OnUpgradeWritten(ec);
-                   });
+  transport_.With([&](auto& stream) {
+    net::async_write(stream, net::buffer(*response),
+                     [self = shared_from_this(), response](beast::error_code ec, std::size_t) {
+                       self->writing_ = false;
+                       self->OnUpgradeWritten(ec);
+                     });
+  });
 }
 
 void Session::OnUpgradeWritten(beast::error_code ec) {

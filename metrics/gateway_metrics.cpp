@@ -116,7 +116,23 @@ GatewayMetrics::GatewayMetrics()
                         .Name("wsgateway_admin_request_duration_seconds")
                         .Help("Admin API call latency, by method and gRPC status code.")
                         .Register(*registry_);
+  // Children appear with the first use: a gateway without TLS exports none.
+  tls_reloads_ = &prometheus::BuildCounter()
+                      .Name("wsgateway_tls_reloads_total")
+                      .Help("Reloads of the public listener's TLS certificate (SIGHUP or a changed file), by result; "
+                            "a failed one keeps the current certificate.")
+                      .Register(*registry_);
+  tls_certificate_expiry_ = &prometheus::BuildGauge()
+                                 .Name("wsgateway_tls_certificate_expiry_timestamp_seconds")
+                                 .Help("notAfter of the certificate new TLS connections get, in Unix seconds.")
+                                 .Register(*registry_);
 }
+
+prometheus::Counter& GatewayMetrics::TlsReloads(std::string_view result) {
+  return tls_reloads_->Add({{"result", std::string(result)}});
+}
+
+prometheus::Gauge& GatewayMetrics::TlsCertificateExpiry() { return tls_certificate_expiry_->Add({}); }
 
 prometheus::Counter& GatewayMetrics::Closed(unsigned code, std::string_view closed_by) {
   // Family::Add hashes the labels under the family's lock; every close

@@ -71,6 +71,11 @@ class GatewayMetrics {
 
   prometheus::Histogram& AdminLatency(std::string_view method, std::string_view code);
 
+  // TLS on the public listener: certificate reloads by result ("ok",
+  // "error"), and the current certificate's notAfter in Unix seconds.
+  prometheus::Counter& TlsReloads(std::string_view result);
+  prometheus::Gauge& TlsCertificateExpiry();
+
  private:
   std::shared_ptr<prometheus::Registry> registry_;
   std::shared_ptr<LoopCountersCollector> loop_counters_;
@@ -104,6 +109,8 @@ class GatewayMetrics {
   prometheus::Counter* heartbeat_timeouts_ = nullptr;
   prometheus::Gauge* draining_ = nullptr;
   prometheus::Family<prometheus::Histogram>* admin_latency_ = nullptr;
+  prometheus::Family<prometheus::Counter>* tls_reloads_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* tls_certificate_expiry_ = nullptr;
 };
 
 }  // namespace wsgateway::metrics

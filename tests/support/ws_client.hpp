@@ -1,7 +1,7 @@
 #pragma once
-// Blocking test clients with deadlines: a WebSocket client on Boost.Beast, a
-// raw HTTP exchange for handshake tests and a bare TCP connection that never
-// sends anything. Each call runs its own io_context for at most `timeout`,
+// Blocking test clients with deadlines: a WebSocket client on Boost.Beast
+// (ws:// or wss://), a raw HTTP exchange for handshake tests (in the clear
+// or through TLS) and a bare TCP connection that never sends anything. Each call runs its own io_context for at most `timeout`,
 // so a test can never hang on the network.
 //
 // Thread-safety: one object per thread.
@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,13 @@ namespace wsgateway::testing {
 using namespace std::chrono_literals;
 
 inline constexpr std::chrono::milliseconds kIoTimeout = 20s;
+
+// TLS for a test client: the server must present a certificate signed by
+// `ca_file` and valid for `server_name`, which is also sent as SNI.
+struct ClientTls {
+  std::string ca_file;
+  std::string server_name = "localhost";
+};
 
 struct WsMessage {
   boost::system::error_code ec;  // set when no message arrived
@@ -41,6 +49,8 @@ class WsClient {
   };
 
   WsClient();
+  // A wss:// client: TLS first, then the upgrade.
+  explicit WsClient(const ClientTls& tls);
   ~WsClient();
   WsClient(const WsClient&) = delete;
   WsClient& operator=(const WsClient&) = delete;
@@ -48,6 +58,9 @@ class WsClient {
   // Shrinks the kernel receive buffer before connecting, so that a client
   // that stops reading pushes back on the gateway quickly.
   void SetReceiveBufferSize(int bytes);
+
+  // Offers permessage-deflate (RFC 7692) in the next Connect.
+  void OfferCompression();
 
   // Connects to 127.0.0.1:port and upgrades on `target` ("/path?query").
   Upgrade Connect(std::uint16_t port, const std::string& target = "/",
@@ -71,6 +84,9 @@ class WsClient {
   boost::system::error_code Close(std::uint16_t code = 1000, const std::string& reason = "",
                                   std::chrono::milliseconds timeout = kIoTimeout);
 
+  // wss:// only: the common name of the certificate the server presented.
+  std::string PeerCommonName() const;
+
   // Close frame received from the server (0 if none).
   std::uint16_t CloseCode() const;
   std::string CloseReason() const;
@@ -83,15 +99,25 @@ class WsClient {
   std::string LocalAddress() const;
   bool IsOpen() const;
 
+  // ws:// only.
   boost::beast::websocket::stream<boost::beast::tcp_stream>& stream() { return ws_; }
 
  private:
+  struct Tls;
+  // Settings both kinds of stream get.
+  void Configure();
   template <typename Start>
   boost::system::error_code Run(std::chrono::milliseconds timeout, Start&& start);
   boost::system::error_code Write(const std::string& payload, bool binary, std::chrono::milliseconds timeout);
+  // Calls `op` with the WebSocket stream in use (ws:// or wss://).
+  template <typename Op>
+  auto With(Op&& op);
+  template <typename Op>
+  auto With(Op&& op) const;
 
   boost::asio::io_context ioc_;
   boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
+  std::unique_ptr<Tls> tls_;
   std::vector<std::string> pings_;
   std::vector<std::string> pongs_;
 };
@@ -106,6 +132,10 @@ struct HttpResult {
 // Sends `raw_request` (bytes as written) to 127.0.0.1:port and reads one
 // HTTP response.
 HttpResult RawHttpExchange(std::uint16_t port, const std::string& raw_request,
+                           std::chrono::milliseconds timeout = kIoTimeout);
+
+// The same through TLS (https://).
+HttpResult RawHttpExchange(std::uint16_t port, const std::string& raw_request, const ClientTls& tls,
                            std::chrono::milliseconds timeout = kIoTimeout);
 
 // GET http://127.0.0.1:port/target.
