@@ -198,6 +198,13 @@ TEST_F(ConfigLoaderTest, BadAllowedOriginFailsNamingTheEntry) {
   EXPECT_EQ(config.allowed_origins, (std::vector<std::string>{"https://*.example.com", "null", "*"}));
 }
 
+// A key without a value in the file sets the empty value.
+TEST_F(ConfigLoaderTest, KeyWithoutValueInFileSetsTheEmptyValue) {
+  const Config c = LoadOk({"--config", WriteFile("empty-values.yaml", "listen:\nsubprotocols:\n")});
+  EXPECT_EQ(c.listen, "");
+  EXPECT_TRUE(c.subprotocols.empty());
+}
+
 // An empty file is a valid configuration that changes nothing.
 TEST_F(ConfigLoaderTest, EmptyFileKeepsDefaults) {
   const Config c = LoadOk({"--config", WriteFile("empty.yaml", "")});
