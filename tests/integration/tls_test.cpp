@@ -13,6 +13,7 @@
 
 #include "tests/support/echo_stack.hpp"
 #include "tests/support/prometheus_text.hpp"
+#include "tests/support/scripted_stack.hpp"
 #include "tests/support/test_certificates.hpp"
 #include "tests/support/ws_client.hpp"
 
@@ -168,6 +169,26 @@ TEST_F(TlsTest, HttpsRequestWithoutForwardingGets400) {
   ASSERT_FALSE(result.ec && result.status == 0) << result.ec.message();
   EXPECT_EQ(result.status, 400u);
   EXPECT_NE(result.body.find("WebSocket"), std::string::npos) << result.body;
+}
+
+// Where HTTP forwarding is on, an https:// request reaches the backend and
+// its answer comes back through TLS.
+TEST_F(TlsTest, HttpsRequestIsForwarded) {
+  const auto stack = ScriptedStack::Start(
+      {"--tls-cert-file", certs().server_cert, "--tls-key-file", certs().server_key, "--http-forwarding", "true"},
+      &error_);
+  ASSERT_NE(stack, nullptr) << error_;
+  stack->backend->SetHttpHandler([](const v1::HttpRequest& request) {
+    v1::HttpResponse response;
+    response.set_status(200);
+    response.set_body("answered " + request.method() + " " + request.path() + " " + request.body());
+    return HttpAnswer::Reply(response);
+  });
+  const auto result = RawHttpExchange(
+      stack->gateway->ws_port(),
+      "POST /form HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello", Tls());
+  EXPECT_EQ(result.status, 200u) << result.ec.message();
+  EXPECT_EQ(result.body, "answered POST /form hello");
 }
 
 // HTTP in the clear on the TLS port gets a 400 it can read, is counted,
