@@ -29,9 +29,12 @@ int Run(const wsgateway::Config& config) {
                metrics_server.port());
 
   wsgateway::Gateway gateway(config, metrics, control.get_executor());
+  // Reads the admin TLS and token files first: a bad one stops start-up
+  // before the gateway listens.
+  wsgateway::admin::AdminServer admin(config.admin_listen, gateway, metrics);
   gateway.Start();
 
-  wsgateway::admin::AdminServer admin(config.admin_listen, gateway, metrics);
+  admin.Start();
   // Handled before the admin listener is announced: from then on a SIGHUP
   // must reload, not take the default action (exit).
   boost::asio::signal_set hangups(control, SIGHUP);
