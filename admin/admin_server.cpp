@@ -38,8 +38,13 @@ void LogSecurity(const std::string& address, const Config& config, const BearerT
 }  // namespace
 
 AdminServer::AdminServer(const std::string& address, Gateway& gateway, metrics::GatewayMetrics& metrics)
-    : tokens_(gateway.config().admin_token_file, gateway.config().admin_tokens), service_(gateway, metrics, tokens_) {
-  const auto credentials = ListenerCredentials(gateway.config());
+    : address_(address),
+      config_(gateway.config()),
+      tokens_(config_.admin_token_file, config_.admin_tokens),
+      service_(gateway, metrics, tokens_),
+      credentials_(ListenerCredentials(config_)) {}
+
+void AdminServer::Start() {
   // Linking the generated health descriptors lets reflection describe
   // grpc.health.v1.Health, so grpcurl can call it.
   (void)grpc::health::v1::HealthCheckRequest::descriptor();
@@ -47,15 +52,15 @@ AdminServer::AdminServer(const std::string& address, Gateway& gateway, metrics::
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(address, credentials, &port_);
+  builder.AddListeningPort(address_, credentials_, &port_);
   // A push carries up to max_message_bytes of payload plus its envelope.
-  builder.SetMaxReceiveMessageSize(static_cast<int>(gateway.config().max_message_bytes + 64 * 1024));
+  builder.SetMaxReceiveMessageSize(static_cast<int>(config_.max_message_bytes + 64 * 1024));
   builder.RegisterService(&service_);
   server_ = builder.BuildAndStart();
-  if (!server_ || port_ == 0) throw std::runtime_error("cannot listen on admin address " + address);
+  if (!server_ || port_ == 0) throw std::runtime_error("cannot listen on admin address " + address_);
   // Not serving until the readiness watch says otherwise.
   SetServing(false);
-  LogSecurity(address, gateway.config(), tokens_);
+  LogSecurity(address_, config_, tokens_);
 }
 
 void AdminServer::SetServing(bool serving) {

@@ -16,11 +16,15 @@ namespace wsgateway::admin {
 
 class AdminServer {
  public:
-  // Binds and starts serving. Throws on failure (the address, a TLS file or
-  // the token file): start-up only.
+  // Reads the TLS and token files. Throws when one cannot be used, so
+  // construct it before anything listens: start-up only.
   AdminServer(const std::string& address, Gateway& gateway, metrics::GatewayMetrics& metrics);
   ~AdminServer();
 
+  // Binds and starts serving. Throws on failure: start-up only.
+  void Start();
+
+  // The bound port, once started.
   int port() const { return port_; }
 
   // What grpc.health.v1.Health reports for the server and for
@@ -36,8 +40,11 @@ class AdminServer {
   void Shutdown(std::chrono::milliseconds deadline);
 
  private:
+  const std::string address_;
+  const Config& config_;
   BearerTokens tokens_;
   AdminService service_;
+  std::shared_ptr<grpc::ServerCredentials> credentials_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
 };

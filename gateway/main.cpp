@@ -44,13 +44,17 @@ int Run(const wsgateway::Config& config) {
                                                    [&gateway] { return gateway.NotReadyReason(); });
   spdlog::info("metrics listener on {}:{}", Host(config.metrics_listen), metrics_server.port());
 
-  gateway.Start();
-
+  // The admin server reads its TLS and token files when constructed and
+  // binds in Start: a bad file or a taken port stops start-up before the
+  // public listener exists. The gateway starts last, so nothing of it is
+  // pending on the control loop if start-up fails.
   wsgateway::admin::AdminServer admin(config.admin_listen, gateway, metrics);
-  // Installed before the admin listener is announced: a test (or an
-  // operator) that saw the line may send SIGHUP, which must then reload
-  // rather than end the process.
+  admin.Start();
+  // Installed before the listeners are announced: a test (or an operator)
+  // that saw them may send SIGHUP, which must then reload rather than end
+  // the process.
   wsgateway::HangupReloader reloader(control, {[&admin] { admin.ReloadTokens(); }, [&gateway] { gateway.ReloadTls(); }});
+  gateway.Start();
   spdlog::info("admin listener on {}:{}", Host(config.admin_listen), admin.port());
 
   wsgateway::ReadinessWatch readiness(control.get_executor(), kReadinessPeriod,
