@@ -25,7 +25,7 @@
 namespace {
 
 // How often gRPC health follows the backend stream's state.
-constexpr std::chrono::milliseconds kReadinessPeriod{500};
+constexpr std::chrono::milliseconds kReadinessPeriod{100};
 
 std::string Host(const std::string& address) { return address.substr(0, address.rfind(':')); }
 

@@ -177,7 +177,12 @@ TEST_F(AdminTokenTest, EveryConfiguredTokenIsAccepted) {
 TEST_F(AdminTokenTest, HealthAndReflectionStayOpen) {
   const auto channel = LoopbackChannel(port());
   health::HealthCheckResponse response;
-  const auto status = HealthCheck(channel, &response);
+  grpc::Status status;
+  // SERVING once the readiness watch has seen the backend stream up.
+  PollUntil(std::chrono::seconds(20), [&] {
+    status = HealthCheck(channel, &response);
+    return status.ok() && response.status() == health::HealthCheckResponse::SERVING;
+  });
   ASSERT_TRUE(status.ok()) << Describe(status);
   EXPECT_EQ(response.status(), health::HealthCheckResponse::SERVING);
 
