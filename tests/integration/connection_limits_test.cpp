@@ -16,6 +16,7 @@
 #include "tests/support/echo_stack.hpp"
 #include "tests/support/http_connection.hpp"
 #include "tests/support/prometheus_text.hpp"
+#include "tests/support/shared_echo_stack.hpp"
 #include "tests/support/ws_client.hpp"
 
 namespace wsgateway::testing {
@@ -83,21 +84,9 @@ void ExpectLimitRefusal(Attempt& attempt, unsigned status) {
 
 // ---- Per client address ----------------------------------------------------
 
-class AddressLimitTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    stack_ = EchoStack::Start({"--max-connections-per-address", "2", "--retry-after", "2500ms"}, &error_).release();
-  }
-  static void TearDownTestSuite() {
-    delete stack_;
-    stack_ = nullptr;
-  }
-  void SetUp() override { ASSERT_NE(stack_, nullptr) << error_; }
-  static std::uint16_t port() { return stack_->gateway->ws_port(); }
-  static std::uint16_t metrics_port() { return stack_->gateway->metrics_port(); }
-
-  static inline EchoStack* stack_ = nullptr;
-  static inline std::string error_;
+class AddressLimitTest : public SharedEchoStack<AddressLimitTest> {
+ public:
+  static std::vector<std::string> Flags() { return {"--max-connections-per-address", "2", "--retry-after", "2500ms"}; }
 };
 
 // Two connections from one address are fine, the third gets 429 with
@@ -151,24 +140,12 @@ TEST_F(AddressLimitTest, PlainHttpCountsAndIsRefusedToo) {
 
 // ---- Total ------------------------------------------------------------------
 
-class TotalLimitTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    // Silent connections must stay open for the whole test.
-    stack_ =
-        EchoStack::Start({"--max-connections", "2", "--retry-after", "2500ms", "--handshake-timeout", "60s"}, &error_)
-            .release();
+class TotalLimitTest : public SharedEchoStack<TotalLimitTest> {
+ public:
+  // Silent connections must stay open for the whole test.
+  static std::vector<std::string> Flags() {
+    return {"--max-connections", "2", "--retry-after", "2500ms", "--handshake-timeout", "60s"};
   }
-  static void TearDownTestSuite() {
-    delete stack_;
-    stack_ = nullptr;
-  }
-  void SetUp() override { ASSERT_NE(stack_, nullptr) << error_; }
-  static std::uint16_t port() { return stack_->gateway->ws_port(); }
-  static std::uint16_t metrics_port() { return stack_->gateway->metrics_port(); }
-
-  static inline EchoStack* stack_ = nullptr;
-  static inline std::string error_;
 };
 
 // A connection that has not sent its request yet counts as much as a

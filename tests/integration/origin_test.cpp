@@ -10,6 +10,7 @@
 
 #include "tests/support/echo_stack.hpp"
 #include "tests/support/prometheus_text.hpp"
+#include "tests/support/shared_echo_stack.hpp"
 #include "tests/support/ws_client.hpp"
 
 namespace wsgateway::testing {
@@ -40,24 +41,11 @@ double OriginRejections(std::uint16_t metrics_port) {
   return Counter(metrics_port, "wsgateway_rejected_connections_total", "origin");
 }
 
-class OriginTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    stack_ =
-        EchoStack::Start({"--allowed-origins", "https://app.example.com, https://*.example.org, http://localhost:8080"},
-                         &error_)
-            .release();
+class OriginTest : public SharedEchoStack<OriginTest> {
+ public:
+  static std::vector<std::string> Flags() {
+    return {"--allowed-origins", "https://app.example.com, https://*.example.org, http://localhost:8080"};
   }
-  static void TearDownTestSuite() {
-    delete stack_;
-    stack_ = nullptr;
-  }
-  void SetUp() override { ASSERT_NE(stack_, nullptr) << error_; }
-  static std::uint16_t port() { return stack_->gateway->ws_port(); }
-  static std::uint16_t metrics_port() { return stack_->gateway->metrics_port(); }
-
-  static inline EchoStack* stack_ = nullptr;
-  static inline std::string error_;
 };
 
 TEST_F(OriginTest, ListedOriginUpgrades) {

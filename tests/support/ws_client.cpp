@@ -254,21 +254,20 @@ bool WsClient::IsOpen() const {
   return With([](const auto& ws) { return ws.is_open(); });
 }
 
-HttpResult RawHttpExchange(std::uint16_t port, const std::string& raw_request, std::chrono::milliseconds timeout) {
-  asio::io_context ioc;
-  tcp::socket socket(ioc);
+// Writes `raw_request` on a connected `stream` (whose socket is `socket`)
+// and reads one response.
+template <typename Stream>
+HttpResult ExchangeOn(asio::io_context& ioc, tcp::socket& socket, Stream& stream, const std::string& raw_request,
+                      std::chrono::milliseconds timeout) {
   HttpResult result;
-  result.ec =
-      RunWithDeadline(ioc, socket, timeout, [&](auto handler) { socket.async_connect(Loopback(port), handler); });
-  if (result.ec) return result;
   result.ec = RunWithDeadline(ioc, socket, timeout,
-                              [&](auto handler) { asio::async_write(socket, asio::buffer(raw_request), handler); });
+                              [&](auto handler) { asio::async_write(stream, asio::buffer(raw_request), handler); });
   if (result.ec) return result;
   beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
   parser.body_limit(64 * 1024 * 1024);
   result.ec =
-      RunWithDeadline(ioc, socket, timeout, [&](auto handler) { http::async_read(socket, buffer, parser, handler); });
+      RunWithDeadline(ioc, socket, timeout, [&](auto handler) { http::async_read(stream, buffer, parser, handler); });
   if (parser.is_header_done()) {
     const auto& response = parser.get();
     result.status = response.result_int();
@@ -276,6 +275,16 @@ HttpResult RawHttpExchange(std::uint16_t port, const std::string& raw_request, s
     result.body = response.body();
   }
   return result;
+}
+
+HttpResult RawHttpExchange(std::uint16_t port, const std::string& raw_request, std::chrono::milliseconds timeout) {
+  asio::io_context ioc;
+  tcp::socket socket(ioc);
+  HttpResult result;
+  result.ec =
+      RunWithDeadline(ioc, socket, timeout, [&](auto handler) { socket.async_connect(Loopback(port), handler); });
+  if (result.ec) return result;
+  return ExchangeOn(ioc, socket, socket, raw_request, timeout);
 }
 
 HttpResult RawHttpExchange(std::uint16_t port, const std::string& raw_request, const ClientTls& tls,
@@ -292,21 +301,7 @@ HttpResult RawHttpExchange(std::uint16_t port, const std::string& raw_request, c
   result.ec = RunWithDeadline(ioc, socket, timeout,
                               [&](auto handler) { stream.async_handshake(ssl::stream_base::client, handler); });
   if (result.ec) return result;
-  result.ec = RunWithDeadline(ioc, socket, timeout,
-                              [&](auto handler) { asio::async_write(stream, asio::buffer(raw_request), handler); });
-  if (result.ec) return result;
-  beast::flat_buffer buffer;
-  http::response_parser<http::string_body> parser;
-  parser.body_limit(64 * 1024 * 1024);
-  result.ec =
-      RunWithDeadline(ioc, socket, timeout, [&](auto handler) { http::async_read(stream, buffer, parser, handler); });
-  if (parser.is_header_done()) {
-    const auto& response = parser.get();
-    result.status = response.result_int();
-    result.headers = HeaderMap(response);
-    result.body = response.body();
-  }
-  return result;
+  return ExchangeOn(ioc, socket, stream, raw_request, timeout);
 }
 
 HttpResult HttpGet(std::uint16_t port, const std::string& target, std::chrono::milliseconds timeout) {
