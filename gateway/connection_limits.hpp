@@ -69,6 +69,10 @@ class ConnectionLimits {
   // every client hears that, whatever its own count.
   Admission Admit(const boost::asio::ip::address& address);
 
+  // Whether Admit looks at the address at all (max_connections_per_address
+  // is set); without it the caller need not ask the socket for its peer.
+  bool counts_addresses() const { return max_per_address_ != 0; }
+
   std::size_t total() const;
   std::size_t CountFor(const boost::asio::ip::address& address) const;
   // Addresses with at least one admitted connection open.

@@ -102,12 +102,16 @@ void Gateway::DoAccept() {
     }
     metrics_.accepted().Increment();
     // Reserved here, in accept order; a refused connection is still adopted
-    // so that it is answered once its request has been read. A peer gone
-    // already has no address: it counts under the unspecified one until its
+    // so that it is answered once its request has been read. The peer's
+    // address (a system call) is asked only when it is counted; a peer gone
+    // already has none and counts under the unspecified one until its
     // session notices.
-    boost::system::error_code peer_ec;
-    const auto peer = socket.remote_endpoint(peer_ec);
-    auto admission = limits_.Admit(peer.address());
+    boost::asio::ip::address peer;
+    if (limits_.counts_addresses()) {
+      boost::system::error_code peer_ec;
+      peer = socket.remote_endpoint(peer_ec).address();
+    }
+    auto admission = limits_.Admit(peer);
     loop.Post([&loop, socket = std::move(socket), admission = std::move(admission)]() mutable {
       loop.Adopt(std::move(socket), std::move(admission));
     });

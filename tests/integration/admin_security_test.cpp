@@ -57,13 +57,6 @@ grpc::Status ExistWith(std::uint16_t port, AdminClientOptions options) {
   return client.Exist("no-such-connection").status;
 }
 
-grpc::Status HealthCheck(const std::shared_ptr<grpc::Channel>& channel, health::HealthCheckResponse* response) {
-  auto stub = health::Health::NewStub(channel);
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
-  return stub->Check(&context, health::HealthCheckRequest(), response);
-}
-
 // Runs wsgateway with `args` on loopback ports to completion; returns its
 // wait status and output.
 std::pair<int, std::string> RunToExit(std::vector<std::string> args) {
@@ -176,15 +169,12 @@ TEST_F(AdminTokenTest, EveryConfiguredTokenIsAccepted) {
 // listing work, and reflection shows only the schema.
 TEST_F(AdminTokenTest, HealthAndReflectionStayOpen) {
   const auto channel = LoopbackChannel(port());
-  health::HealthCheckResponse response;
-  grpc::Status status;
   // SERVING once the readiness watch has seen the backend stream up.
-  PollUntil(std::chrono::seconds(20), [&] {
-    status = HealthCheck(channel, &response);
-    return status.ok() && response.status() == health::HealthCheckResponse::SERVING;
+  const auto status = PollUntil(std::chrono::seconds(20), [&] {
+    const auto answer = HealthStatusOf(channel);
+    return answer == health::HealthCheckResponse::SERVING ? answer : std::nullopt;
   });
-  ASSERT_TRUE(status.ok()) << Describe(status);
-  EXPECT_EQ(response.status(), health::HealthCheckResponse::SERVING);
+  EXPECT_EQ(status, health::HealthCheckResponse::SERVING);
 
   auto stub = reflection::ServerReflection::NewStub(channel);
   grpc::ClientContext context;
@@ -326,8 +316,7 @@ TEST_F(AdminTlsTest, TlsClientsAreServedAndPlaintextClientsAreNot) {
   const auto port = gateway->admin_port();
   const auto status = ExistWith(port, {.credentials = TlsCredentials(certs_->ca_cert)});
   EXPECT_TRUE(status.ok()) << Describe(status);
-  health::HealthCheckResponse response;
-  EXPECT_TRUE(HealthCheck(LoopbackChannel(port, TlsCredentials(certs_->ca_cert)), &response).ok());
+  EXPECT_TRUE(HealthStatusOf(LoopbackChannel(port, TlsCredentials(certs_->ca_cert))).has_value());
 
   const auto plaintext = ExistWith(port, {});
   EXPECT_EQ(plaintext.error_code(), grpc::StatusCode::UNAVAILABLE) << Describe(plaintext);

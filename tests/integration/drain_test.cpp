@@ -12,7 +12,6 @@
 #include <string>
 #include <vector>
 
-#include "grpc/health/v1/health.grpc.pb.h"
 #include "tests/support/admin_client.hpp"
 #include "tests/support/client_swarm.hpp"
 #include "tests/support/scripted_stack.hpp"
@@ -23,7 +22,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
-using HealthStatus = grpc::health::v1::HealthCheckResponse;
+using grpc::health::v1::HealthCheckResponse;
 
 std::size_t CountCloses(const std::vector<v1::Event>& events, std::uint32_t code) {
   return static_cast<std::size_t>(std::count_if(events.begin(), events.end(), [code](const v1::Event& event) {
@@ -34,16 +33,6 @@ std::size_t CountCloses(const std::vector<v1::Event>& events, std::uint32_t code
 std::size_t CountOpens(const std::vector<v1::Event>& events) {
   return static_cast<std::size_t>(
       std::count_if(events.begin(), events.end(), [](const v1::Event& event) { return event.has_open(); }));
-}
-
-std::optional<HealthStatus::ServingStatus> HealthOf(std::uint16_t admin_port) {
-  auto stub = grpc::health::v1::Health::NewStub(LoopbackChannel(admin_port));
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + 5s);
-  grpc::health::v1::HealthCheckRequest request;
-  HealthStatus response;
-  if (!stub->Check(&context, request, &response).ok()) return std::nullopt;
-  return response.status();
 }
 
 std::vector<std::string> Targets(std::size_t count) {
@@ -77,7 +66,7 @@ TEST(DrainTest, SigtermClosesEveryClientWith1001AtThePaceAndExitsZero) {
   });
   ASSERT_TRUE(readyz) << "/readyz never answered 503 during the drain";
   EXPECT_EQ(readyz->body, "not ready: draining\n");
-  EXPECT_EQ(HealthOf(gateway.admin_port()), HealthStatus::NOT_SERVING);
+  EXPECT_EQ(HealthStatusOf(LoopbackChannel(gateway.admin_port())), HealthCheckResponse::NOT_SERVING);
 
   Clock::time_point first_close = Clock::time_point::max();
   Clock::time_point last_close = Clock::time_point::min();

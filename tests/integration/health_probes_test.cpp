@@ -10,7 +10,6 @@
 #include <optional>
 #include <string>
 
-#include "grpc/health/v1/health.grpc.pb.h"
 #include "tests/support/admin_client.hpp"
 #include "tests/support/echo_stack.hpp"
 #include "tests/support/ws_client.hpp"
@@ -19,20 +18,13 @@ namespace wsgateway::testing {
 namespace {
 
 using namespace std::chrono_literals;
-using HealthStatus = grpc::health::v1::HealthCheckResponse;
+using grpc::health::v1::HealthCheckResponse;
 
-std::optional<HealthStatus::ServingStatus> HealthOf(std::uint16_t admin_port, const std::string& service = "") {
-  auto stub = grpc::health::v1::Health::NewStub(LoopbackChannel(admin_port));
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + 5s);
-  grpc::health::v1::HealthCheckRequest request;
-  request.set_service(service);
-  HealthStatus response;
-  if (!stub->Check(&context, request, &response).ok()) return std::nullopt;
-  return response.status();
+std::optional<HealthStatus> HealthOf(std::uint16_t admin_port, const std::string& service = "") {
+  return HealthStatusOf(LoopbackChannel(admin_port), service);
 }
 
-bool HealthBecomes(std::uint16_t admin_port, HealthStatus::ServingStatus wanted) {
+bool HealthBecomes(std::uint16_t admin_port, HealthStatus wanted) {
   return PollUntil(20s, [&] { return HealthOf(admin_port) == wanted; });
 }
 
@@ -59,14 +51,14 @@ TEST(HealthProbesTest, ReadyWhileTheBackendStreamIsUpAndNotAfter) {
   const auto ready = ReadyzBecomes(metrics_port, 200);
   EXPECT_EQ(ready.status, 200u) << ready.body;
   EXPECT_EQ(ready.body, "ready\n");
-  EXPECT_TRUE(HealthBecomes(admin_port, HealthStatus::SERVING));
-  EXPECT_EQ(HealthOf(admin_port, "wsgateway.v1.Admin"), HealthStatus::SERVING);
+  EXPECT_TRUE(HealthBecomes(admin_port, HealthCheckResponse::SERVING));
+  EXPECT_EQ(HealthOf(admin_port, "wsgateway.v1.Admin"), HealthCheckResponse::SERVING);
 
   stack->backend->process().Signal(SIGKILL);
   const auto not_ready = ReadyzBecomes(metrics_port, 503);
   EXPECT_EQ(not_ready.status, 503u) << not_ready.body;
   EXPECT_EQ(not_ready.body, "not ready: backend stream to " + stack->backend->target() + " is down\n");
-  EXPECT_TRUE(HealthBecomes(admin_port, HealthStatus::NOT_SERVING));
+  EXPECT_TRUE(HealthBecomes(admin_port, HealthCheckResponse::NOT_SERVING));
   // Liveness does not follow the backend: restarting the gateway would not
   // bring it back.
   EXPECT_EQ(HttpGet(metrics_port, "/healthz").status, 200u);
@@ -80,13 +72,13 @@ TEST(HealthProbesTest, WithoutABackendNotReadyUnlessUpgradesAreAcceptedAnyway) {
   const auto answer = HttpGet(refusing->metrics_port(), "/readyz");
   EXPECT_EQ(answer.status, 503u);
   EXPECT_EQ(answer.body, "not ready: no backend configured\n");
-  EXPECT_TRUE(HealthBecomes(refusing->admin_port(), HealthStatus::NOT_SERVING));
+  EXPECT_TRUE(HealthBecomes(refusing->admin_port(), HealthCheckResponse::NOT_SERVING));
 
   options.args = {"--reject-upgrades-without-backend", "false"};
   auto accepting = GatewayProcess::Start(options, &error);
   ASSERT_NE(accepting, nullptr) << error;
   EXPECT_EQ(HttpGet(accepting->metrics_port(), "/readyz").status, 200u);
-  EXPECT_TRUE(HealthBecomes(accepting->admin_port(), HealthStatus::SERVING));
+  EXPECT_TRUE(HealthBecomes(accepting->admin_port(), HealthCheckResponse::SERVING));
 }
 
 TEST(HealthProbesTest, OtherPathsAndMethodsAreRefused) {

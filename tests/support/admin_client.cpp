@@ -14,6 +14,17 @@ std::shared_ptr<grpc::Channel> LoopbackChannel(std::uint16_t port) {
   return LoopbackChannel(port, grpc::InsecureChannelCredentials());
 }
 
+std::optional<HealthStatus> HealthStatusOf(const std::shared_ptr<grpc::Channel>& channel, const std::string& service) {
+  auto stub = ::grpc::health::v1::Health::NewStub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  ::grpc::health::v1::HealthCheckRequest request;
+  request.set_service(service);
+  ::grpc::health::v1::HealthCheckResponse response;
+  if (!stub->Check(&context, request, &response).ok()) return std::nullopt;
+  return response.status();
+}
+
 std::shared_ptr<grpc::Channel> LoopbackChannel(std::uint16_t port,
                                                const std::shared_ptr<grpc::ChannelCredentials>& credentials) {
   grpc::ChannelArguments args;

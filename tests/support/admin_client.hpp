@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "wsgateway/v1/admin.grpc.pb.h"
 
 namespace wsgateway::testing {
@@ -45,6 +46,12 @@ auto PollUntil(std::chrono::milliseconds timeout, Probe&& probe) -> decltype(pro
 std::string Describe(const grpc::Status& status);
 
 std::shared_ptr<grpc::Channel> LoopbackChannel(std::uint16_t port);
+
+using HealthStatus = ::grpc::health::v1::HealthCheckResponse::ServingStatus;
+// What grpc.health.v1.Health/Check answers for `service` ("" for the whole
+// server) on `channel`; nullopt when the call itself fails.
+std::optional<HealthStatus> HealthStatusOf(const std::shared_ptr<grpc::Channel>& channel,
+                                           const std::string& service = "");
 // The same with other channel credentials, e.g. grpc::SslCredentials. A TLS
 // channel checks the server's certificate against 127.0.0.1.
 std::shared_ptr<grpc::Channel> LoopbackChannel(std::uint16_t port,
