@@ -53,20 +53,21 @@ int Run(const wsgateway::Config& config) {
   // Installed before the listeners are announced: a test (or an operator)
   // that saw them may send SIGHUP, which must then reload rather than end
   // the process.
-  wsgateway::HangupReloader reloader(control, {[&admin] { admin.ReloadTokens(); }, [&gateway] { gateway.ReloadTls(); }});
+  wsgateway::HangupReloader reloader(control,
+                                     {[&admin] { admin.ReloadTokens(); }, [&gateway] { gateway.ReloadTls(); }});
   gateway.Start();
   spdlog::info("admin listener on {}:{}", Host(config.admin_listen), admin.port());
 
-  wsgateway::ReadinessWatch readiness(control.get_executor(), kReadinessPeriod,
-                                      [&gateway] { return gateway.NotReadyReason(); },
-                                      [&admin](bool ready, const std::string& reason) {
-                                        admin.SetServing(ready);
-                                        if (ready) {
-                                          spdlog::info("ready");
-                                        } else {
-                                          spdlog::info("not ready: {}", reason);
-                                        }
-                                      });
+  wsgateway::ReadinessWatch readiness(
+      control.get_executor(), kReadinessPeriod, [&gateway] { return gateway.NotReadyReason(); },
+      [&admin](bool ready, const std::string& reason) {
+        admin.SetServing(ready);
+        if (ready) {
+          spdlog::info("ready");
+        } else {
+          spdlog::info("not ready: {}", reason);
+        }
+      });
   readiness.Start();
 
   wsgateway::GracefulShutdown shutdown(control, gateway, [&readiness] { readiness.CheckNow(); });

@@ -118,7 +118,9 @@ MetricsServer::MetricsServer(const net::ip::tcp::endpoint& endpoint,
   if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
   if (!ec) acceptor_.bind(endpoint, ec);
   if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
-  if (ec) throw std::runtime_error("cannot listen for metrics on port " + std::to_string(endpoint.port()) + ": " + ec.message());
+  if (ec)
+    throw std::runtime_error("cannot listen for metrics on port " + std::to_string(endpoint.port()) + ": " +
+                             ec.message());
   port_ = acceptor_.local_endpoint().port();
   DoAccept();
   thread_ = std::thread([this] { io_context_.run(); });

@@ -83,8 +83,7 @@ TEST(DrainTest, SigtermClosesEveryClientWith1001AtThePaceAndExitsZero) {
   const double spread = std::chrono::duration<double>(last_close - first_close).count();
   EXPECT_GE(spread, 0.8 * (kClients - 1) / kRate) << "closes came faster than drain_rate";
 
-  EXPECT_TRUE(stack->backend->WaitUntil([](const auto& events) { return CountCloses(events, 1001) == kClients; },
-                                        30s))
+  EXPECT_TRUE(stack->backend->WaitUntil([](const auto& events) { return CountCloses(events, 1001) == kClients; }, 30s))
       << "the backend got " << CountCloses(stack->backend->events(), 1001) << " Close events with 1001";
 
   const auto status = gateway.process().Wait(kDrainTimeout + 10s);

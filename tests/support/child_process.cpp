@@ -214,10 +214,19 @@ bool ChildProcess::TryReap() {
 
 std::optional<int> ChildProcess::Wait(std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  if (TryReap()) {
-    std::lock_guard lock(reap_mutex_);
-    return status_;
+  if (!WaitForExit(deadline)) return std::nullopt;
+  // The child is gone, but its last lines may still be in the pipes: the
+  // output is whole once both readers have met EOF.
+  {
+    std::unique_lock lock(mutex_);
+    changed_.wait_until(lock, deadline, [this] { return open_streams_ == 0; });
   }
+  std::lock_guard lock(reap_mutex_);
+  return status_;
+}
+
+bool ChildProcess::WaitForExit(std::chrono::steady_clock::time_point deadline) {
+  if (TryReap()) return true;
   // A pidfd becomes readable when the child exits: wait on it with the
   // deadline instead of polling waitpid.
   const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid_, 0));
@@ -226,7 +235,7 @@ std::optional<int> ChildProcess::Wait(std::chrono::milliseconds timeout) {
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) {
       if (pidfd >= 0) close(pidfd);
-      return std::nullopt;
+      return false;
     }
     if (pidfd >= 0) {
       pollfd p{pidfd, POLLIN, 0};
@@ -236,8 +245,7 @@ std::optional<int> ChildProcess::Wait(std::chrono::milliseconds timeout) {
     }
   }
   if (pidfd >= 0) close(pidfd);
-  std::lock_guard lock(reap_mutex_);
-  return status_;
+  return true;
 }
 
 bool ChildProcess::Running() { return !TryReap(); }

@@ -69,8 +69,9 @@ class ChildProcess {
   // Sends a signal to this child (by its PID) unless it has been reaped.
   void Signal(int signal);
 
-  // Waits for the child to exit; returns the wait status (as from waitpid)
-  // or nullopt when the deadline passes.
+  // Waits for the child to exit and for its output to be read to the end;
+  // returns the wait status (as from waitpid) or nullopt when the deadline
+  // passes before the child exited.
   std::optional<int> Wait(std::chrono::milliseconds timeout);
 
   // True until the child has been reaped.
@@ -82,6 +83,8 @@ class ChildProcess {
 
  private:
   void ReadLoop(int fd, const char* stream);
+  // Reaps the child by the deadline; false if it is still running.
+  bool WaitForExit(std::chrono::steady_clock::time_point deadline);
   bool TryReap();
 
   Options options_;

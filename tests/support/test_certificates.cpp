@@ -41,13 +41,13 @@ bool Issue(const std::string& dir, const std::string& ca, const std::string& nam
   }
   return Run(dir, std::string(kNewKey) + "-keyout " + name + ".key -out " + name + ".csr -subj '/CN=" + cn + "'",
              error) &&
-         Run(dir, "openssl x509 -req -days 2 -in " + name + ".csr -CA " + ca + ".crt -CAkey " + ca +
-                      ".key -CAcreateserial -out " + name + ".crt -extfile " + name + ".ext",
+         Run(dir,
+             "openssl x509 -req -days 2 -in " + name + ".csr -CA " + ca + ".crt -CAkey " + ca +
+                 ".key -CAcreateserial -out " + name + ".crt -extfile " + name + ".ext",
              error);
 }
 
-const std::string kServerExtensions =
-    "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1\nextendedKeyUsage=serverAuth\n";
+const std::string kServerExtensions = "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1\nextendedKeyUsage=serverAuth\n";
 const std::string kClientExtensions = "extendedKeyUsage=clientAuth\n";
 
 }  // namespace
