@@ -85,6 +85,10 @@ TEST_F(SlowConsumerTest, PushToAClientThatNeverReadsEndsInResourceExhausted) {
     const auto to_fast = admin_->Push({fast_info->connection_id()}, v1::OPCODE_BINARY, payload);
     ASSERT_TRUE(to_fast.ok()) << "the reading client was refused at message " << i << ": " << Describe(to_fast.status);
     ++pushed_to_fast;
+    // A reading client keeps up however loaded the machine: it has what was
+    // pushed before the next push.
+    ASSERT_TRUE(fast.WaitForReceived(0, static_cast<std::size_t>(pushed_to_fast), std::chrono::seconds(20)))
+        << "the reading client did not receive message " << i;
     const auto to_slow = admin_->Push({slow_id_}, v1::OPCODE_BINARY, payload);
     if (!to_slow.ok()) {
       slow_status = to_slow.status;
@@ -127,6 +131,10 @@ TEST_F(SlowConsumerTest, BroadcastDropsTheClientThatNeverReadsAndOthersGetEveryt
     ++broadcasts;
     dropped = reply.response.dropped_slow_consumers();
     EXPECT_EQ(reply.response.queued() + dropped, kReaders + 1) << "broadcast " << i;
+    // The readers keep up however loaded the machine: each has every
+    // broadcast so far before the next one.
+    ASSERT_TRUE(readers.WaitForTotalReceived(kReaders * static_cast<std::size_t>(broadcasts), std::chrono::seconds(20)))
+        << "the readers did not all receive broadcast " << i;
   }
   EXPECT_EQ(dropped, 1u) << "the slow client was never dropped after " << broadcasts << " broadcasts";
   // After the drop, broadcasts reach only the readers.
