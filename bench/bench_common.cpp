@@ -267,6 +267,11 @@ void AddLatency(JsonLine& json, std::string_view prefix, const Histogram& h) {
   json.Add(std::string{prefix} + "max_us", Micros(h.max()));
 }
 
+void DisableNagle(tcp::socket& socket) {
+  boost::system::error_code ignored;  // a socket that refuses it still works, only slower
+  socket.set_option(tcp::no_delay(true), ignored);
+}
+
 bool BindLoopbackSource(tcp::socket& socket, std::uint64_t index, boost::system::error_code& ec) {
   const int yes = 1;
   if (setsockopt(socket.native_handle(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &yes, sizeof yes) != 0) {

@@ -109,4 +109,10 @@ void AddLatency(JsonLine& json, std::string_view prefix, const Histogram& h);
 // so that the port is chosen at connect time per 4-tuple. False on failure.
 bool BindLoopbackSource(boost::asio::ip::tcp::socket& socket, std::uint64_t index, boost::system::error_code& ec);
 
+// Turns Nagle off on a connected client socket, as browsers and WebSocket
+// libraries do: with it on, a small message written while the previous one
+// is unacknowledged waits for that ack (up to the peer's 40 ms delayed ack),
+// which would show in the latency as the client's doing, not the server's.
+void DisableNagle(boost::asio::ip::tcp::socket& socket);
+
 }  // namespace wsbench

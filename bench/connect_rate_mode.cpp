@@ -148,6 +148,7 @@ class Worker : public std::enable_shared_from_this<Worker> {
     if (aborted_) return Finish();
     if (ec) return Refuse("connect", ec);
     beast::get_lowest_layer(*ws_).expires_never();
+    DisableNagle(beast::get_lowest_layer(*ws_).socket());
     websocket::stream_base::timeout timeout = websocket::stream_base::timeout::suggested(beast::role_type::client);
     timeout.handshake_timeout = kStepTimeout;  // also bounds the close handshake
     ws_->set_option(timeout);

@@ -9,7 +9,10 @@
 // Closed loop: each connection keeps `in_flight` messages outstanding.
 // Open loop: each connection sends rate/C messages per second on a fixed
 // schedule, and latency is measured from the scheduled time, so a stalled
-// server is not hidden by the sender slowing down with it.
+// server is not hidden by the sender slowing down with it. One timer paces
+// the whole run (OpenLoopPacer): a timer per connection made the generator
+// spend a fifth of its core re-arming the kernel timer at 40k msg/s, and a
+// load generator short of CPU shows its own queueing as server latency.
 //
 // With --count N (closed loop only) the run is a fixed amount of work, for
 // counting instructions per message under callgrind: it stops after the Nth
@@ -44,8 +47,12 @@ using tcp = net::ip::tcp;
 constexpr auto kConnectTimeout = std::chrono::seconds(5);
 constexpr std::size_t kMaxOpenLoopBacklog = 1 << 16;  // per connection
 constexpr std::uint64_t kMaxReportedFailures = 5;
+// The open-loop pacer wakes at most this often and sends everything that
+// fell due meanwhile, each message still timed from its scheduled moment.
+constexpr auto kPacerTick = std::chrono::microseconds(100);
 
 class EchoConnection;
+class OpenLoopPacer;
 
 // State shared by all connections of one run. Times are written once, by the
 // last connection to finish its handshake, before Begin() is posted to every
@@ -80,7 +87,8 @@ class EchoRun {
   std::atomic<std::size_t> active{0};  // connections up and not finished
   std::atomic<std::uint64_t> reported_failures{0};
   Clock::time_point begin, measure_start, measure_end, drain_deadline;
-  net::steady_timer drain_timer;  // used only on its own strand
+  net::steady_timer drain_timer;         // used only on its own strand
+  std::shared_ptr<OpenLoopPacer> pacer;  // open loop only
 
   // --count: replies counted so far (may overshoot N; only N are measured),
   // and the window's ends, each written once by the thread that flipped the
@@ -96,8 +104,7 @@ class EchoRun {
 
 class EchoConnection : public std::enable_shared_from_this<EchoConnection> {
  public:
-  EchoConnection(EchoRun& run, std::uint64_t index)
-      : run_(run), index_(index), ws_(net::make_strand(run.ioc)), timer_(ws_.get_executor()) {}
+  EchoConnection(EchoRun& run, std::uint64_t index) : run_(run), index_(index), ws_(net::make_strand(run.ioc)) {}
 
   void Connect() {
     beast::get_lowest_layer(ws_).expires_after(kConnectTimeout);
@@ -110,16 +117,26 @@ class EchoConnection : public std::enable_shared_from_this<EchoConnection> {
     if (!up_) return;
     DoRead();
     const auto& o = run_.options;
-    if (o.rate > 0) {
-      interval_ = std::chrono::duration_cast<Clock::duration>(
-          std::chrono::duration<double>(static_cast<double>(o.connections) / o.rate));
-      next_due_ = run_.begin + interval_ * static_cast<std::int64_t>(index_) / o.connections;
-      ArmTimer();
-    } else {
-      const auto now = Clock::now();
-      for (unsigned i = 0; i < o.in_flight; ++i) Enqueue(now);
-      Flush();
+    if (o.rate > 0) return;  // the pacer calls Due()
+    const auto now = Clock::now();
+    for (unsigned i = 0; i < o.in_flight; ++i) Enqueue(now);
+    Flush();
+  }
+
+  // Open loop: a message scheduled for `scheduled_at` is due now.
+  void Due(Clock::time_point scheduled_at) {
+    if (!up_ || finished_ || closing_) return;
+    Enqueue(scheduled_at);
+    if (inflight_.size() > kMaxOpenLoopBacklog) {
+      return Fail("open loop", "more than " + std::to_string(kMaxOpenLoopBacklog) + " messages unanswered");
     }
+    Flush();
+  }
+
+  // Open loop: the schedule has passed the end of the measured window.
+  void ScheduleDone() {
+    schedule_done_ = true;
+    MaybeClose();
   }
 
   // Gives up on the connection at the drain deadline.
@@ -142,6 +159,7 @@ class EchoConnection : public std::enable_shared_from_this<EchoConnection> {
   void OnConnect(beast::error_code ec) {
     if (ec) return Refuse("connect", ec);
     beast::get_lowest_layer(ws_).expires_never();
+    DisableNagle(beast::get_lowest_layer(ws_).socket());
     websocket::stream_base::timeout timeout = websocket::stream_base::timeout::suggested(beast::role_type::client);
     timeout.handshake_timeout = kConnectTimeout;
     ws_.set_option(timeout);
@@ -164,26 +182,6 @@ class EchoConnection : public std::enable_shared_from_this<EchoConnection> {
     beast::error_code ignored;
     beast::get_lowest_layer(ws_).socket().close(ignored);
     run_.ConnectDone();
-  }
-
-  void ArmTimer() {
-    timer_.expires_at(next_due_);
-    timer_.async_wait(beast::bind_front_handler(&EchoConnection::OnTimer, shared_from_this()));
-  }
-
-  void OnTimer(beast::error_code ec) {
-    if (ec || finished_) return;
-    const auto now = Clock::now();
-    while (next_due_ <= now && next_due_ < run_.measure_end) {
-      Enqueue(next_due_);
-      next_due_ += interval_;
-    }
-    if (inflight_.size() > kMaxOpenLoopBacklog) {
-      return Fail("open loop", "more than " + std::to_string(kMaxOpenLoopBacklog) + " messages unanswered");
-    }
-    Flush();
-    if (next_due_ >= run_.measure_end) return MaybeClose();
-    ArmTimer();
   }
 
   void Enqueue(Clock::time_point sent_at) {
@@ -281,9 +279,8 @@ class EchoConnection : public std::enable_shared_from_this<EchoConnection> {
   // Starts the close handshake once the run is over and nothing is owed.
   void MaybeClose() {
     if (closing_ || finished_ || writing_ || !inflight_.empty() || run_.Sending(Clock::now())) return;
-    if (run_.options.rate > 0 && next_due_ < run_.measure_end) return;
+    if (run_.options.rate > 0 && !schedule_done_) return;
     closing_ = true;
-    timer_.cancel();
     ws_.async_close(websocket::close_code::normal,
                     beast::bind_front_handler(&EchoConnection::OnClose, shared_from_this()));
   }
@@ -297,7 +294,6 @@ class EchoConnection : public std::enable_shared_from_this<EchoConnection> {
   void Finish() {
     if (finished_) return;
     finished_ = true;
-    timer_.cancel();
     beast::error_code ignored;
     beast::get_lowest_layer(ws_).socket().close(ignored);
     run_.ConnectionFinished();
@@ -312,19 +308,60 @@ class EchoConnection : public std::enable_shared_from_this<EchoConnection> {
   EchoRun& run_;
   const std::uint64_t index_;
   websocket::stream<beast::tcp_stream> ws_;
-  net::steady_timer timer_;
   beast::flat_buffer read_buffer_;
   std::string write_buffer_;
   std::string expected_;
   std::deque<Pending> inflight_;   // sent or queued, not yet answered; oldest first
   std::uint64_t next_seq_ = 0;     // next sequence number to enqueue
   std::uint64_t written_seq_ = 0;  // next sequence number to write
-  Clock::duration interval_{};
-  Clock::time_point next_due_{};
+  bool schedule_done_ = false;     // open loop: no more Due() calls will come
   bool up_ = false;
   bool writing_ = false;
   bool closing_ = false;
   bool finished_ = false;
+};
+
+// The open loop's schedule: message m (0, 1, 2, ...) is due at
+// begin + m / rate and is sent by connection m % C, so every connection
+// sends once per C / rate seconds and the connections are evenly staggered.
+class OpenLoopPacer : public std::enable_shared_from_this<OpenLoopPacer> {
+ public:
+  explicit OpenLoopPacer(EchoRun& run) : run_(run), timer_(net::make_strand(run.ioc)) {}
+
+  void Start() {
+    net::post(timer_.get_executor(), [self = shared_from_this()] { self->Wake(); });
+  }
+
+ private:
+  Clock::time_point DueAt(std::uint64_t message) const {
+    return run_.begin + std::chrono::duration_cast<Clock::duration>(
+                            std::chrono::duration<double>(static_cast<double>(message) / run_.options.rate));
+  }
+
+  void Wake() {
+    const auto now = Clock::now();
+    const auto& connections = run_.connections;
+    for (auto due = DueAt(next_); due <= now; due = DueAt(next_)) {
+      if (due >= run_.measure_end) return Finish();
+      const auto& connection = connections[next_ % connections.size()];
+      net::post(connection->executor(), [connection, due] { connection->Due(due); });
+      ++next_;
+    }
+    timer_.expires_at(std::max(DueAt(next_), now + kPacerTick));
+    timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (!ec) self->Wake();
+    });
+  }
+
+  void Finish() {
+    for (const auto& connection : run_.connections) {
+      net::post(connection->executor(), [connection] { connection->ScheduleDone(); });
+    }
+  }
+
+  EchoRun& run_;
+  net::steady_timer timer_;
+  std::uint64_t next_ = 0;  // the next message to hand out
 };
 
 void EchoRun::ConnectDone() {
@@ -337,6 +374,12 @@ void EchoRun::ConnectDone() {
   ArmDrain(drain_deadline);
   for (auto& connection : connections) {
     net::post(connection->executor(), [connection] { connection->Begin(); });
+  }
+  // Posted after every Begin(), so on each connection's strand the first
+  // Due() comes after its Begin().
+  if (options.rate > 0) {
+    pacer = std::make_shared<OpenLoopPacer>(*this);
+    pacer->Start();
   }
 }
 
