@@ -79,6 +79,8 @@ struct Config {
   // Backend link.
   std::size_t backend_buffer_bytes = 64 * 1024 * 1024;
   std::chrono::milliseconds backend_event_timeout{60'000};
+  // Least time between two event batches of one event loop (0: every pass).
+  std::chrono::milliseconds backend_batch_interval{1};
   std::chrono::milliseconds backend_reconnect_min{100};
   std::chrono::milliseconds backend_reconnect_max{5'000};
   bool reject_upgrades_without_backend = true;

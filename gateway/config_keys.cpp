@@ -57,6 +57,8 @@ const ConfigKey kKeys[] = {
      "Events held for the backend before client reads pause"},
     {"backend_event_timeout", F::kDuration, &Config::backend_event_timeout,
      "Give up on an event unacknowledged this long: its connection closes with 1011"},
+    {"backend_batch_interval", F::kDuration, &Config::backend_batch_interval,
+     "Least time between two event batches of one event loop; events after a quiet spell go at once (0: no wait)"},
     {"backend_reconnect_min", F::kDuration, &Config::backend_reconnect_min, "First reconnect delay to the backend"},
     {"backend_reconnect_max", F::kDuration, &Config::backend_reconnect_max, "Largest reconnect delay to the backend"},
     {"reject_upgrades_without_backend", F::kBool, &Config::reject_upgrades_without_backend,

@@ -185,6 +185,8 @@ void Validate(const Config& c) {
   require(c.handshake_timeout.count() > 0, "handshake-timeout", "must be positive");
   require(c.backend_buffer_bytes >= 64 * 1024, "backend-buffer-bytes", "must be at least 64KiB");
   require(c.backend_event_timeout.count() > 0, "backend-event-timeout", "must be positive");
+  require(c.backend_batch_interval <= std::chrono::milliseconds(100), "backend-batch-interval",
+          "must be at most 100ms (it delays events by up to that much)");
   require(c.backend_reconnect_min.count() > 0 && c.backend_reconnect_min <= c.backend_reconnect_max,
           "backend-reconnect-min", "must be positive and not above --backend-reconnect-max");
   require(c.ping_interval.count() == 0 || c.pong_timeout.count() > 0, "pong-timeout",

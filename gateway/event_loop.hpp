@@ -3,12 +3,12 @@
 // accepted onto it. Sessions, the registry and the outgoing event batch are
 // touched only by the loop's thread; other threads post work to it.
 
+#include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -78,8 +78,8 @@ class EventLoop {
   // pass to the backend link at once, already in wire form.
   // `backend` is the Route::backend_index of the connection.
   void SubmitEvent(std::size_t backend, const v1::Event& event);
-  void SubmitOpen(std::size_t backend, std::string_view connection_id, std::uint64_t sequence, std::string_view path, std::string_view query,
-                  std::string_view remote_address, std::span<const HeaderField> headers,
+  void SubmitOpen(std::size_t backend, std::string_view connection_id, std::uint64_t sequence, std::string_view path,
+                  std::string_view query, std::string_view remote_address, std::span<const HeaderField> headers,
                   const OpenNegotiation& negotiated);
   void SubmitMessage(std::size_t backend, std::string_view connection_id, std::uint64_t sequence, v1::Opcode opcode,
                      std::string_view payload);
@@ -112,8 +112,11 @@ class EventLoop {
   std::uint64_t drain_cursor_ = 0;
   std::unique_ptr<boost::asio::steady_timer> drain_timer_;
   std::vector<std::shared_ptr<Session>> parked_;
-  // Events queued for each backend link in this pass.
+  // Events queued for each backend link since the last flush.
   std::vector<EventChunk> outboxes_;
+  // Events wait for backend_batch_interval after the last flush.
+  boost::asio::steady_timer flush_timer_;
+  std::chrono::steady_clock::time_point last_flush_;
   LoopCompression compression_;
   std::vector<char> read_scratch_;
   bool flush_scheduled_ = false;

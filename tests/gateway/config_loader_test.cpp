@@ -36,6 +36,7 @@ TEST_F(ConfigLoaderTest, DefaultsAreTheDocumentedOnes) {
   EXPECT_FALSE(c.permessage_deflate);
   EXPECT_FALSE(c.forward_close_frames);
   EXPECT_TRUE(c.reject_upgrades_without_backend);
+  EXPECT_EQ(c.backend_batch_interval, milliseconds(1));
   EXPECT_EQ(c.log_level, "info");
   EXPECT_EQ(c.log_format, "text");
 }
@@ -86,6 +87,8 @@ TEST_F(ConfigLoaderTest, FlagsSetEveryField) {
                            "1MiB",
                            "--backend-event-timeout",
                            "750ms",
+                           "--backend-batch-interval",
+                           "0ms",
                            "--backend-reconnect-min",
                            "10ms",
                            "--backend-reconnect-max",
@@ -118,6 +121,7 @@ TEST_F(ConfigLoaderTest, FlagsSetEveryField) {
   EXPECT_TRUE(c.forward_pong_frames);
   EXPECT_EQ(c.backend_buffer_bytes, 1u << 20);
   EXPECT_EQ(c.backend_event_timeout, milliseconds(750));
+  EXPECT_EQ(c.backend_batch_interval, milliseconds(0));
   EXPECT_EQ(c.backend_reconnect_min, milliseconds(10));
   EXPECT_EQ(c.backend_reconnect_max, milliseconds(1000));
   EXPECT_FALSE(c.reject_upgrades_without_backend);
@@ -332,6 +336,8 @@ const RefusalCase kRefusalCases[] = {
      {"--backend-buffer-bytes", "at least 64KiB"}},
     {"BackendEventTimeoutZero", {"--backend-event-timeout", "0ms"}, "", {},
      {"--backend-event-timeout", "must be positive"}},
+    {"BackendBatchIntervalTooLong", {"--backend-batch-interval", "101ms"}, "", {},
+     {"--backend-batch-interval", "at most 100ms"}},
     {"BackendReconnectMinZero", {"--backend-reconnect-min", "0ms"}, "", {},
      {"--backend-reconnect-min", "must be positive and not above --backend-reconnect-max"}},
     {"BackendReconnectMinAboveMax", {"--backend-reconnect-min", "10s", "--backend-reconnect-max", "1s"}, "", {},
