@@ -92,6 +92,8 @@ def build_summary(records, plan):
                     "p99_us": metric(records, wid, s, "latency_p99_us"),
                     "p99_9_us": metric(records, wid, s, "latency_p99_9_us"),
                     "cpu_us_per_msg": metric(records, wid, s, "cpu_us_per_msg"),
+                    "server_cores": metric(records, wid, s, "server_cores"),
+                    "steal_pct": metric(records, wid, s, "steal_pct"),
                 })
         elif kind == "instructions":
             row = {"workload": wid, "label": w["label"], "systems": {}, "ratios": {}, "method": None}
@@ -209,11 +211,17 @@ def markdown(summary, meta, image_dir="benchmarks"):
                 target = "met" if r["p99_us"] < LATENCY_TARGET_P99_US else "missed"
             rows.append([SYSTEM_LABELS[r["system"]], _fmt(r["rate"]), _fmt(r["messages_per_s"]),
                          _fmt(r["p50_us"] and r["p50_us"] / 1000, 2), _fmt(r["p99_us"] and r["p99_us"] / 1000, 2),
-                         _fmt(r["p99_9_us"] and r["p99_9_us"] / 1000, 2), target])
+                         _fmt(r["p99_9_us"] and r["p99_9_us"] / 1000, 2),
+                         _fmt(r.get("server_cores") and 100 * r["server_cores"], 0), _fmt(r.get("steal_pct"), 1),
+                         target])
         out.append(f"### Latency, open loop at half of each system's peak ({summary['latency'][0]['label']})")
         out.append("")
         out.append(_table(["system", "offered msg/s", "achieved msg/s", "p50 ms", "p99 ms", "p99.9 ms",
-                           "p99 < 5 ms"], rows))
+                           "server core busy %", "CPU steal %", "p99 < 5 ms"], rows))
+        out.append("")
+        out.append("CPU steal: the largest share of either core's time the hypervisor gave to other guests "
+                   "during the run. Time stolen from the server's core is latency no server caused; when the "
+                   "ceiling's own p99 is far above its p50, the machine, not the system, set the tail.")
         out.append("")
 
     if summary["memory"]:

@@ -119,6 +119,31 @@ def connect_pacing(bench, system, connections):
     return [flag, limit] if flag else None
 
 
+def cpu_steal_ticks():
+    """Per CPU: (all ticks, stolen ticks) from /proc/stat. Time the
+    hypervisor gave to other guests shows as latency no server caused."""
+    times = {}
+    try:
+        with open("/proc/stat") as f:
+            for line in f:
+                name, *fields = line.split()
+                if name.startswith("cpu") and name != "cpu" and len(fields) >= 8:
+                    values = [int(v) for v in fields[:8]]
+                    times[int(name[3:])] = (sum(values), values[7])
+    except OSError:
+        pass
+    return times
+
+
+def steal_percent(before, after):
+    """The largest share of any CPU's time stolen between two readings."""
+    shares = []
+    for cpu, (total, stolen) in after.items():
+        if cpu in before and total > before[cpu][0]:
+            shares.append(100.0 * (stolen - before[cpu][1]) / (total - before[cpu][0]))
+    return round(max(shares), 1) if shares else None
+
+
 def run_echo(ctx, bench, system, workload, round_index, rate=None):
     """Closed loop (rate None) or open loop at `rate` msg/s in total."""
     record = _base(workload, system, round_index)
@@ -137,8 +162,10 @@ def run_echo(ctx, bench, system, workload, round_index, rate=None):
         if rate:
             args += ["-r", f"{rate:.0f}"]
             record["rate"] = round(rate)
+        steal_before = cpu_steal_ticks()
         with Sampler(running.pids) as sampler:
             result, rc, _, ended = bench.run("echo", args, running.run_dir, timeout=p["duration"] + p["warmup"] + 60)
+        record["steal_pct"] = steal_percent(steal_before, cpu_steal_ticks())
         _check(record, result, rc, running.run_dir)
         if result:
             record["messages_per_s"] = result["messages_per_s"]
