@@ -125,7 +125,7 @@ void EventLoop::SubmitMessage(std::size_t backend, std::string_view connection_i
 // in it, plus a thread wake on each side. At moderate rates a loop pass
 // carries only a few events; spacing the batches makes them large, as they
 // are at full load anyway (at 50k messages/s: about 9 events per batch
-// without the interval, 50 with 1 ms, and a quarter less server CPU).
+// without the interval, about 45 with 1 ms, and a quarter less server CPU).
 void EventLoop::ScheduleFlush() {
   if (flush_scheduled_) return;
   flush_scheduled_ = true;

@@ -74,8 +74,9 @@ class EventLoop {
   Session* Find(std::uint64_t counter) const;
   const Registry& sessions() const { return sessions_; }
 
-  // Queue events for the backend; the loop hands everything queued in one
-  // pass to the backend link at once, already in wire form.
+  // Queue events for the backend; the loop hands everything queued to the
+  // backend link at once, already in wire form, at the end of the pass or,
+  // under load, backend_batch_interval after its previous hand-over.
   // `backend` is the Route::backend_index of the connection.
   void SubmitEvent(std::size_t backend, const v1::Event& event);
   void SubmitOpen(std::size_t backend, std::string_view connection_id, std::uint64_t sequence, std::string_view path,
