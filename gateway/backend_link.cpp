@@ -203,6 +203,7 @@ void BackendLink::Submit(EventChunk&& chunk) {
     held_bytes_ += slice.size();
     held_events_ += events;
     building_.push_back({std::move(slice), events});
+    settled_ = false;
     UpdatePauseLocked();
     PublishGaugesLocked();
     write = TakeNextWriteLocked();
@@ -254,6 +255,20 @@ void BackendLink::TrimAcknowledgedLocked() {
   if (log_.empty() && building_.empty()) changed_.notify_all();
 }
 
+bool BackendLink::SettledOrWakeWhenSettled() {
+  settle_wanted_ = true;
+  return settled_;
+}
+
+bool BackendLink::UpdateSettledLocked() {
+  // An acknowledged batch may still be the write in flight, so the log
+  // cannot tell; the sequence numbers can.
+  const bool settled = building_.empty() && (log_.empty() || acknowledged_ + 1 == next_sequence_);
+  if (!settled || settled_) return false;
+  settled_ = true;
+  return settle_wanted_.exchange(false);
+}
+
 bool BackendLink::UpdatePauseLocked() {
   if (!paused_ && held_bytes_ > config_.backend_buffer_bytes) {
     paused_ = true;
@@ -301,16 +316,19 @@ void BackendLink::OnStreamRead(BackendStream* stream, bool ok, v1::CommandBatch*
   const auto ack = commands->ack();
   if (commands->commands_size() > 0) hooks_.on_commands(*commands);
   bool resume = false;
+  bool settled = false;
   {
     std::lock_guard lock(mutex_);
     if (ack > acknowledged_) {
       acknowledged_ = std::min(ack, next_sequence_ - 1);
       TrimAcknowledgedLocked();
       resume = UpdatePauseLocked();
+      settled = UpdateSettledLocked();
       PublishGaugesLocked();
     }
   }
   if (resume) hooks_.on_resume();
+  if (settled) hooks_.on_settled();
 }
 
 void BackendLink::OnStreamWriteDone(BackendStream* stream, bool ok) {
@@ -395,6 +413,7 @@ void BackendLink::SweepExpired() {
   std::vector<std::string> lost;
   std::size_t lost_events = 0;
   bool resume = false;
+  bool settled = false;
   {
     std::lock_guard lock(mutex_);
     const auto cutoff = std::chrono::steady_clock::now() - config_.backend_event_timeout;
@@ -414,6 +433,7 @@ void BackendLink::SweepExpired() {
     if (lost_events == 0) return;
     next_send_sequence_ = std::max(next_send_sequence_, log_.empty() ? next_sequence_ : log_.front().sequence);
     resume = UpdatePauseLocked();
+    settled = UpdateSettledLocked();
     PublishGaugesLocked();
     if (log_.empty() && building_.empty()) changed_.notify_all();
   }
@@ -424,6 +444,7 @@ void BackendLink::SweepExpired() {
                 config_.backend_event_timeout.count(), lost.size());
   hooks_.on_events_lost(std::move(lost));
   if (resume) hooks_.on_resume();
+  if (settled) hooks_.on_settled();
 }
 
 void BackendLink::Drain(std::chrono::milliseconds deadline) {

@@ -52,6 +52,9 @@ class BackendLink {
     std::function<void()> on_resume;
     // Events of these connections were given up on: close them with 1011.
     std::function<void(std::vector<std::string>&&)> on_events_lost;
+    // Every event submitted so far is acknowledged, and a loop asked to
+    // hear of it (WakeWhenSettled).
+    std::function<void()> on_settled;
   };
 
   // `target` is a gRPC target; empty runs without a backend (events are
@@ -71,6 +74,11 @@ class BackendLink {
   void Stop();
 
   void Submit(EventChunk&& chunk);
+
+  // True when the backend has acknowledged every event submitted so far.
+  // Otherwise asks for on_settled to run once that becomes true and returns
+  // false; when it returns true, one spurious on_settled may follow.
+  bool SettledOrWakeWhenSettled();
 
   bool up() const { return up_.load(std::memory_order_relaxed); }
   const std::string& target() const { return target_; }
@@ -140,6 +148,8 @@ class BackendLink {
   PendingWrite TakeNextWriteLocked();
   void SealLocked();
   void TrimAcknowledgedLocked();
+  // Recomputes settled_; true when the caller must run on_settled.
+  bool UpdateSettledLocked();
   // True when this call ended a pause: the caller resumes the loops.
   bool UpdatePauseLocked();
   bool ReleasableLocked(BackendStream* stream);
@@ -162,6 +172,11 @@ class BackendLink {
 
   std::atomic<bool> up_{false};
   std::atomic<bool> paused_{false};
+  // Written under the mutex, read by loops without it. Sequentially
+  // consistent with settle_wanted_: a loop that asks just as the last
+  // acknowledgement lands either sees settled_ or is woken.
+  std::atomic<bool> settled_{true};
+  std::atomic<bool> settle_wanted_{false};
 
   mutable std::mutex mutex_;
   std::condition_variable changed_;

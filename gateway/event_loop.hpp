@@ -85,12 +85,17 @@ class EventLoop {
   void SubmitMessage(std::size_t backend, std::string_view connection_id, std::uint64_t sequence, v1::Opcode opcode,
                      std::string_view payload);
 
+  // A backend link acknowledged everything it was given: small batches
+  // waiting for that go now.
+  void OnBackendSettled();
+
   // Keeps a session whose reads wait for the backend buffer to drain.
   void Park(std::shared_ptr<Session> session);
   void ResumeParked();
 
  private:
   void ScheduleFlush();
+  bool BackendsSettledOrWake();
   void FlushEvents();
   void DrainSome();
 
@@ -118,6 +123,7 @@ class EventLoop {
   // Events wait for backend_batch_interval after the last flush.
   boost::asio::steady_timer flush_timer_;
   std::chrono::steady_clock::time_point last_flush_;
+  std::size_t last_flush_events_ = 0;
   LoopCompression compression_;
   std::vector<char> read_scratch_;
   bool flush_scheduled_ = false;

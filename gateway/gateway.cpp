@@ -56,6 +56,7 @@ Gateway::Gateway(const Config& config, metrics::GatewayMetrics& metrics, net::an
             .on_commands = [this](v1::CommandBatch& batch) { ApplyCommands(batch); },
             .on_resume = [this] { ResumeAll(); },
             .on_events_lost = [this](std::vector<std::string>&& ids) { CloseLost(std::move(ids)); },
+            .on_settled = [this] { WakeSettled(); },
         }));
   }
   if (!config.tls_cert_file.empty()) {
@@ -255,6 +256,10 @@ void Gateway::ReloadTls() {
 
 void Gateway::ResumeAll() {
   for (auto& loop : loops_) loop->Post([&loop = *loop] { loop.ResumeParked(); });
+}
+
+void Gateway::WakeSettled() {
+  for (auto& loop : loops_) loop->Post([&loop = *loop] { loop.OnBackendSettled(); });
 }
 
 }  // namespace wsgateway

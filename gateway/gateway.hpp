@@ -91,6 +91,7 @@ class Gateway {
   void DoAccept();
   void CloseLost(std::vector<std::string>&& connection_ids);
   void ResumeAll();
+  void WakeSettled();
 
   const Config& config_;
   metrics::GatewayMetrics& metrics_;
