@@ -1,7 +1,7 @@
 #pragma once
 // How many client connections the public listener holds at once, in all
 // (max_connections) and per client IP address (max_connections_per_address).
-// A connection asks for a slot when it is accepted, on the control thread,
+// A connection asks for a slot when it is accepted, on the first event loop,
 // and its session gives the slot back when it ends, on its loop's thread;
 // the slot is a move-only token, so no path out of a session can keep one.
 // A refused connection holds no slot: it is answered (503 or 429) and

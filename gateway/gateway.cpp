@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "gateway/endpoint.hpp"
@@ -46,9 +47,7 @@ Gateway::Gateway(const Config& config, metrics::GatewayMetrics& metrics, net::an
       routes_(BuildRoutes(config)),
       origins_(config.allowed_origins),
       limits_(config.max_connections, config.max_connections_per_address),
-      context_{config, metrics, routes_, backends_, epoch_, origins_},
-      acceptor_(control),
-      accept_retry_(control) {
+      context_{config, metrics, routes_, backends_, epoch_, origins_} {
   for (auto& target : BackendTargets(routes_)) {
     backends_.push_back(std::make_unique<BackendLink>(
         std::move(target), config, metrics, control,
@@ -63,40 +62,50 @@ Gateway::Gateway(const Config& config, metrics::GatewayMetrics& metrics, net::an
     tls_ = std::make_unique<ListenerTls>(config.tls_cert_file, config.tls_key_file, metrics, control);
     context_.tls = tls_.get();
   }
-  for (unsigned i = 0; i < config.threads; ++i) loops_.push_back(std::make_unique<EventLoop>(i, context_));
+  // Last: a loop sizes itself to the backend links.
+  const unsigned loop_count = std::max(1u, config.threads);
+  for (unsigned i = 0; i < loop_count; ++i) loops_.push_back(std::make_unique<EventLoop>(i, context_));
+  acceptor_.emplace(loops_.front()->io_context());
+  accept_retry_.emplace(loops_.front()->io_context());
 }
 
-Gateway::~Gateway() = default;
+Gateway::~Gateway() {
+  // The listener runs on the first loop: its thread must end before the
+  // listener is destroyed here.
+  for (auto& loop : loops_) loop->StopAndJoin(std::chrono::milliseconds(0));
+}
 
 void Gateway::Start() {
   const auto endpoint = ParseEndpoint(config_.listen);
   if (!endpoint) throw std::runtime_error("--listen '" + config_.listen + "' is not host:port");
-  acceptor_.open(endpoint->protocol());
-  acceptor_.set_option(net::socket_base::reuse_address(true));
+  acceptor_->open(endpoint->protocol());
+  acceptor_->set_option(net::socket_base::reuse_address(true));
   boost::system::error_code ec;
-  acceptor_.bind(*endpoint, ec);
+  acceptor_->bind(*endpoint, ec);
   if (ec) throw std::runtime_error("cannot listen on " + config_.listen + ": " + ec.message());
-  acceptor_.listen(net::socket_base::max_listen_connections);
+  acceptor_->listen(net::socket_base::max_listen_connections);
+  listen_endpoint_ = acceptor_->local_endpoint();
+  // Armed before the loop thread runs, so nothing races with it.
+  DoAccept();
   for (auto& loop : loops_) loop->Start();
   for (auto& backend : backends_) backend->Start();
   if (tls_) tls_->Watch();
-  spdlog::info("websocket listener on {} ({} event loops{})", FormatEndpoint(acceptor_.local_endpoint()), loops_.size(),
+  spdlog::info("websocket listener on {} ({} event loops{})", FormatEndpoint(listen_endpoint_), loops_.size(),
                tls_ ? ", TLS" : "");
-  DoAccept();
 }
 
-net::ip::tcp::endpoint Gateway::websocket_endpoint() const { return acceptor_.local_endpoint(); }
+net::ip::tcp::endpoint Gateway::websocket_endpoint() const { return listen_endpoint_; }
 
 void Gateway::DoAccept() {
   auto& loop = *loops_[next_loop_];
   next_loop_ = (next_loop_ + 1) % loops_.size();
-  acceptor_.async_accept(loop.io_context(), [this, &loop](boost::system::error_code ec, LoopSocket socket) {
+  acceptor_->async_accept(loop.io_context(), [this, &loop](boost::system::error_code ec, LoopSocket socket) {
     if (ec == net::error::operation_aborted) return;
     if (ec) {
       // Typically out of file descriptors: back off instead of spinning.
       spdlog::warn("accept failed: {}", ec.message());
-      accept_retry_.expires_after(std::chrono::milliseconds(100));
-      accept_retry_.async_wait([this](boost::system::error_code wait_ec) {
+      accept_retry_->expires_after(std::chrono::milliseconds(100));
+      accept_retry_->async_wait([this](boost::system::error_code wait_ec) {
         if (!wait_ec) DoAccept();
       });
       return;
@@ -113,18 +122,20 @@ void Gateway::DoAccept() {
       peer = socket.remote_endpoint(peer_ec).address();
     }
     auto admission = limits_.Admit(peer);
-    loop.Post([&loop, socket = std::move(socket), admission = std::move(admission)]() mutable {
+    if (&loop == loops_.front().get()) {
       loop.Adopt(std::move(socket), std::move(admission));
-    });
+    } else {
+      loop.Post([&loop, socket = std::move(socket), admission = std::move(admission)]() mutable {
+        loop.Adopt(std::move(socket), std::move(admission));
+      });
+    }
     DoAccept();
   });
 }
 
 void Gateway::BeginDrain() {
   if (draining_.exchange(true)) return;
-  boost::system::error_code ignored;
-  acceptor_.close(ignored);
-  accept_retry_.cancel();
+  CloseListener();
   metrics_.draining().Set(1);
   const double per_loop = static_cast<double>(config_.drain_rate) / static_cast<double>(loops_.size());
   spdlog::info("draining {} connections at {} per second", connection_count(), config_.drain_rate);
@@ -147,9 +158,16 @@ std::string Gateway::NotReadyReason() const {
   return {};
 }
 
+void Gateway::CloseListener() {
+  loops_.front()->Post([this] {
+    boost::system::error_code ignored;
+    acceptor_->close(ignored);
+    accept_retry_->cancel();
+  });
+}
+
 void Gateway::Stop(std::chrono::milliseconds grace) {
-  boost::system::error_code ignored;
-  acceptor_.close(ignored);
+  CloseListener();
   if (tls_) tls_->StopWatching();
   spdlog::info("closing all connections (grace {} ms)", grace.count());
   for (auto& loop : loops_) {

@@ -89,6 +89,8 @@ class Gateway {
 
  private:
   void DoAccept();
+  // Closes the listener, on the thread that accepts.
+  void CloseListener();
   void CloseLost(std::vector<std::string>&& connection_ids);
   void ResumeAll();
   void WakeSettled();
@@ -104,8 +106,13 @@ class Gateway {
   std::unique_ptr<ListenerTls> tls_;
   GatewayContext context_;
   std::vector<std::unique_ptr<EventLoop>> loops_;
-  boost::asio::ip::tcp::acceptor acceptor_;
-  boost::asio::steady_timer accept_retry_;
+  // The listener belongs to the first loop and accepts on its thread: a
+  // connection for that loop (every connection, with one loop) is adopted
+  // without waking another thread. Declared after the loops, which must
+  // outlive it.
+  std::optional<boost::asio::ip::tcp::acceptor> acceptor_;
+  std::optional<boost::asio::steady_timer> accept_retry_;
+  boost::asio::ip::tcp::endpoint listen_endpoint_;
   std::size_t next_loop_ = 0;
   std::atomic<bool> draining_{false};
 };
