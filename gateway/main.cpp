@@ -50,14 +50,11 @@ int Run(const wsgateway::Config& config) {
   // pending on the control loop if start-up fails.
   wsgateway::admin::AdminServer admin(config.admin_listen, gateway, metrics);
   admin.Start();
-  // Installed before the listeners are announced: a test (or an operator)
-  // that saw them may send SIGHUP, which must then reload rather than end
-  // the process.
+  // Signal handling is installed before the listeners are announced: a
+  // test (or an operator) that saw them may send SIGHUP, which must then
+  // reload, or SIGTERM, which must then drain rather than kill the process.
   wsgateway::HangupReloader reloader(control,
                                      {[&admin] { admin.ReloadTokens(); }, [&gateway] { gateway.ReloadTls(); }});
-  gateway.Start();
-  spdlog::info("admin listener on {}:{}", Host(config.admin_listen), admin.port());
-
   wsgateway::ReadinessWatch readiness(
       control.get_executor(), kReadinessPeriod, [&gateway] { return gateway.NotReadyReason(); },
       [&admin](bool ready, const std::string& reason) {
@@ -68,10 +65,12 @@ int Run(const wsgateway::Config& config) {
           spdlog::info("not ready: {}", reason);
         }
       });
-  readiness.Start();
-
   wsgateway::GracefulShutdown shutdown(control, gateway, [&readiness] { readiness.CheckNow(); });
   shutdown.Arm();
+  gateway.Start();
+  spdlog::info("admin listener on {}:{}", Host(config.admin_listen), admin.port());
+  readiness.Start();
+
   control.run();
 
   admin.Shutdown(std::chrono::milliseconds(500));
