@@ -6,10 +6,10 @@
 // Thread-safety: Start and Stop from the owning thread only; WithSession,
 // ForEachLoop and ApplyCommands from any thread.
 
+#include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>

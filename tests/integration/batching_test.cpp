@@ -20,8 +20,8 @@ constexpr std::chrono::milliseconds kInterval{100};
 class BatchingTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    stack_ = EchoStack::Start({"--backend-batch-interval", std::to_string(kInterval.count()) + "ms"}, &error_)
-                 .release();
+    stack_ =
+        EchoStack::Start({"--backend-batch-interval", std::to_string(kInterval.count()) + "ms"}, &error_).release();
   }
   static void TearDownTestSuite() {
     delete stack_;
