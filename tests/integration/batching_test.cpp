@@ -6,9 +6,9 @@
 
 #include <chrono>
 #include <string>
+#include <vector>
 
-#include "tests/support/echo_stack.hpp"
-#include "tests/support/ws_client.hpp"
+#include "tests/support/shared_echo_stack.hpp"
 
 namespace wsgateway::testing {
 namespace {
@@ -17,26 +17,11 @@ namespace {
 // even once per round trip could not go unseen.
 constexpr std::chrono::milliseconds kInterval{100};
 
-class BatchingTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    stack_ =
-        EchoStack::Start({"--backend-batch-interval", std::to_string(kInterval.count()) + "ms"}, &error_).release();
+class BatchingTest : public SharedEchoStack<BatchingTest> {
+ public:
+  static std::vector<std::string> Flags() {
+    return {"--backend-batch-interval", std::to_string(kInterval.count()) + "ms"};
   }
-  static void TearDownTestSuite() {
-    delete stack_;
-    stack_ = nullptr;
-  }
-  void SetUp() override { ASSERT_NE(stack_, nullptr) << error_; }
-
-  void Connect(WsClient& client) {
-    const auto upgrade = client.Connect(stack_->gateway->ws_port(), UniquePath("batching"));
-    ASSERT_FALSE(upgrade.ec) << upgrade.ec.message() << " (HTTP " << upgrade.http_status << ")";
-    ASSERT_EQ(upgrade.http_status, 101u);
-  }
-
-  static inline EchoStack* stack_ = nullptr;
-  static inline std::string error_;
 };
 
 // Request/response traffic: each message goes to the backend as soon as the
@@ -45,7 +30,7 @@ class BatchingTest : public ::testing::Test {
 // (sanitizers) and still fails if the interval is waited out half the time.
 TEST_F(BatchingTest, RoundTripsDoNotWaitOutTheInterval) {
   WsClient client;
-  ASSERT_NO_FATAL_FAILURE(Connect(client));
+  ASSERT_NO_FATAL_FAILURE(Connect(client, "batching"));
   constexpr int kRoundTrips = 20;
   const auto started = std::chrono::steady_clock::now();
   for (int i = 0; i < kRoundTrips; ++i) {
@@ -64,7 +49,7 @@ TEST_F(BatchingTest, RoundTripsDoNotWaitOutTheInterval) {
 // every message still comes back, in order.
 TEST_F(BatchingTest, BurstIsEchoedWholeAndInOrder) {
   WsClient client;
-  ASSERT_NO_FATAL_FAILURE(Connect(client));
+  ASSERT_NO_FATAL_FAILURE(Connect(client, "batching"));
   constexpr int kMessages = 500;
   for (int round = 0; round < 3; ++round) {
     for (int i = 0; i < kMessages; ++i) ASSERT_FALSE(client.SendText("burst " + std::to_string(i)));

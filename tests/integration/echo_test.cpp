@@ -4,39 +4,24 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
-#include "tests/support/echo_stack.hpp"
-#include "tests/support/ws_client.hpp"
+#include "tests/support/shared_echo_stack.hpp"
 
 namespace wsgateway::testing {
 namespace {
 
 constexpr std::size_t kLimit = 64 * 1024;
 
-class EchoTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() { stack_ = EchoStack::Start({"--max-message-bytes", "64KiB"}, &error_).release(); }
-  static void TearDownTestSuite() {
-    delete stack_;
-    stack_ = nullptr;
-  }
-  void SetUp() override { ASSERT_NE(stack_, nullptr) << error_; }
-
-  // A client connected on a path of its own.
-  void Connect(WsClient& client) {
-    const auto upgrade = client.Connect(stack_->gateway->ws_port(), UniquePath("echo"));
-    ASSERT_FALSE(upgrade.ec) << upgrade.ec.message() << " (HTTP " << upgrade.http_status << ")";
-    ASSERT_EQ(upgrade.http_status, 101u);
-  }
-
-  static inline EchoStack* stack_ = nullptr;
-  static inline std::string error_;
+class EchoTest : public SharedEchoStack<EchoTest> {
+ public:
+  static std::vector<std::string> Flags() { return {"--max-message-bytes", "64KiB"}; }
 };
 
 // A text message comes back whole, as text, with the same bytes.
 TEST_F(EchoTest, TextMessageIsEchoedAsText) {
   WsClient client;
-  ASSERT_NO_FATAL_FAILURE(Connect(client));
+  ASSERT_NO_FATAL_FAILURE(Connect(client, "echo"));
   const std::string text = "hello, gateway \xE2\x82\xAC \xF0\x9F\x98\x80";
   ASSERT_FALSE(client.SendText(text));
   const auto echo = client.Read();
@@ -48,7 +33,7 @@ TEST_F(EchoTest, TextMessageIsEchoedAsText) {
 // A binary message with every byte value comes back whole, as binary.
 TEST_F(EchoTest, BinaryMessageIsEchoedAsBinary) {
   WsClient client;
-  ASSERT_NO_FATAL_FAILURE(Connect(client));
+  ASSERT_NO_FATAL_FAILURE(Connect(client, "echo"));
   std::string bytes;
   for (int i = 0; i < 4 * 256; ++i) bytes.push_back(static_cast<char>(i % 256));
   ASSERT_FALSE(client.SendBinary(bytes));
@@ -61,7 +46,7 @@ TEST_F(EchoTest, BinaryMessageIsEchoedAsBinary) {
 // Empty text and binary messages are messages too.
 TEST_F(EchoTest, EmptyMessagesAreEchoed) {
   WsClient client;
-  ASSERT_NO_FATAL_FAILURE(Connect(client));
+  ASSERT_NO_FATAL_FAILURE(Connect(client, "echo"));
   ASSERT_FALSE(client.SendText(""));
   ASSERT_FALSE(client.SendBinary(""));
   const auto first = client.Read();
@@ -78,7 +63,7 @@ TEST_F(EchoTest, EmptyMessagesAreEchoed) {
 // back as one whole message.
 TEST_F(EchoTest, FragmentedMessageIsEchoedWhole) {
   WsClient client;
-  ASSERT_NO_FATAL_FAILURE(Connect(client));
+  ASSERT_NO_FATAL_FAILURE(Connect(client, "echo"));
   ASSERT_FALSE(client.SendFragmented({"frag", "mented ", "\xE2\x82", "\xAC message"}, false));
   const auto echo = client.Read();
   ASSERT_FALSE(echo.ec) << echo.ec.message();
@@ -90,7 +75,7 @@ TEST_F(EchoTest, FragmentedMessageIsEchoedWhole) {
 // Messages and their echoes keep their order and opcodes when interleaved.
 TEST_F(EchoTest, InterleavedTextAndBinaryKeepOrderAndOpcode) {
   WsClient client;
-  ASSERT_NO_FATAL_FAILURE(Connect(client));
+  ASSERT_NO_FATAL_FAILURE(Connect(client, "echo"));
   for (int i = 0; i < 20; ++i) {
     const std::string payload = "m" + std::to_string(i);
     ASSERT_FALSE(i % 2 == 0 ? client.SendText(payload) : client.SendBinary(payload));
@@ -106,7 +91,7 @@ TEST_F(EchoTest, InterleavedTextAndBinaryKeepOrderAndOpcode) {
 // A message of exactly --max-message-bytes is accepted and echoed.
 TEST_F(EchoTest, MessageAtTheLimitIsEchoed) {
   WsClient client;
-  ASSERT_NO_FATAL_FAILURE(Connect(client));
+  ASSERT_NO_FATAL_FAILURE(Connect(client, "echo"));
   std::string payload(kLimit, 'x');
   payload.front() = '<';
   payload.back() = '>';
@@ -120,7 +105,7 @@ TEST_F(EchoTest, MessageAtTheLimitIsEchoed) {
 // One byte over --max-message-bytes closes the connection with 1009.
 TEST_F(EchoTest, MessageOverTheLimitClosesWith1009) {
   WsClient client;
-  ASSERT_NO_FATAL_FAILURE(Connect(client));
+  ASSERT_NO_FATAL_FAILURE(Connect(client, "echo"));
   ASSERT_FALSE(client.SendBinary(std::string(kLimit + 1, 'x')));
   const auto result = client.Read();
   EXPECT_TRUE(result.ec) << "the connection should have ended";
@@ -130,7 +115,7 @@ TEST_F(EchoTest, MessageOverTheLimitClosesWith1009) {
 // The limit applies to the reassembled message, not to each frame.
 TEST_F(EchoTest, FragmentedMessageOverTheLimitClosesWith1009) {
   WsClient client;
-  ASSERT_NO_FATAL_FAILURE(Connect(client));
+  ASSERT_NO_FATAL_FAILURE(Connect(client, "echo"));
   const std::string half(kLimit / 2 + 1, 'y');
   (void)client.SendFragmented({half, half}, true);  // the gateway may close before the last frame
   const auto result = client.Read();
@@ -141,7 +126,7 @@ TEST_F(EchoTest, FragmentedMessageOverTheLimitClosesWith1009) {
 // Text that is not valid UTF-8 closes the connection with 1007.
 TEST_F(EchoTest, InvalidUtf8TextClosesWith1007) {
   WsClient client;
-  ASSERT_NO_FATAL_FAILURE(Connect(client));
+  ASSERT_NO_FATAL_FAILURE(Connect(client, "echo"));
   ASSERT_FALSE(client.SendText("bad \xC0\x80 text"));
   const auto result = client.Read();
   EXPECT_TRUE(result.ec) << "the connection should have ended";
@@ -151,7 +136,7 @@ TEST_F(EchoTest, InvalidUtf8TextClosesWith1007) {
 // A surrogate encoded in text (valid in CESU-8, not in UTF-8) closes with 1007.
 TEST_F(EchoTest, SurrogateInTextClosesWith1007) {
   WsClient client;
-  ASSERT_NO_FATAL_FAILURE(Connect(client));
+  ASSERT_NO_FATAL_FAILURE(Connect(client, "echo"));
   ASSERT_FALSE(client.SendText("\xED\xA0\x80"));
   const auto result = client.Read();
   EXPECT_TRUE(result.ec) << "the connection should have ended";
@@ -161,7 +146,7 @@ TEST_F(EchoTest, SurrogateInTextClosesWith1007) {
 // Binary messages are not checked for UTF-8.
 TEST_F(EchoTest, InvalidUtf8InBinaryIsEchoed) {
   WsClient client;
-  ASSERT_NO_FATAL_FAILURE(Connect(client));
+  ASSERT_NO_FATAL_FAILURE(Connect(client, "echo"));
   ASSERT_FALSE(client.SendBinary("\xC0\x80\xFF"));
   const auto echo = client.Read();
   ASSERT_FALSE(echo.ec) << echo.ec.message();
@@ -171,7 +156,7 @@ TEST_F(EchoTest, InvalidUtf8InBinaryIsEchoed) {
 // The gateway answers a client's ping with a pong carrying the same payload.
 TEST_F(EchoTest, PingIsAnsweredWithPong) {
   WsClient client;
-  ASSERT_NO_FATAL_FAILURE(Connect(client));
+  ASSERT_NO_FATAL_FAILURE(Connect(client, "echo"));
   ASSERT_FALSE(client.Ping("are you there"));
   ASSERT_FALSE(client.SendText("after ping"));  // the pong arrives before this echo
   const auto echo = client.Read();
@@ -184,7 +169,7 @@ TEST_F(EchoTest, PingIsAnsweredWithPong) {
 // A client's close is answered with a close frame (clean close handshake).
 TEST_F(EchoTest, ClientCloseCompletesTheCloseHandshake) {
   WsClient client;
-  ASSERT_NO_FATAL_FAILURE(Connect(client));
+  ASSERT_NO_FATAL_FAILURE(Connect(client, "echo"));
   const auto ec = client.Close(1000, "done");
   EXPECT_FALSE(ec) << ec.message();
   EXPECT_FALSE(client.IsOpen());

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "tests/support/echo_stack.hpp"
+#include "tests/support/ws_client.hpp"
 
 namespace wsgateway::testing {
 
@@ -29,6 +30,12 @@ class SharedEchoStack : public ::testing::Test {
   static std::uint16_t port() { return stack_->gateway->ws_port(); }
   static std::uint16_t admin_port() { return stack_->gateway->admin_port(); }
   static std::uint16_t metrics_port() { return stack_->gateway->metrics_port(); }
+  // Upgrades `client` on a path no other test uses, under `prefix`.
+  static void Connect(WsClient& client, const std::string& prefix) {
+    const auto upgrade = client.Connect(port(), UniquePath(prefix));
+    ASSERT_FALSE(upgrade.ec) << upgrade.ec.message() << " (HTTP " << upgrade.http_status << ")";
+    ASSERT_EQ(upgrade.http_status, 101u);
+  }
 
  private:
   static inline EchoStack* stack_ = nullptr;
