@@ -53,7 +53,7 @@ class BackendLink {
     // Events of these connections were given up on: close them with 1011.
     std::function<void(std::vector<std::string>&&)> on_events_lost;
     // Every event submitted so far is acknowledged, and a loop asked to
-    // hear of it (WakeWhenSettled).
+    // hear of it (SettledOrWakeWhenSettled).
     std::function<void()> on_settled;
   };
 

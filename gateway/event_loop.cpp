@@ -140,7 +140,7 @@ void EventLoop::ScheduleFlush() {
   flush_scheduled_ = true;
   const auto now = std::chrono::steady_clock::now();
   const auto due = last_flush_ + ctx_.config.backend_batch_interval;
-  if (now >= due || (last_flush_events_ < kSmallBatchEvents && BackendsSettledOrWake())) {
+  if (now >= due || (LastBatchWasSmall() && BackendsSettledOrWake())) {
     return Post([this] { FlushEvents(); });
   }
   flush_timer_.expires_at(due);
@@ -148,6 +148,8 @@ void EventLoop::ScheduleFlush() {
     if (!ec) FlushEvents();
   });
 }
+
+bool EventLoop::LastBatchWasSmall() const { return last_flush_events_ < kSmallBatchEvents; }
 
 bool EventLoop::BackendsSettledOrWake() {
   bool settled = true;
@@ -158,7 +160,7 @@ bool EventLoop::BackendsSettledOrWake() {
 }
 
 void EventLoop::OnBackendSettled() {
-  if (!flush_scheduled_ || last_flush_events_ >= kSmallBatchEvents) return;
+  if (!flush_scheduled_ || !LastBatchWasSmall()) return;
   flush_timer_.cancel();
   FlushEvents();
 }

@@ -95,6 +95,9 @@ class EventLoop {
 
  private:
   void ScheduleFlush();
+  // Small batches (request/response traffic) skip the interval when the
+  // backend owes nothing.
+  bool LastBatchWasSmall() const;
   bool BackendsSettledOrWake();
   void FlushEvents();
   void DrainSome();

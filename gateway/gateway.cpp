@@ -53,9 +53,9 @@ Gateway::Gateway(const Config& config, metrics::GatewayMetrics& metrics, net::an
         std::move(target), config, metrics, control,
         BackendLink::Hooks{
             .on_commands = [this](v1::CommandBatch& batch) { ApplyCommands(batch); },
-            .on_resume = [this] { ResumeAll(); },
+            .on_resume = [this] { PostToEveryLoop(&EventLoop::ResumeParked); },
             .on_events_lost = [this](std::vector<std::string>&& ids) { CloseLost(std::move(ids)); },
-            .on_settled = [this] { WakeSettled(); },
+            .on_settled = [this] { PostToEveryLoop(&EventLoop::OnBackendSettled); },
         }));
   }
   if (!config.tls_cert_file.empty()) {
@@ -272,12 +272,8 @@ void Gateway::ReloadTls() {
   if (tls_) tls_->Reload();
 }
 
-void Gateway::ResumeAll() {
-  for (auto& loop : loops_) loop->Post([&loop = *loop] { loop.ResumeParked(); });
-}
-
-void Gateway::WakeSettled() {
-  for (auto& loop : loops_) loop->Post([&loop = *loop] { loop.OnBackendSettled(); });
+void Gateway::PostToEveryLoop(void (EventLoop::*work)()) {
+  for (auto& loop : loops_) loop->Post([&loop = *loop, work] { (loop.*work)(); });
 }
 
 }  // namespace wsgateway

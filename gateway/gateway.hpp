@@ -3,8 +3,8 @@
 // the connections, and the link to the backend. The admin API and the
 // backend's commands reach connections through it.
 //
-// Thread-safety: Start and Stop from the owning thread only; WithSession,
-// ForEachLoop and ApplyCommands from any thread.
+// Thread-safety: Start and Stop from the owning thread only; WithSession
+// and ApplyCommands from any thread.
 
 #include <atomic>
 #include <boost/asio/any_io_executor.hpp>
@@ -92,8 +92,8 @@ class Gateway {
   // Closes the listener, on the thread that accepts.
   void CloseListener();
   void CloseLost(std::vector<std::string>&& connection_ids);
-  void ResumeAll();
-  void WakeSettled();
+  // Runs `work` on every loop's thread (backend link hooks).
+  void PostToEveryLoop(void (EventLoop::*work)());
 
   const Config& config_;
   metrics::GatewayMetrics& metrics_;
