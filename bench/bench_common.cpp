@@ -198,6 +198,14 @@ Stats Runner::Merged() const {
   return merged;
 }
 
+namespace {
+constexpr std::uint64_t kMaxReportedFailures = 5;
+}  // namespace
+
+void FailureLog::Report(const std::string& message) {
+  if (reported_.fetch_add(1) < kMaxReportedFailures) std::fprintf(stderr, "wsbench: %s\n", message.c_str());
+}
+
 JsonLine::JsonLine(std::string_view mode) : text_("{") { Add("mode", mode); }
 
 void JsonLine::Key(std::string_view key) {
@@ -267,6 +275,32 @@ void AddLatency(JsonLine& json, std::string_view prefix, const Histogram& h) {
   json.Add(std::string{prefix} + "max_us", Micros(h.max()));
 }
 
+std::string DescribeEchoFailures(const Stats& s, bool unexpected_replies) {
+  std::string text = "errors: " + std::to_string(s.errors) +
+                     ", verification failures: " + std::to_string(s.VerifyFailures()) + " (wrong connection " +
+                     std::to_string(s.verify_wrong_connection) + ", out of order " +
+                     std::to_string(s.verify_out_of_order) + ", corrupt " + std::to_string(s.verify_corrupt);
+  if (unexpected_replies) text += ", unexpected " + std::to_string(s.verify_unexpected);
+  return text + "), dropped: " + std::to_string(s.dropped) + ", refused: " + std::to_string(s.refused);
+}
+
+void AddEchoFailures(JsonLine& json, const Stats& s, bool unexpected_replies) {
+  json.Add("errors", s.errors)
+      .Add("verify_failures", s.VerifyFailures())
+      .Add("verify_wrong_connection", s.verify_wrong_connection)
+      .Add("verify_out_of_order", s.verify_out_of_order)
+      .Add("verify_corrupt", s.verify_corrupt);
+  if (unexpected_replies) json.Add("verify_unexpected", s.verify_unexpected);
+  json.Add("dropped", s.dropped).Add("refused", s.refused);
+}
+
+int PrintResult(JsonLine& json, bool ok) {
+  json.Add("ok", ok);
+  std::printf("%s\n", json.str().c_str());
+  std::fflush(stdout);
+  return ok ? 0 : 1;
+}
+
 void DisableNagle(tcp::socket& socket) {
   boost::system::error_code ignored;  // a socket that refuses it still works, only slower
   socket.set_option(tcp::no_delay(true), ignored);
@@ -281,6 +315,13 @@ bool BindLoopbackSource(tcp::socket& socket, std::uint64_t index, boost::system:
   const net::ip::address_v4::bytes_type bytes{127, 0, static_cast<unsigned char>(index / 250 % 256),
                                               static_cast<unsigned char>(1 + index % 250)};
   socket.bind(tcp::endpoint{net::ip::address_v4{bytes}, 0}, ec);
+  return !ec;
+}
+
+bool OpenFromLoopbackSource(tcp::socket& socket, const tcp::endpoint& endpoint, std::uint64_t index,
+                            boost::system::error_code& ec) {
+  socket.open(endpoint.protocol(), ec);
+  if (!ec && endpoint.address().is_v4()) BindLoopbackSource(socket, index, ec);
   return !ec;
 }
 

@@ -1,9 +1,10 @@
 #pragma once
 // Pieces shared by the wsbench modes: URL and duration parsing (loopback
 // only), the open-file limit, server memory from /proc, the per-thread
-// statistics and the thread pool that runs one io_context, and the final
-// JSON line.
+// statistics and the thread pool that runs one io_context, failure messages,
+// and the summary with its final JSON line.
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
@@ -80,6 +81,17 @@ class Runner {
   std::vector<Stats> stats_;
 };
 
+// Prints a run's failures to stderr, only the first few: one server fault
+// can fail thousands of connections alike, and the summary counts them all.
+class FailureLog {
+ public:
+  // "wsbench: `message`" (any thread).
+  void Report(const std::string& message);
+
+ private:
+  std::atomic<std::uint64_t> reported_{0};
+};
+
 // Builds the final {"mode":...} line for scripts.
 class JsonLine {
  public:
@@ -104,10 +116,27 @@ inline double Seconds(Clock::duration d) { return std::chrono::duration<double>(
 std::string DescribeLatency(const Histogram& h);
 void AddLatency(JsonLine& json, std::string_view prefix, const Histogram& h);
 
+// The failure counts of a mode that checks echoes (echo, connect-rate): the
+// summary's "errors: ..." line and the JSON fields. connect-rate reads one
+// reply per message it sent, so it has no unexpected replies to count
+// (`unexpected_replies` false leaves them out).
+std::string DescribeEchoFailures(const Stats& s, bool unexpected_replies);
+void AddEchoFailures(JsonLine& json, const Stats& s, bool unexpected_replies);
+
+// Ends a mode's summary: adds "ok" to `json`, prints it as the last line and
+// returns the exit code for it.
+int PrintResult(JsonLine& json, bool ok);
+
 // Sets IP_BIND_ADDRESS_NO_PORT and binds an open socket to 127.0.x.y for
 // source address number `index` (x = index / 250 % 256, y = 1 + index % 250),
 // so that the port is chosen at connect time per 4-tuple. False on failure.
 bool BindLoopbackSource(boost::asio::ip::tcp::socket& socket, std::uint64_t index, boost::system::error_code& ec);
+
+// Opens `socket` for connecting to `endpoint` and, when that is IPv4, binds
+// it to source address number `index` (an IPv6 loopback connection has only
+// ::1 to come from). False on failure.
+bool OpenFromLoopbackSource(boost::asio::ip::tcp::socket& socket, const boost::asio::ip::tcp::endpoint& endpoint,
+                            std::uint64_t index, boost::system::error_code& ec);
 
 // Turns Nagle off on a connected client socket, as browsers and WebSocket
 // libraries do: with it on, a small message written while the previous one

@@ -37,7 +37,6 @@ namespace websocket = beast::websocket;
 
 constexpr auto kStepTimeout = std::chrono::seconds(5);  // connect, handshake, close
 constexpr std::uint64_t kSourceAddresses = 250 * 256;   // BindLoopbackSource's distinct addresses
-constexpr std::uint64_t kMaxReportedFailures = 5;
 
 std::uint64_t Nanos(Clock::duration d) {
   return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(d).count());
@@ -84,16 +83,13 @@ class ConnectRun {
   void Start();
   void WorkerFinished();
   bool Measured(Clock::time_point t) const { return t >= measure_start && t < measure_end; }
-  void Report(const std::string& message) {
-    if (reported_failures.fetch_add(1) < kMaxReportedFailures) std::fprintf(stderr, "wsbench: %s\n", message.c_str());
-  }
 
   const ConnectRateOptions& options;
   net::io_context& ioc;
   std::vector<std::shared_ptr<Worker>> workers;
   std::atomic<std::uint64_t> next_source{0};
   std::atomic<std::size_t> active{0};  // workers not finished
-  std::atomic<std::uint64_t> reported_failures{0};
+  FailureLog failures;
   PerThreadHistograms handshake_ns;
   Clock::time_point begin, measure_start, measure_end;
   net::steady_timer drain_timer;  // used only on its own strand
@@ -117,11 +113,9 @@ class Worker : public std::enable_shared_from_this<Worker> {
     auto& stream = beast::get_lowest_layer(*ws_);
     const auto& endpoint = run_.options.url.endpoint;
     beast::error_code ec;
-    stream.socket().open(endpoint.protocol(), ec);
-    if (!ec && endpoint.address().is_v4()) {
-      BindLoopbackSource(stream.socket(), run_.next_source.fetch_add(1) % kSourceAddresses, ec);
+    if (!OpenFromLoopbackSource(stream.socket(), endpoint, run_.next_source.fetch_add(1) % kSourceAddresses, ec)) {
+      return Refuse("bind", ec);
     }
-    if (ec) return Refuse("bind", ec);
     stream.expires_after(kStepTimeout);
     stream.async_connect(endpoint, beast::bind_front_handler(&Worker::OnConnect, shared_from_this()));
   }
@@ -149,9 +143,7 @@ class Worker : public std::enable_shared_from_this<Worker> {
     if (ec) return Refuse("connect", ec);
     beast::get_lowest_layer(*ws_).expires_never();
     DisableNagle(beast::get_lowest_layer(*ws_).socket());
-    websocket::stream_base::timeout timeout = websocket::stream_base::timeout::suggested(beast::role_type::client);
-    timeout.handshake_timeout = kStepTimeout;  // also bounds the close handshake
-    ws_->set_option(timeout);
+    SetClientTimeouts(*ws_, kStepTimeout);
     ws_->text(true);
     stage_ = Stage::kHandshaking;
     ws_->async_handshake(run_.options.url.host_header, run_.options.url.target,
@@ -245,10 +237,7 @@ class Worker : public std::enable_shared_from_this<Worker> {
   }
 
   void CloseSocket() {
-    if (!ws_) return;
-    DisarmTimeouts(*ws_);
-    beast::error_code ignored;
-    beast::get_lowest_layer(*ws_).socket().close(ignored);
+    if (ws_) Abandon(*ws_);
   }
 
   void Finish() {
@@ -260,7 +249,7 @@ class Worker : public std::enable_shared_from_this<Worker> {
   }
 
   void Report(const std::string& message) {
-    run_.Report("worker " + std::to_string(index_) + ", cycle " + std::to_string(cycle_) + ": " + message);
+    run_.failures.Report("worker " + std::to_string(index_) + ", cycle " + std::to_string(cycle_) + ": " + message);
   }
 
   ConnectRun& run_;
@@ -316,13 +305,7 @@ int RunConnectRate(const ConnectRateOptions& o) {
               static_cast<unsigned long long>(s.messages), per_s);
   std::printf("handshake (connect start to upgrade done): %s\n", DescribeLatency(handshake).c_str());
   std::printf("full cycle: %s\n", DescribeLatency(s.latency_ns).c_str());
-  std::printf(
-      "errors: %llu, verification failures: %llu (wrong connection %llu, out of order %llu, corrupt %llu), "
-      "dropped: %llu, refused: %llu\n",
-      static_cast<unsigned long long>(s.errors), static_cast<unsigned long long>(s.VerifyFailures()),
-      static_cast<unsigned long long>(s.verify_wrong_connection),
-      static_cast<unsigned long long>(s.verify_out_of_order), static_cast<unsigned long long>(s.verify_corrupt),
-      static_cast<unsigned long long>(s.dropped), static_cast<unsigned long long>(s.refused));
+  std::printf("%s\n", DescribeEchoFailures(s, /*unexpected_replies=*/false).c_str());
 
   const bool ok = s.errors == 0 && s.VerifyFailures() == 0 && s.dropped == 0 && s.refused == 0;
   JsonLine json("connect-rate");
@@ -336,17 +319,8 @@ int RunConnectRate(const ConnectRateOptions& o) {
       .Add("connections_per_sec", per_s);
   AddLatency(json, "handshake_", handshake);
   AddLatency(json, "cycle_", s.latency_ns);
-  json.Add("errors", s.errors)
-      .Add("verify_failures", s.VerifyFailures())
-      .Add("verify_wrong_connection", s.verify_wrong_connection)
-      .Add("verify_out_of_order", s.verify_out_of_order)
-      .Add("verify_corrupt", s.verify_corrupt)
-      .Add("dropped", s.dropped)
-      .Add("refused", s.refused)
-      .Add("ok", ok);
-  std::printf("%s\n", json.str().c_str());
-  std::fflush(stdout);
-  return ok ? 0 : 1;
+  AddEchoFailures(json, s, /*unexpected_replies=*/false);
+  return PrintResult(json, ok);
 }
 
 }  // namespace wsbench

@@ -33,6 +33,7 @@
 #include <string>
 
 #include "modes.hpp"
+#include "paced_opener.hpp"
 #include "payload.hpp"
 #include "stream_timeouts.hpp"
 
@@ -42,11 +43,8 @@ namespace {
 namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace websocket = beast::websocket;
-using tcp = net::ip::tcp;
 
-constexpr auto kConnectTimeout = std::chrono::seconds(5);
 constexpr std::size_t kMaxOpenLoopBacklog = 1 << 16;  // per connection
-constexpr std::uint64_t kMaxReportedFailures = 5;
 // The open-loop pacer wakes at most this often and sends everything that
 // fell due meanwhile, each message still timed from its scheduled moment.
 constexpr auto kPacerTick = std::chrono::microseconds(100);
@@ -85,7 +83,7 @@ class EchoRun {
   std::vector<std::shared_ptr<EchoConnection>> connections;
   std::atomic<std::size_t> connecting{0};
   std::atomic<std::size_t> active{0};  // connections up and not finished
-  std::atomic<std::uint64_t> reported_failures{0};
+  FailureLog failures;
   Clock::time_point begin, measure_start, measure_end, drain_deadline;
   net::steady_timer drain_timer;         // used only on its own strand
   std::shared_ptr<OpenLoopPacer> pacer;  // open loop only
@@ -160,9 +158,7 @@ class EchoConnection : public std::enable_shared_from_this<EchoConnection> {
     if (ec) return Refuse("connect", ec);
     beast::get_lowest_layer(ws_).expires_never();
     DisableNagle(beast::get_lowest_layer(ws_).socket());
-    websocket::stream_base::timeout timeout = websocket::stream_base::timeout::suggested(beast::role_type::client);
-    timeout.handshake_timeout = kConnectTimeout;
-    ws_.set_option(timeout);
+    SetClientTimeouts(ws_, kConnectTimeout);
     ws_.binary(run_.options.binary);
     ws_.async_handshake(run_.options.url.host_header, run_.options.url.target,
                         beast::bind_front_handler(&EchoConnection::OnHandshake, shared_from_this()));
@@ -178,9 +174,7 @@ class EchoConnection : public std::enable_shared_from_this<EchoConnection> {
   void Refuse(const char* what, beast::error_code ec) {
     ++ThreadStats().refused;
     Report(std::string{what} + ": " + ec.message());
-    DisarmTimeouts(ws_);
-    beast::error_code ignored;
-    beast::get_lowest_layer(ws_).socket().close(ignored);
+    Abandon(ws_);
     run_.ConnectDone();
   }
 
@@ -300,9 +294,7 @@ class EchoConnection : public std::enable_shared_from_this<EchoConnection> {
   }
 
   void Report(const std::string& message) {
-    if (run_.reported_failures.fetch_add(1) < kMaxReportedFailures) {
-      std::fprintf(stderr, "wsbench: connection %llu: %s\n", static_cast<unsigned long long>(index_), message.c_str());
-    }
+    run_.failures.Report("connection " + std::to_string(index_) + ": " + message);
   }
 
   EchoRun& run_;
@@ -420,36 +412,6 @@ void EchoRun::ConnectionFinished() {
   net::post(drain_timer.get_executor(), [this] { drain_timer.cancel(); });
 }
 
-// Starts every connection's Connect, all at once or `rate` per second. The
-// pacing timer keeps itself alive until the last one started.
-void ConnectPaced(net::io_context& ioc, const std::vector<std::shared_ptr<EchoConnection>>& connections, double rate) {
-  if (rate <= 0) {
-    for (const auto& connection : connections) connection->Connect();
-    return;
-  }
-  struct Pacer : std::enable_shared_from_this<Pacer> {
-    Pacer(net::io_context& ioc, const std::vector<std::shared_ptr<EchoConnection>>& all, double rate)
-        : timer(ioc), connections(all), rate(rate), start(Clock::now()) {}
-    void Next() {
-      const auto due =
-          std::min<std::size_t>(connections.size(), static_cast<std::size_t>(Seconds(Clock::now() - start) * rate) + 1);
-      for (; started < due; ++started) connections[started]->Connect();
-      if (started == connections.size()) return;
-      timer.expires_at(start + std::chrono::duration_cast<Clock::duration>(
-                                   std::chrono::duration<double>(static_cast<double>(started) / rate)));
-      timer.async_wait([self = shared_from_this()](beast::error_code ec) {
-        if (!ec) self->Next();
-      });
-    }
-    net::steady_timer timer;
-    const std::vector<std::shared_ptr<EchoConnection>>& connections;
-    double rate;
-    Clock::time_point start;
-    std::size_t started = 0;
-  };
-  std::make_shared<Pacer>(ioc, connections, rate)->Next();
-}
-
 }  // namespace
 
 int RunEcho(const EchoOptions& o) {
@@ -460,7 +422,8 @@ int RunEcho(const EchoOptions& o) {
   for (std::uint64_t i = 0; i < o.connections; ++i) {
     run.connections.push_back(std::make_shared<EchoConnection>(run, i));
   }
-  ConnectPaced(runner.ioc(), run.connections, o.connect_rate);
+  PacedOpener opener(runner.ioc().get_executor());
+  opener.Start(o.connections, o.connect_rate, [&run](std::uint64_t index) { run.connections[index]->Connect(); });
   runner.Run();
   run.connections.clear();
 
@@ -492,14 +455,7 @@ int RunEcho(const EchoOptions& o) {
   }
   std::printf("throughput: %.0f msg/s, %.2f MB/s of echoed payload\n", messages_per_s, bytes_per_s / 1e6);
   std::printf("latency: %s\n", DescribeLatency(s.latency_ns).c_str());
-  std::printf(
-      "errors: %llu, verification failures: %llu (wrong connection %llu, out of order %llu, corrupt %llu, "
-      "unexpected %llu), dropped: %llu, refused: %llu\n",
-      static_cast<unsigned long long>(s.errors), static_cast<unsigned long long>(s.VerifyFailures()),
-      static_cast<unsigned long long>(s.verify_wrong_connection),
-      static_cast<unsigned long long>(s.verify_out_of_order), static_cast<unsigned long long>(s.verify_corrupt),
-      static_cast<unsigned long long>(s.verify_unexpected), static_cast<unsigned long long>(s.dropped),
-      static_cast<unsigned long long>(s.refused));
+  std::printf("%s\n", DescribeEchoFailures(s, /*unexpected_replies=*/true).c_str());
 
   const bool ok =
       s.errors == 0 && s.VerifyFailures() == 0 && s.dropped == 0 && s.refused == 0 && (!counting || count_reached);
@@ -520,18 +476,8 @@ int RunEcho(const EchoOptions& o) {
       .Add("messages_per_s", messages_per_s)
       .Add("bytes_per_s", bytes_per_s);
   AddLatency(json, "latency_", s.latency_ns);
-  json.Add("errors", s.errors)
-      .Add("verify_failures", s.VerifyFailures())
-      .Add("verify_wrong_connection", s.verify_wrong_connection)
-      .Add("verify_out_of_order", s.verify_out_of_order)
-      .Add("verify_corrupt", s.verify_corrupt)
-      .Add("verify_unexpected", s.verify_unexpected)
-      .Add("dropped", s.dropped)
-      .Add("refused", s.refused)
-      .Add("ok", ok);
-  std::printf("%s\n", json.str().c_str());
-  std::fflush(stdout);
-  return ok ? 0 : 1;
+  AddEchoFailures(json, s, /*unexpected_replies=*/true);
+  return PrintResult(json, ok);
 }
 
 }  // namespace wsbench

@@ -23,26 +23,22 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
-#include <boost/beast/websocket.hpp>
-#include <cmath>
 #include <cstdio>
 #include <limits>
 #include <memory>
 #include <string>
 
 #include "broadcast_trigger.hpp"
+#include "held_connection.hpp"
 #include "modes.hpp"
-#include "stream_timeouts.hpp"
+#include "paced_opener.hpp"
 
 namespace wsbench {
 namespace {
 
 namespace net = boost::asio;
 namespace beast = boost::beast;
-namespace websocket = beast::websocket;
 
-constexpr auto kConnectTimeout = std::chrono::seconds(5);
-constexpr std::uint64_t kMaxReportedFailures = 5;
 constexpr std::uint64_t kBroadcastTag = 0xfa17;  // the header tag of every broadcast payload
 constexpr std::uint64_t kNoBroadcast = std::numeric_limits<std::uint64_t>::max();
 
@@ -66,7 +62,12 @@ class FanoutReceiver;
 class FanoutRun {
  public:
   FanoutRun(const FanoutOptions& options, net::io_context& ioc)
-      : options(options), ioc(ioc), strand(net::make_strand(ioc)), slots(options.in_flight), timer_(strand) {}
+      : options(options),
+        ioc(ioc),
+        strand(net::make_strand(ioc)),
+        opener(strand),
+        slots(options.in_flight),
+        timer_(strand) {}
 
   void Start();
   // A receiver is up or was refused (any thread).
@@ -77,32 +78,30 @@ class FanoutRun {
   }
   // A receiver has broadcast `seq` intact since `at` (any thread).
   void Delivered(std::uint64_t seq, Clock::time_point at);
-  void Report(const std::string& message);
 
   const FanoutOptions& options;
   net::io_context& ioc;
   RunStrand strand;
+  PacedOpener opener;
   std::vector<std::shared_ptr<FanoutReceiver>> receivers;
   std::shared_ptr<BroadcastTrigger> trigger;
   std::atomic<std::uint64_t> unsettled{0};  // receivers neither up nor refused yet
   std::atomic<std::uint64_t> up{0};
-  std::atomic<std::uint64_t> reported_failures{0};
+  FailureLog failures;
   std::vector<Slot> slots;
 
   // On `strand`, read after the run.
   std::uint64_t receivers_up = 0;  // when the broadcasts began
-  std::uint64_t opened = 0;
-  std::uint64_t triggered = 0;  // broadcasts sent to the trigger
+  std::uint64_t triggered = 0;     // broadcasts sent to the trigger
   std::uint64_t completed = 0;
   std::uint64_t lowest_incomplete = 0;
   std::uint64_t trigger_errors = 0;
   std::uint64_t short_queued = 0;  // admin: broadcasts queued for fewer connections than were up
-  Clock::time_point open_start, all_up_at, first_trigger, last_delivery;
+  Clock::time_point all_up_at, first_trigger, last_delivery;
   Histogram completion_ns;
   std::string stop_reason;
 
  private:
-  void OpenDue();
   void AllSettled();
   void Pump();
   void Fire(std::uint64_t seq);
@@ -111,91 +110,30 @@ class FanoutRun {
   void ArmWatchdog();
   void Finish(std::string reason);
 
-  net::steady_timer timer_;  // the opener's pace, then the watchdog
+  net::steady_timer timer_;  // the watchdog
   bool finished_ = false;
 };
 
-class FanoutReceiver : public std::enable_shared_from_this<FanoutReceiver> {
+class FanoutReceiver : public HeldConnection {
  public:
-  FanoutReceiver(FanoutRun& run, std::uint64_t index) : run_(run), index_(index), ws_(net::make_strand(run.ioc)) {}
-
-  net::any_io_executor executor() { return ws_.get_executor(); }
-
-  void Open() {
-    auto& stream = beast::get_lowest_layer(ws_);
-    const auto& endpoint = run_.options.url.endpoint;
-    beast::error_code ec;
-    stream.socket().open(endpoint.protocol(), ec);
-    if (!ec && endpoint.address().is_v4()) BindLoopbackSource(stream.socket(), index_, ec);
-    if (ec) return Refuse("bind", ec);
-    stream.expires_after(kConnectTimeout);
-    stream.async_connect(endpoint, beast::bind_front_handler(&FanoutReceiver::OnConnect, shared_from_this()));
-  }
-
-  // Ends the run for this receiver with a close handshake.
-  void Close() {
-    if (!up_ || lost_ || closing_) return;
-    closing_ = true;
-    ws_.async_close(websocket::close_code::normal,
-                    beast::bind_front_handler(&FanoutReceiver::OnClose, shared_from_this()));
-  }
+  FanoutReceiver(FanoutRun& run, std::uint64_t index)
+      : HeldConnection(run.ioc, run.options.url, index, /*permessage_deflate=*/false, "lost"), run_(run) {}
 
  private:
-  void OnConnect(beast::error_code ec) {
-    if (ec) return Refuse("connect", ec);
-    beast::get_lowest_layer(ws_).expires_never();
-    websocket::stream_base::timeout timeout = websocket::stream_base::timeout::suggested(beast::role_type::client);
-    timeout.handshake_timeout = kConnectTimeout;  // also bounds the close handshake
-    ws_.set_option(timeout);
-    ws_.async_handshake(run_.options.url.host_header, run_.options.url.target,
-                        beast::bind_front_handler(&FanoutReceiver::OnHandshake, shared_from_this()));
-  }
+  void Upgraded() override { run_.up.fetch_add(1); }
 
-  void OnHandshake(beast::error_code ec) {
-    if (ec) return Refuse("handshake", ec);
-    up_ = true;
-    run_.up.fetch_add(1);
-    DoRead();
-    run_.ReceiverSettled();
-  }
-
-  void Refuse(const char* what, beast::error_code ec) {
-    ++ThreadStats().refused;
-    Report(std::string{what} + ": " + ec.message());
-    DisarmTimeouts(ws_);
-    beast::error_code ignored;
-    beast::get_lowest_layer(ws_).socket().close(ignored);
-    run_.ReceiverSettled();
-  }
-
-  void DoRead() { ws_.async_read(buffer_, beast::bind_front_handler(&FanoutReceiver::OnRead, shared_from_this())); }
-
-  void OnRead(beast::error_code ec, std::size_t bytes) {
-    if (ec) {
-      if (closing_) return;  // the close handshake ends the read; OnClose reports trouble
-      lost_ = true;
-      ++ThreadStats().errors;
-      Report("lost: " + ec.message());
-      beast::error_code ignored;
-      beast::get_lowest_layer(ws_).socket().close(ignored);
-      return;
-    }
-    const auto now = Clock::now();
-    const auto data = buffer_.cdata();
-    Accept({static_cast<const char*>(data.data()), data.size()}, now);
-    buffer_.consume(bytes);
-    DoRead();
-  }
+  void Settled() override { run_.ReceiverSettled(); }
 
   // Checks one delivery and, when it is a first and intact copy of a
   // triggered broadcast, counts it.
-  void Accept(std::string_view got, Clock::time_point now) {
+  void Received(std::string_view got, bool text) override {
+    const auto now = Clock::now();
     auto& stats = ThreadStats();
     const auto header = ParseHeader(got);
-    if (!header || header->tag != kBroadcastTag || !ws_.got_text() || !Intact(got, header->seq)) {
+    if (!header || header->tag != kBroadcastTag || !text || !Intact(got, header->seq)) {
       ++stats.verify_corrupt;
       return Report("a broadcast arrived altered (" + std::to_string(got.size()) + " bytes, " +
-                    (ws_.got_text() ? "text" : "binary") + ")");
+                    (text ? "text" : "binary") + ")");
     }
     const std::uint64_t seq = header->seq;
     // Every triggered broadcast is below the lowest incomplete one plus W,
@@ -231,48 +169,19 @@ class FanoutReceiver : public std::enable_shared_from_this<FanoutReceiver> {
     return got == expected;
   }
 
-  void OnClose(beast::error_code ec) {
-    if (!ec) return;
-    Report("close: " + ec.message());
-    beast::error_code ignored;
-    beast::get_lowest_layer(ws_).socket().close(ignored);
+  void Report(const std::string& message) override {
+    run_.failures.Report("receiver " + std::to_string(index()) + ": " + message);
   }
 
-  void Report(const std::string& message) { run_.Report("receiver " + std::to_string(index_) + ": " + message); }
-
   FanoutRun& run_;
-  const std::uint64_t index_;
-  websocket::stream<beast::tcp_stream> ws_;
-  beast::flat_buffer buffer_;
   std::uint64_t base_ = 0;  // the lowest broadcast not received yet
   std::uint64_t seen_ = 0;  // bit i: broadcast base_ + i received
   std::uint64_t next_ = 0;  // one past the highest broadcast received
-  bool up_ = false;
-  bool lost_ = false;
-  bool closing_ = false;
 };
 
 void FanoutRun::Start() {
   net::post(strand, [this] {
-    open_start = Clock::now();
-    OpenDue();
-  });
-}
-
-// Opens every receiver due by now at `rate`, then waits for the next one.
-void FanoutRun::OpenDue() {
-  const double elapsed = Seconds(Clock::now() - open_start);
-  const auto due =
-      std::min<std::uint64_t>(options.connections, static_cast<std::uint64_t>(std::floor(elapsed * options.rate)) + 1);
-  for (; opened < due; ++opened) {
-    auto receiver = receivers[opened];
-    net::post(receiver->executor(), [receiver] { receiver->Open(); });
-  }
-  if (opened == options.connections) return;
-  timer_.expires_at(open_start + std::chrono::duration_cast<Clock::duration>(
-                                     std::chrono::duration<double>(static_cast<double>(opened) / options.rate)));
-  timer_.async_wait([this](beast::error_code ec) {
-    if (!ec) OpenDue();
+    opener.Start(options.connections, options.rate, [this](std::uint64_t index) { receivers[index]->Open(); });
   });
 }
 
@@ -291,7 +200,7 @@ void FanoutRun::AllSettled() {
     if (finished_) return;
     if (!result.error.empty()) {
       ++trigger_errors;
-      Report(result.error);
+      failures.Report(result.error);
       return Finish("the trigger failed");
     }
     ArmWatchdog();
@@ -319,13 +228,13 @@ void FanoutRun::OnSent(const TriggerResult& result) {
   if (finished_) return;
   if (!result.error.empty()) {
     ++trigger_errors;
-    Report(result.error);
+    failures.Report(result.error);
     return Finish("the trigger failed");
   }
   if (result.queued && *result.queued < receivers_up) {
     if (short_queued++ == 0) {
-      Report("Admin.Broadcast queued a broadcast for " + std::to_string(*result.queued) + " connections, " +
-             std::to_string(receivers_up) + " receivers are up");
+      failures.Report("Admin.Broadcast queued a broadcast for " + std::to_string(*result.queued) + " connections, " +
+                      std::to_string(receivers_up) + " receivers are up");
     }
   }
 }
@@ -367,15 +276,7 @@ void FanoutRun::Finish(std::string reason) {
   stop_reason = std::move(reason);
   timer_.cancel();
   if (trigger) trigger->Stop();
-  for (auto& receiver : receivers) {
-    net::post(receiver->executor(), [receiver] { receiver->Close(); });
-  }
-}
-
-void FanoutRun::Report(const std::string& message) {
-  if (reported_failures.fetch_add(1) < kMaxReportedFailures) {
-    std::fprintf(stderr, "wsbench: %s\n", message.c_str());
-  }
+  for (auto& receiver : receivers) receiver->Close();
 }
 
 }  // namespace
@@ -414,7 +315,7 @@ int RunFanout(const FanoutOptions& o) {
       static_cast<unsigned long long>(last_source / 250 % 256), static_cast<unsigned long long>(1 + last_source % 250),
       static_cast<unsigned long long>(o.messages), o.size, o.in_flight, trigger_text.c_str(), o.threads);
   std::printf("receivers: %llu up (refused %llu) in %.2f s\n", static_cast<unsigned long long>(run.receivers_up),
-              static_cast<unsigned long long>(s.refused), Seconds(run.all_up_at - run.open_start));
+              static_cast<unsigned long long>(s.refused), Seconds(run.all_up_at - run.opener.start()));
   std::printf("broadcasts: %llu triggered, %llu complete in %.3f s: %.0f broadcasts/s\n",
               static_cast<unsigned long long>(run.triggered), static_cast<unsigned long long>(run.completed), seconds,
               broadcasts_per_s);
@@ -443,7 +344,7 @@ int RunFanout(const FanoutOptions& o) {
       .Add("size", std::uint64_t{o.size})
       .Add("in_flight", std::uint64_t{o.in_flight})
       .Add("threads", std::uint64_t{o.threads})
-      .Add("connect_s", Seconds(run.all_up_at - run.open_start))
+      .Add("connect_s", Seconds(run.all_up_at - run.opener.start()))
       .Add("triggered", run.triggered)
       .Add("completed", run.completed)
       .Add("deliveries", s.messages)
@@ -461,10 +362,7 @@ int RunFanout(const FanoutOptions& o) {
       .Add("verify_out_of_order", s.verify_out_of_order)
       .Add("verify_unexpected", s.verify_unexpected);
   if (admin) json.Add("admin_short_queued", run.short_queued);
-  json.Add("ok", ok);
-  std::printf("%s\n", json.str().c_str());
-  std::fflush(stdout);
-  return ok ? 0 : 1;
+  return PrintResult(json, ok);
 }
 
 }  // namespace wsbench

@@ -19,7 +19,6 @@ namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace websocket = beast::websocket;
 
-constexpr auto kConnectTimeout = std::chrono::seconds(5);
 constexpr const char* kBroadcastTarget = "/_broadcast";
 
 class WsTrigger : public BroadcastTrigger, public std::enable_shared_from_this<WsTrigger> {
@@ -33,9 +32,7 @@ class WsTrigger : public BroadcastTrigger, public std::enable_shared_from_this<W
     start_done_ = std::move(done);
     auto& stream = beast::get_lowest_layer(ws_);
     beast::error_code ec;
-    stream.socket().open(url_.endpoint.protocol(), ec);
-    if (!ec && url_.endpoint.address().is_v4()) BindLoopbackSource(stream.socket(), source_index_, ec);
-    if (ec) {
+    if (!OpenFromLoopbackSource(stream.socket(), url_.endpoint, source_index_, ec)) {
       // Done callbacks never run inside the call that takes them.
       return net::post(ws_.get_executor(), [self = shared_from_this(), ec] { self->StartFailed("bind", ec); });
     }
@@ -69,9 +66,7 @@ class WsTrigger : public BroadcastTrigger, public std::enable_shared_from_this<W
     // previous one's ACK.
     beast::error_code ignored;
     beast::get_lowest_layer(ws_).socket().set_option(net::ip::tcp::no_delay(true), ignored);
-    websocket::stream_base::timeout timeout = websocket::stream_base::timeout::suggested(beast::role_type::client);
-    timeout.handshake_timeout = kConnectTimeout;  // also bounds the close handshake
-    ws_.set_option(timeout);
+    SetClientTimeouts(ws_, kConnectTimeout);
     ws_.text(true);
     ws_.async_handshake(url_.host_header, kBroadcastTarget,
                         beast::bind_front_handler(&WsTrigger::OnHandshake, shared_from_this()));
@@ -140,9 +135,7 @@ class WsTrigger : public BroadcastTrigger, public std::enable_shared_from_this<W
   // Closes the socket; pending operations end with an error.
   void Abort() {
     aborted_ = true;
-    DisarmTimeouts(ws_);
-    beast::error_code ignored;
-    beast::get_lowest_layer(ws_).socket().close(ignored);
+    Abandon(ws_);
   }
 
   const Url url_;
