@@ -7,9 +7,10 @@
 #include <map>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "tests/support/admin_client.hpp"
-#include "tests/support/echo_stack.hpp"
+#include "tests/support/shared_echo_stack.hpp"
 #include "tests/support/ws_client.hpp"
 
 namespace wsgateway::testing {
@@ -21,31 +22,16 @@ constexpr std::size_t kLimit = 64 * 1024;
 // Well-formed, but no gateway process has this id.
 const std::string kUnknownId = "0000000000000001-0-1";
 
-class AdminApiTest : public ::testing::Test {
+class AdminApiTest : public SharedEchoStack<AdminApiTest> {
+ public:
+  static std::vector<std::string> Flags() { return {"--max-message-bytes", "64KiB"}; }
+
  protected:
-  static void SetUpTestSuite() {
-    stack_ = EchoStack::Start({"--max-message-bytes", "64KiB"}, &error_).release();
-    if (stack_ != nullptr) admin_ = new AdminClient(stack_->gateway->admin_port());
-  }
-  static void TearDownTestSuite() {
-    delete admin_;
-    admin_ = nullptr;
-    delete stack_;
-    stack_ = nullptr;
-  }
-  void SetUp() override { ASSERT_NE(stack_, nullptr) << error_; }
-
-  static std::uint16_t ws_port() { return stack_->gateway->ws_port(); }
-  static AdminClient& admin() { return *admin_; }
-
-  // Connects `client` on a fresh path and returns its connection id.
-  std::string Connect(WsClient& client, const std::string& path = "") {
-    const std::string target = path.empty() ? UniquePath("admin") : path;
-    const auto upgrade = client.Connect(ws_port(), target);
-    EXPECT_EQ(upgrade.http_status, 101u) << upgrade.ec.message();
-    const auto info = admin().WaitForOne(target.substr(0, target.find('?')), v1::CONNECTION_STATE_ACTIVE);
-    EXPECT_TRUE(info.has_value()) << "connection on " << target << " never listed as ACTIVE";
-    return info ? info->connection_id() : std::string();
+  // Connects `client` on `path` (a fresh one when empty) and returns its id;
+  // it stands in for the fixture's Connect(client, prefix) because the tests
+  // here address connections by id.
+  static std::string Connect(WsClient& client, const std::string& path = "") {
+    return ConnectAndGetId(client, path.empty() ? UniquePath("admin") : path);
   }
 
   // Returns the id of a TCP connection that has not sent anything yet.
@@ -54,20 +40,6 @@ class AdminApiTest : public ::testing::Test {
     EXPECT_TRUE(info.has_value()) << "silent connection " << raw.LocalAddress() << " never listed";
     return info ? info->connection_id() : std::string();
   }
-
-  // Proves that nothing else is queued for the client: its next message is
-  // the echo of a fresh marker.
-  static void ExpectNothingMoreThan(WsClient& client) {
-    const std::string marker = "marker-" + UniquePath();
-    ASSERT_FALSE(client.SendText(marker));
-    const auto next = client.Read();
-    ASSERT_FALSE(next.ec) << next.ec.message();
-    EXPECT_EQ(next.payload, marker) << "an unexpected message arrived before the marker";
-  }
-
-  static inline EchoStack* stack_ = nullptr;
-  static inline AdminClient* admin_ = nullptr;
-  static inline std::string error_;
 };
 
 // ----------------------------------------------------------------- Push
@@ -149,7 +121,7 @@ TEST_F(AdminApiTest, PushToSeveralIdsReportsEachOutcome) {
   WsClient b;
   const std::string id_a = Connect(a);
   const std::string id_b = Connect(b);
-  RawTcpConnection silent(ws_port());
+  RawTcpConnection silent(port());
   ASSERT_TRUE(silent.connected());
   const std::string id_silent = IdOfSilentConnection(silent);
   ASSERT_FALSE(id_silent.empty());
@@ -240,7 +212,7 @@ TEST_F(AdminApiTest, ControlFramePayloadOver125BytesIsInvalidArgument) {
 
 // A connection that has not finished its handshake cannot be pushed to.
 TEST_F(AdminApiTest, PushToConnectionNotYetActiveIsFailedPrecondition) {
-  RawTcpConnection silent(ws_port());
+  RawTcpConnection silent(port());
   ASSERT_TRUE(silent.connected());
   const std::string id = IdOfSilentConnection(silent);
   ASSERT_FALSE(id.empty());
@@ -259,7 +231,7 @@ TEST_F(AdminApiTest, BroadcastHonoursPathPrefixAndExclusions) {
   const std::string id_b = Connect(b, prefix + "/b");
   const std::string id_excluded = Connect(excluded, prefix + "/c");
   Connect(outside, UniquePath("elsewhere"));
-  RawTcpConnection silent(ws_port());  // not ACTIVE: never a broadcast target
+  RawTcpConnection silent(port());  // not ACTIVE: never a broadcast target
 
   const auto reply = admin().Broadcast(v1::OPCODE_TEXT, "to the room", prefix + "/", {id_excluded});
   ASSERT_TRUE(reply.ok()) << Describe(reply.status);
@@ -419,7 +391,7 @@ TEST_F(AdminApiTest, StaleIdIsNeverReused) {
 TEST_F(AdminApiTest, ExistAndIsEstablishedFollowTheConnectionState) {
   WsClient client;
   const std::string active = Connect(client);
-  RawTcpConnection raw(ws_port());
+  RawTcpConnection raw(port());
   const std::string silent = IdOfSilentConnection(raw);
   ASSERT_FALSE(silent.empty());
 
@@ -494,7 +466,7 @@ TEST_F(AdminApiTest, GetClientInfoDescribesTheConnection) {
   const auto connected = info.connected_at().seconds() * 1'000'000'000LL + info.connected_at().nanos();
   const auto last = info.last_activity_at().seconds() * 1'000'000'000LL + info.last_activity_at().nanos();
   EXPECT_GE(last, connected);
-  EXPECT_EQ(info.local_address(), "127.0.0.1:" + std::to_string(ws_port()));
+  EXPECT_EQ(info.local_address(), "127.0.0.1:" + std::to_string(port()));
   EXPECT_EQ(info.route(), "");
   EXPECT_LT(info.event_loop(), 2u);
   EXPECT_TRUE(info.has_last_received_at());
@@ -505,7 +477,7 @@ TEST_F(AdminApiTest, GetClientInfoDescribesTheConnection) {
 // A connection that sent nothing is described in state CONNECTION, without a
 // path.
 TEST_F(AdminApiTest, GetClientInfoOfASilentConnectionShowsStateConnection) {
-  RawTcpConnection raw(ws_port());
+  RawTcpConnection raw(port());
   const std::string id = IdOfSilentConnection(raw);
   ASSERT_FALSE(id.empty());
   const auto reply = admin().GetClientInfo(id);
@@ -528,7 +500,7 @@ TEST_F(AdminApiTest, ListConnectionsFiltersByPathAndState) {
   WsClient first, second;
   const std::string id_first = Connect(first, prefix + "/1");
   const std::string id_second = Connect(second, prefix + "/2");
-  RawTcpConnection raw(ws_port());
+  RawTcpConnection raw(port());
   const std::string id_raw = IdOfSilentConnection(raw);
 
   v1::ConnectionFilter by_path;

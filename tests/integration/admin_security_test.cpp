@@ -19,8 +19,8 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
 #include "tests/support/admin_client.hpp"
-#include "tests/support/echo_stack.hpp"
 #include "tests/support/prometheus_text.hpp"
+#include "tests/support/shared_echo_stack.hpp"
 #include "tests/support/test_certificates.hpp"
 #include "tests/support/ws_client.hpp"
 
@@ -73,30 +73,18 @@ std::pair<int, std::string> RunToExit(std::vector<std::string> args) {
 
 // One gateway (with the echo backend) whose tokens come from a file and
 // from --admin-tokens.
-class AdminTokenTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    const auto dir = TempDir();
-    token_file_ = dir + "/tokens";
-    WriteFile(token_file_,
+class AdminTokenTest : public SharedEchoStack<AdminTokenTest> {
+ public:
+  static std::vector<std::string> Flags() {
+    const auto token_file = TempDir() + "/tokens";
+    WriteFile(token_file,
               "# admin tokens, one per line\n"
               "file-token-one\n"
               "\n"
               "   file-token-two \t\n"
               "#not-a-token\n");
-    stack_ = EchoStack::Start({"--admin-token-file", token_file_, "--admin-tokens", "listed-token"}, &error_).release();
+    return {"--admin-token-file", token_file, "--admin-tokens", "listed-token"};
   }
-  static void TearDownTestSuite() {
-    delete stack_;
-    stack_ = nullptr;
-  }
-  void SetUp() override { ASSERT_NE(stack_, nullptr) << error_; }
-
-  std::uint16_t port() const { return stack_->gateway->admin_port(); }
-
-  static inline EchoStack* stack_ = nullptr;
-  static inline std::string error_;
-  static inline std::string token_file_;
 };
 
 // Without a token, every Admin method answers UNAUTHENTICATED saying which
@@ -105,13 +93,13 @@ class AdminTokenTest : public ::testing::Test {
 TEST_F(AdminTokenTest, EveryMethodRefusesACallWithoutToken) {
   const std::string path = UniquePath();
   WsClient ws;
-  ASSERT_EQ(ws.Connect(stack_->gateway->ws_port(), path).http_status, 101u);
-  AdminClient trusted(port(), {.metadata = BearerMetadata("listed-token")});
+  ASSERT_EQ(ws.Connect(port(), path).http_status, 101u);
+  AdminClient trusted(admin_port(), {.metadata = BearerMetadata("listed-token")});
   const auto info = trusted.WaitForOne(path, v1::CONNECTION_STATE_ACTIVE);
   ASSERT_TRUE(info.has_value());
   const std::string id = info->connection_id();
 
-  AdminClient anonymous(port());
+  AdminClient anonymous(admin_port());
   const std::vector<std::pair<std::string, std::function<grpc::Status()>>> calls = {
       {"Push", [&] { return anonymous.Push({id}, v1::OPCODE_TEXT, "refused push").status; }},
       {"Broadcast", [&] { return anonymous.Broadcast(v1::OPCODE_TEXT, "refused broadcast", path).status; }},
@@ -142,13 +130,13 @@ TEST_F(AdminTokenTest, WrongTokensAreRefused) {
   const std::vector<std::string> wrong = {"Bearer file-token-three", "Bearer file-token-one-and-more",
                                           "Bearer #not-a-token", "Bearer listed-tokeN"};
   for (const auto& value : wrong) {
-    const auto status = ExistWith(port(), {.metadata = {{"authorization", value}}});
+    const auto status = ExistWith(admin_port(), {.metadata = {{"authorization", value}}});
     EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED) << value << ": " << Describe(status);
     EXPECT_EQ(status.error_message(), kTokenNotAccepted) << value;
   }
   const std::vector<std::string> malformed = {"Bearer ", "Basic bGlzdGVkLXRva2Vu", "listed-token"};
   for (const auto& value : malformed) {
-    const auto status = ExistWith(port(), {.metadata = {{"authorization", value}}});
+    const auto status = ExistWith(admin_port(), {.metadata = {{"authorization", value}}});
     EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED) << value << ": " << Describe(status);
     EXPECT_EQ(status.error_message(), kMissingToken) << value;
   }
@@ -158,17 +146,17 @@ TEST_F(AdminTokenTest, WrongTokensAreRefused) {
 // is case-insensitive.
 TEST_F(AdminTokenTest, EveryConfiguredTokenIsAccepted) {
   for (const std::string token : {"file-token-one", "file-token-two", "listed-token"}) {
-    const auto status = ExistWith(port(), {.metadata = BearerMetadata(token)});
+    const auto status = ExistWith(admin_port(), {.metadata = BearerMetadata(token)});
     EXPECT_TRUE(status.ok()) << token << ": " << Describe(status);
   }
-  const auto status = ExistWith(port(), {.metadata = {{"authorization", "bearer file-token-one"}}});
+  const auto status = ExistWith(admin_port(), {.metadata = {{"authorization", "bearer file-token-one"}}});
   EXPECT_TRUE(status.ok()) << Describe(status);
 }
 
 // Health checks and reflection need no token: probes and grpcurl's
 // listing work, and reflection shows only the schema.
 TEST_F(AdminTokenTest, HealthAndReflectionStayOpen) {
-  const auto channel = LoopbackChannel(port());
+  const auto channel = LoopbackChannel(admin_port());
   // SERVING once the readiness watch has seen the backend stream up.
   const auto status = PollUntil(std::chrono::seconds(20), [&] {
     const auto answer = HealthStatusOf(channel);
@@ -198,15 +186,15 @@ TEST_F(AdminTokenTest, HealthAndReflectionStayOpen) {
 // Refusals are counted in the admin latency histogram under their code.
 TEST_F(AdminTokenTest, RefusalsAreCountedByCode) {
   const auto count = [this]() -> std::optional<double> {
-    const auto scrape = ScrapeMetrics(stack_->gateway->metrics_port());
+    const auto scrape = ScrapeMetrics(metrics_port());
     if (!scrape) return std::nullopt;
     return scrape->Sum("wsgateway_admin_request_duration_seconds_count",
                        {{"method", "Exist"}, {"code", "UNAUTHENTICATED"}});
   };
   const auto before = count();
   ASSERT_TRUE(before.has_value());
-  EXPECT_FALSE(ExistWith(port(), {}).ok());
-  EXPECT_FALSE(ExistWith(port(), {.metadata = BearerMetadata("wrong")}).ok());
+  EXPECT_FALSE(ExistWith(admin_port(), {}).ok());
+  EXPECT_FALSE(ExistWith(admin_port(), {.metadata = BearerMetadata("wrong")}).ok());
   const auto after = count();
   ASSERT_TRUE(after.has_value());
   EXPECT_EQ(*after - *before, 2.0);

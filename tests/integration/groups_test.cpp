@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "tests/support/admin_client.hpp"
-#include "tests/support/echo_stack.hpp"
+#include "tests/support/shared_echo_stack.hpp"
 #include "tests/support/ws_client.hpp"
 
 namespace wsgateway::testing {
@@ -44,34 +44,16 @@ std::set<std::string> IdsOf(const std::vector<v1::ClientInfo>& infos) {
   return ids;
 }
 
-class GroupsTest : public ::testing::Test {
+class GroupsTest : public SharedEchoStack<GroupsTest> {
  protected:
-  static void SetUpTestSuite() {
-    stack_ = EchoStack::Start({}, &error_).release();
-    if (stack_ != nullptr) admin_ = new AdminClient(stack_->gateway->admin_port());
-  }
-  static void TearDownTestSuite() {
-    delete admin_;
-    admin_ = nullptr;
-    delete stack_;
-    stack_ = nullptr;
-  }
-  void SetUp() override { ASSERT_NE(stack_, nullptr) << error_; }
-
-  static std::uint16_t ws_port() { return stack_->gateway->ws_port(); }
-  static AdminClient& admin() { return *admin_; }
-
   // A group name no other test uses.
   static std::string UniqueGroup() { return "group" + UniquePath(); }
 
-  // Connects `client` on `path` (a fresh one when empty) and returns its id.
+  // Connects `client` on `path` (a fresh one when empty) and returns its id;
+  // it stands in for the fixture's Connect(client, prefix) because the tests
+  // here address connections by id.
   static std::string Connect(WsClient& client, const std::string& path = "") {
-    const std::string target = path.empty() ? UniquePath("groups") : path;
-    const auto upgrade = client.Connect(ws_port(), target);
-    EXPECT_EQ(upgrade.http_status, 101u) << upgrade.ec.message();
-    const auto info = admin().WaitForOne(target, v1::CONNECTION_STATE_ACTIVE);
-    EXPECT_TRUE(info.has_value()) << "connection on " << target << " never listed as ACTIVE";
-    return info ? info->connection_id() : std::string();
+    return ConnectAndGetId(client, path.empty() ? UniquePath("groups") : path);
   }
 
   // Connects `client` and makes it a member of `groups`.
@@ -80,16 +62,6 @@ class GroupsTest : public ::testing::Test {
     const auto reply = admin().JoinGroup(id, groups);
     EXPECT_TRUE(reply.ok()) << Describe(reply.status);
     return id;
-  }
-
-  // Proves that nothing else is queued for the client: its next message is
-  // the echo of a fresh marker.
-  static void ExpectNothingMoreThan(WsClient& client) {
-    const std::string marker = "marker-" + UniquePath();
-    ASSERT_FALSE(client.SendText(marker));
-    const auto next = client.Read();
-    ASSERT_FALSE(next.ec) << next.ec.message();
-    EXPECT_EQ(next.payload, marker) << "an unexpected message arrived before the marker";
   }
 
   static void ExpectReceives(WsClient& client, const std::string& payload) {
@@ -114,10 +86,6 @@ class GroupsTest : public ::testing::Test {
     filter.set_group(group);
     return admin().ListAll(filter, 1000, error);
   }
-
-  static inline EchoStack* stack_ = nullptr;
-  static inline AdminClient* admin_ = nullptr;
-  static inline std::string error_;
 };
 
 // ------------------------------------------------------- JoinGroup/Leave
@@ -379,7 +347,7 @@ TEST_F(GroupsTest, BadGroupNamesAreInvalidArgument) {
 
 // A connection that has not finished its handshake cannot join or leave.
 TEST_F(GroupsTest, NotActiveConnectionIsFailedPrecondition) {
-  RawTcpConnection raw(ws_port());
+  RawTcpConnection raw(port());
   ASSERT_TRUE(raw.connected());
   const auto info = admin().WaitForAddress(raw.LocalAddress(), v1::CONNECTION_STATE_CONNECTION);
   ASSERT_TRUE(info.has_value()) << "silent connection never listed";

@@ -24,6 +24,7 @@
 #include "tests/support/prometheus_text.hpp"
 #include "tests/support/raw_ws_client.hpp"
 #include "tests/support/scripted_stack.hpp"
+#include "tests/support/shared_scripted_stack.hpp"
 #include "tests/support/ws_client.hpp"
 
 namespace wsgateway::testing {
@@ -65,31 +66,19 @@ double CounterValue(std::uint16_t metrics_port, const std::string& name,
 
 // ---- With the hook on --------------------------------------------------------
 
-class HandshakeHookTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    stack_ =
-        ScriptedStack::Start({"--handshake-hook", "true", "--handshake-hook-timeout", "300ms", "--handshake-timeout",
-                              "15s", "--subprotocols", "fallback.v1", "--response-headers", "X-Gateway: hooked"},
-                             &error_)
-            .release();
-  }
-  static void TearDownTestSuite() {
-    delete stack_;
-    stack_ = nullptr;
-  }
-  void SetUp() override { ASSERT_NE(stack_, nullptr) << error_; }
-  void TearDown() override {
-    if (stack_ == nullptr) return;
-    backend().ResetHandlers();
-    backend().ReleaseHeld();
+class HandshakeHookTest : public SharedScriptedStack<HandshakeHookTest> {
+ public:
+  static std::vector<std::string> Flags() {
+    return {"--handshake-hook",         "true",
+            "--handshake-hook-timeout", "300ms",
+            "--handshake-timeout",      "15s",
+            "--subprotocols",           "fallback.v1",
+            "--response-headers",       "X-Gateway: hooked"};
   }
 
-  static ScriptedBackend& backend() { return *stack_->backend; }
-  static std::uint16_t port() { return stack_->gateway->ws_port(); }
+ protected:
   static double HookFailures(const std::string& reason) {
-    return CounterValue(stack_->gateway->metrics_port(), "wsgateway_handshake_hook_failures_total",
-                        {{"reason", reason}});
+    return CounterValue(metrics_port(), "wsgateway_handshake_hook_failures_total", {{"reason", reason}});
   }
 
   // The upgrade on `path` is refused with `status`, and the hook failure
@@ -139,8 +128,6 @@ class HandshakeHookTest : public ::testing::Test {
   static inline const std::string kExtraHeaders =
       "Sec-WebSocket-Protocol: chat.v2, chat.v1\r\nX-Custom-Header: Mixed Case Value\r\n"
       "Sec-WebSocket-Protocol: mqtt\r\n";
-  static inline ScriptedStack* stack_ = nullptr;
-  static inline std::string error_;
 };
 
 // Accepting with a subprotocol, a header, metadata and groups: the 101
@@ -174,8 +161,7 @@ TEST_F(HandshakeHookTest, AcceptWithSubprotocolHeaderMetadataAndGroups) {
   EXPECT_EQ(ToMetadata(open->open().metadata()), expected_metadata)
       << "the Open event must carry the metadata the hook attached";
 
-  AdminClient admin(stack_->gateway->admin_port());
-  const auto info = admin.GetClientInfo(open->connection_id());
+  const auto info = admin().GetClientInfo(open->connection_id());
   ASSERT_TRUE(info.ok()) << Describe(info.status);
   EXPECT_EQ(ToMetadata(info.response.info().metadata()), expected_metadata);
   const std::vector<std::string> groups(info.response.info().groups().begin(), info.response.info().groups().end());
@@ -234,8 +220,7 @@ TEST_F(HandshakeHookTest, RejectionIsSentAsDecided) {
     reject->set_body(body);
     return HandshakeAnswer::Reply(decision);
   });
-  const double before =
-      CounterValue(stack_->gateway->metrics_port(), "wsgateway_handshake_rejections_total", {{"reason", "hook"}});
+  const double before = CounterValue(metrics_port(), "wsgateway_handshake_rejections_total", {{"reason", "hook"}});
   const auto result = RawHttpExchange(port(), UpgradeRequest(port(), UniquePath("hook")), kDeadline);
   ASSERT_EQ(result.status, 403u) << result.ec.message();
   EXPECT_EQ(result.body, body);
@@ -244,8 +229,7 @@ TEST_F(HandshakeHookTest, RejectionIsSentAsDecided) {
   EXPECT_EQ(result.headers.count("content-length") ? result.headers.at("content-length") : "",
             std::to_string(body.size()));
   EXPECT_EQ(result.headers.count("upgrade"), 0u) << "a refusal must not look like an upgrade";
-  EXPECT_EQ(CounterValue(stack_->gateway->metrics_port(), "wsgateway_handshake_rejections_total", {{"reason", "hook"}}),
-            before + 1);
+  EXPECT_EQ(CounterValue(metrics_port(), "wsgateway_handshake_rejections_total", {{"reason", "hook"}}), before + 1);
 }
 
 // A rejection status outside 400-599 cannot be honoured: 502.
@@ -351,24 +335,11 @@ TEST_F(HandshakeHookTest, HookTimeoutGets503AtTheHookDeadline) {
 
 // ---- Without the hook --------------------------------------------------------
 
-class StaticSubprotocolTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    stack_ =
-        ScriptedStack::Start(
-            {"--subprotocols", "chat.v1,chat.v2,mqtt", "--response-headers", "X-Gateway: static, X-Second: 2"}, &error_)
-            .release();
+class StaticSubprotocolTest : public SharedScriptedStack<StaticSubprotocolTest> {
+ public:
+  static std::vector<std::string> Flags() {
+    return {"--subprotocols", "chat.v1,chat.v2,mqtt", "--response-headers", "X-Gateway: static, X-Second: 2"};
   }
-  static void TearDownTestSuite() {
-    delete stack_;
-    stack_ = nullptr;
-  }
-  void SetUp() override { ASSERT_NE(stack_, nullptr) << error_; }
-
-  static std::uint16_t port() { return stack_->gateway->ws_port(); }
-
-  static inline ScriptedStack* stack_ = nullptr;
-  static inline std::string error_;
 };
 
 // --response-headers are added to every 101 (onBeforeHandShakeResponse
@@ -386,8 +357,8 @@ TEST_F(StaticSubprotocolTest, HookOffMeansNoCall) {
   const std::string path = UniquePath("nohook");
   RawWsClient client;
   ASSERT_TRUE(client.Connect(port(), path, {}, kDeadline).ok());
-  ASSERT_TRUE(stack_->backend->WaitForOpen(path, kDeadline).has_value());
-  EXPECT_EQ(stack_->backend->handshake_calls(), 0u);
+  ASSERT_TRUE(backend().WaitForOpen(path, kDeadline).has_value());
+  EXPECT_EQ(backend().handshake_calls(), 0u);
 }
 
 struct SubprotocolCase {
@@ -422,7 +393,7 @@ TEST_F(StaticSubprotocolTest, ClientPreferenceAmongConfiguredWins) {
     ASSERT_TRUE(handshake.ok()) << handshake.Describe();
     const auto header = handshake.headers.find("sec-websocket-protocol");
     EXPECT_EQ(header == handshake.headers.end() ? "" : header->second, c.expected);
-    const auto open = stack_->backend->WaitForOpen(path, kDeadline);
+    const auto open = backend().WaitForOpen(path, kDeadline);
     ASSERT_TRUE(open.has_value()) << "no Open event for " << path;
     EXPECT_EQ(open->open().subprotocol(), c.expected);
   }

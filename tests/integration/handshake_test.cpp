@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "tests/support/echo_stack.hpp"
+#include "tests/support/shared_echo_stack.hpp"
 #include "tests/support/ws_client.hpp"
 
 namespace wsgateway::testing {
@@ -20,19 +20,7 @@ std::string UpgradeRequest(std::uint16_t port, const std::string& target, const 
   return request + "\r\n";
 }
 
-class HandshakeTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() { stack_ = EchoStack::Start({}, &error_).release(); }
-  static void TearDownTestSuite() {
-    delete stack_;
-    stack_ = nullptr;
-  }
-  void SetUp() override { ASSERT_NE(stack_, nullptr) << error_; }
-  static std::uint16_t port() { return stack_->gateway->ws_port(); }
-
-  static inline EchoStack* stack_ = nullptr;
-  static inline std::string error_;
-};
+class HandshakeTest : public SharedEchoStack<HandshakeTest> {};
 
 // A well-formed upgrade by hand gets 101 with the RFC 6455 accept key.
 TEST_F(HandshakeTest, ValidUpgradeGets101WithTheAcceptKey) {

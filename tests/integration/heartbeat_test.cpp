@@ -16,7 +16,7 @@
 #include "tests/support/echo_stack.hpp"
 #include "tests/support/prometheus_text.hpp"
 #include "tests/support/raw_ws_client.hpp"
-#include "tests/support/scripted_stack.hpp"
+#include "tests/support/shared_scripted_stack.hpp"
 
 namespace wsgateway::testing {
 namespace {
@@ -30,23 +30,15 @@ constexpr std::chrono::milliseconds kDeadline = 20s;
 // Pings a responsive client must get (and survive) before the test ends it.
 constexpr int kPingsToSurvive = 5;
 
-class HeartbeatTest : public ::testing::Test {
+class HeartbeatTest : public SharedScriptedStack<HeartbeatTest> {
+ public:
+  static std::vector<std::string> Flags() { return {"--ping-interval", "200ms", "--pong-timeout", "200ms"}; }
+
  protected:
-  static void SetUpTestSuite() {
-    stack_ = ScriptedStack::Start({"--ping-interval", "200ms", "--pong-timeout", "200ms"}, &error_).release();
-  }
-  static void TearDownTestSuite() {
-    delete stack_;
-    stack_ = nullptr;
-  }
-  void SetUp() override { ASSERT_NE(stack_, nullptr) << error_; }
-
-  static ScriptedBackend& backend() { return *stack_->backend; }
-
   // Connects `client` on a path of its own; returns the connection id.
   static std::string Open(RawWsClient& client) {
     const std::string path = UniquePath("hb");
-    const auto handshake = client.Connect(stack_->gateway->ws_port(), path, {}, kDeadline);
+    const auto handshake = client.Connect(port(), path, {}, kDeadline);
     EXPECT_TRUE(handshake.ok()) << handshake.Describe();
     const auto open = backend().WaitForOpen(path, kDeadline);
     EXPECT_TRUE(open.has_value()) << "no Open event for " << path;
@@ -54,7 +46,7 @@ class HeartbeatTest : public ::testing::Test {
   }
 
   static double HeartbeatTimeouts() {
-    const auto scrape = ScrapeMetrics(stack_->gateway->metrics_port());
+    const auto scrape = ScrapeMetrics(metrics_port());
     EXPECT_TRUE(scrape.has_value());
     return scrape ? scrape->Sum("wsgateway_heartbeat_timeouts_total") : -1;
   }
@@ -75,9 +67,6 @@ class HeartbeatTest : public ::testing::Test {
     EXPECT_EQ(closed->close().code(), 1000u);
     EXPECT_EQ(closed->close().closed_by(), v1::CLOSED_BY_CLIENT);
   }
-
-  static inline ScriptedStack* stack_ = nullptr;
-  static inline std::string error_;
 };
 
 // A client that answers every ping with a pong stays open across many

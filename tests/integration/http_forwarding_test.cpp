@@ -19,6 +19,7 @@
 #include "tests/support/echo_stack.hpp"
 #include "tests/support/http_connection.hpp"
 #include "tests/support/scripted_stack.hpp"
+#include "tests/support/shared_scripted_stack.hpp"
 #include "tests/support/ws_client.hpp"
 
 namespace wsgateway::testing {
@@ -62,28 +63,13 @@ HttpAnswer EchoPath(const v1::HttpRequest& request) {
   return HttpAnswer::Reply(response);
 }
 
-class HttpForwardingTest : public ::testing::Test {
+class HttpForwardingTest : public SharedScriptedStack<HttpForwardingTest> {
+ public:
+  static std::vector<std::string> Flags() {
+    return {"--http-forwarding", "true", "--max-request-body-bytes", "1KiB", "--http-request-timeout", "300ms"};
+  }
+
  protected:
-  static void SetUpTestSuite() {
-    stack_ = ScriptedStack::Start(
-                 {"--http-forwarding", "true", "--max-request-body-bytes", "1KiB", "--http-request-timeout", "300ms"},
-                 &error_)
-                 .release();
-  }
-  static void TearDownTestSuite() {
-    delete stack_;
-    stack_ = nullptr;
-  }
-  void SetUp() override { ASSERT_NE(stack_, nullptr) << error_; }
-  void TearDown() override {
-    if (stack_ == nullptr) return;
-    backend().ResetHandlers();
-    backend().ReleaseHeld();
-  }
-
-  static ScriptedBackend& backend() { return *stack_->backend; }
-  static std::uint16_t port() { return stack_->gateway->ws_port(); }
-
   // The requests the backend got for `path`.
   static std::vector<v1::HttpRequest> RequestsFor(const std::string& path) {
     auto requests = backend().http_requests();
@@ -95,9 +81,6 @@ class HttpForwardingTest : public ::testing::Test {
     return backend().WaitForEvent(
         [&](const v1::Event& e) { return e.has_disconnect() && e.connection_id() == connection_id; }, kDeadline);
   }
-
-  static inline ScriptedStack* stack_ = nullptr;
-  static inline std::string error_;
 };
 
 // Method, path, query, headers (lower-cased, in order), body and the
@@ -377,26 +360,14 @@ TEST_F(HttpForwardingTest, UpgradeAfterPlainRequestOnTheSameConnection) {
 
 // ---- Forwarding off ----------------------------------------------------------
 
-class HttpForwardingOffTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() { stack_ = ScriptedStack::Start({}, &error_).release(); }
-  static void TearDownTestSuite() {
-    delete stack_;
-    stack_ = nullptr;
-  }
-  void SetUp() override { ASSERT_NE(stack_, nullptr) << error_; }
-
-  static inline ScriptedStack* stack_ = nullptr;
-  static inline std::string error_;
-};
+class HttpForwardingOffTest : public SharedScriptedStack<HttpForwardingOffTest> {};
 
 // Without --http-forwarding a plain request gets 400 and the backend is
 // never called.
 TEST_F(HttpForwardingOffTest, PlainRequestGets400WithoutACall) {
-  const auto port = stack_->gateway->ws_port();
-  EXPECT_EQ(HttpGet(port, UniquePath("off"), kDeadline).status, 400u);
-  EXPECT_EQ(RawHttpExchange(port, Post(port, UniquePath("off"), "body"), kDeadline).status, 400u);
-  EXPECT_EQ(stack_->backend->http_calls(), 0u);
+  EXPECT_EQ(HttpGet(port(), UniquePath("off"), kDeadline).status, 400u);
+  EXPECT_EQ(RawHttpExchange(port(), Post(port(), UniquePath("off"), "body"), kDeadline).status, 400u);
+  EXPECT_EQ(backend().http_calls(), 0u);
 }
 
 }  // namespace

@@ -8,32 +8,22 @@
 #include <string>
 
 #include "tests/support/admin_client.hpp"
-#include "tests/support/echo_stack.hpp"
 #include "tests/support/raw_ws_client.hpp"
+#include "tests/support/shared_echo_stack.hpp"
 
 namespace wsgateway::testing {
 namespace {
 
 namespace fc = frame_codec;
 
-class PushFramesTest : public ::testing::Test {
+class PushFramesTest : public SharedEchoStack<PushFramesTest> {
  protected:
-  static void SetUpTestSuite() { stack_ = EchoStack::Start({}, &error_).release(); }
-  static void TearDownTestSuite() {
-    delete stack_;
-    stack_ = nullptr;
-  }
-  void SetUp() override {
-    ASSERT_NE(stack_, nullptr) << error_;
-    admin_ = std::make_unique<AdminClient>(stack_->gateway->admin_port());
-  }
-
   // Connects a raw client on a fresh path and returns its connection id.
-  std::string Connect(RawWsClient& client) {
+  static std::string Connect(RawWsClient& client) {
     const auto path = UniquePath("push");
-    const auto handshake = client.Connect(stack_->gateway->ws_port(), path);
+    const auto handshake = client.Connect(port(), path);
     EXPECT_TRUE(handshake.ok()) << handshake.Describe();
-    const auto info = admin_->WaitForOne(path, v1::CONNECTION_STATE_ACTIVE);
+    const auto info = admin().WaitForOne(path, v1::CONNECTION_STATE_ACTIVE);
     return info ? info->connection_id() : std::string();
   }
 
@@ -45,12 +35,8 @@ class PushFramesTest : public ::testing::Test {
     request.mutable_frame()->set_payload(payload);
     request.mutable_frame()->set_fin(fin);
     request.mutable_frame()->set_continuation(continuation);
-    return admin_->Push(request);
+    return admin().Push(request);
   }
-
-  static inline EchoStack* stack_ = nullptr;
-  static inline std::string error_;
-  std::unique_ptr<AdminClient> admin_;
 };
 
 TEST_F(PushFramesTest, FragmentsGoOutAsOneMessageWithOtherMessagesHeldBack) {
@@ -59,9 +45,9 @@ TEST_F(PushFramesTest, FragmentsGoOutAsOneMessageWithOtherMessagesHeldBack) {
   ASSERT_FALSE(id.empty());
   ASSERT_TRUE(PushFrame(id, v1::OPCODE_TEXT, "Hel", false, false).ok());
   // A whole message pushed while the fragmented one is open waits for it.
-  ASSERT_TRUE(admin_->Push({id}, v1::OPCODE_BINARY, "later").ok());
+  ASSERT_TRUE(admin().Push({id}, v1::OPCODE_BINARY, "later").ok());
   // Control frames may go between fragments (RFC 6455 section 5.4).
-  ASSERT_TRUE(admin_->Push({id}, v1::OPCODE_PING, "p").ok());
+  ASSERT_TRUE(admin().Push({id}, v1::OPCODE_PING, "p").ok());
   ASSERT_TRUE(PushFrame(id, v1::OPCODE_TEXT, "lo, ", false, true).ok());
   ASSERT_TRUE(PushFrame(id, v1::OPCODE_TEXT, "world", true, true).ok());
 
@@ -125,7 +111,7 @@ TEST_F(PushFramesTest, PushedCloseFrameStartsTheClosingHandshake) {
   request.mutable_frame()->set_opcode(v1::OPCODE_CLOSE);
   request.mutable_frame()->mutable_close()->set_code(4001);
   request.mutable_frame()->mutable_close()->set_reason("room closed");
-  const auto reply = admin_->Push(request);
+  const auto reply = admin().Push(request);
   ASSERT_TRUE(reply.ok()) << reply.status.error_message();
   EXPECT_EQ(reply.response.queued(), 1u);
 
@@ -134,7 +120,7 @@ TEST_F(PushFramesTest, PushedCloseFrameStartsTheClosingHandshake) {
   EXPECT_EQ(close.code, 4001);
   EXPECT_EQ(close.reason, "room closed");
   EXPECT_TRUE(close.before.empty());
-  const auto late = admin_->Push({id}, v1::OPCODE_TEXT, "late");
+  const auto late = admin().Push({id}, v1::OPCODE_TEXT, "late");
   EXPECT_EQ(late.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << late.status.error_message();
 
   ASSERT_FALSE(client.SendClose(4001));
@@ -146,16 +132,16 @@ TEST_F(PushFramesTest, BroadcastCloseFrameClosesEveryMatchingConnection) {
   const auto path = UniquePath("pushclose");
   RawWsClient first;
   RawWsClient second;
-  ASSERT_TRUE(first.Connect(stack_->gateway->ws_port(), path + "/a").ok());
-  ASSERT_TRUE(second.Connect(stack_->gateway->ws_port(), path + "/b").ok());
+  ASSERT_TRUE(first.Connect(port(), path + "/a").ok());
+  ASSERT_TRUE(second.Connect(port(), path + "/b").ok());
   v1::ConnectionFilter active;
   active.set_path_prefix(path);
   active.set_state(v1::CONNECTION_STATE_ACTIVE);
-  ASSERT_TRUE(admin_->WaitForCount(active, 2));
+  ASSERT_TRUE(admin().WaitForCount(active, 2));
   v1::BroadcastRequest request;
   request.mutable_filter()->set_path_prefix(path);
   request.mutable_frame()->set_opcode(v1::OPCODE_CLOSE);
-  const auto reply = admin_->Broadcast(request);
+  const auto reply = admin().Broadcast(request);
   ASSERT_TRUE(reply.ok()) << reply.status.error_message();
   EXPECT_EQ(reply.response.queued(), 2u);
   for (auto* client : {&first, &second}) {

@@ -18,7 +18,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
 #include "tests/support/admin_client.hpp"
-#include "tests/support/echo_stack.hpp"
+#include "tests/support/shared_echo_stack.hpp"
 #include "tests/support/ws_client.hpp"
 
 namespace wsgateway::testing {
@@ -27,16 +27,11 @@ namespace {
 namespace reflection = ::grpc::reflection::v1alpha;
 namespace pb = ::google::protobuf;
 
-class ReflectionHealthTest : public ::testing::Test {
+class ReflectionHealthTest : public SharedEchoStack<ReflectionHealthTest> {
  protected:
-  static void SetUpTestSuite() { stack_ = EchoStack::Start({}, &error_).release(); }
-  static void TearDownTestSuite() {
-    delete stack_;
-    stack_ = nullptr;
-  }
   void SetUp() override {
-    ASSERT_NE(stack_, nullptr) << error_;
-    channel_ = LoopbackChannel(stack_->gateway->admin_port());
+    ASSERT_NO_FATAL_FAILURE(SharedEchoStack::SetUp());
+    channel_ = LoopbackChannel(admin_port());
   }
 
   // One request/response exchange on the reflection stream.
@@ -71,8 +66,6 @@ class ReflectionHealthTest : public ::testing::Test {
     return true;
   }
 
-  static inline EchoStack* stack_ = nullptr;
-  static inline std::string error_;
   std::shared_ptr<grpc::Channel> channel_;
   pb::SimpleDescriptorDatabase db_;
   reflection::ServerReflectionResponse scratch_;
@@ -118,8 +111,8 @@ TEST_F(ReflectionHealthTest, EveryAdminMethodCanBeCalledFromJson) {
   ASSERT_NE(admin, nullptr);
 
   WsClient client;
-  ASSERT_EQ(client.Connect(stack_->gateway->ws_port(), "/json").http_status, 101u);
-  AdminClient helper(stack_->gateway->admin_port());
+  ASSERT_EQ(client.Connect(port(), "/json").http_status, 101u);
+  AdminClient helper(admin_port());
   const auto info = helper.WaitForOne("/json", v1::CONNECTION_STATE_ACTIVE);
   ASSERT_TRUE(info.has_value());
   const std::string id = info->connection_id();

@@ -8,12 +8,15 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
-#include "tests/support/echo_stack.hpp"
 #include "tests/support/prometheus_text.hpp"
 #include "tests/support/scripted_stack.hpp"
+#include "tests/support/shared_echo_stack.hpp"
 #include "tests/support/test_certificates.hpp"
 #include "tests/support/ws_client.hpp"
 
@@ -58,30 +61,23 @@ std::string Repeat(const std::string& unit, std::size_t bytes) {
   return out;
 }
 
-class TlsTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    certs_ = new std::optional<TestCertificates>(TestCertificates::Create(&error_));
-    if (!*certs_) return;
-    stack_ = EchoStack::Start({"--tls-cert-file", (*certs_)->server_cert, "--tls-key-file", (*certs_)->server_key,
-                               "--max-message-bytes", "1MiB", "--permessage-deflate", "true"},
-                              &error_)
-                 .release();
-  }
-  static void TearDownTestSuite() {
-    delete stack_;
-    stack_ = nullptr;
-    delete certs_;
-    certs_ = nullptr;
-  }
-  void SetUp() override {
-    ASSERT_TRUE(*certs_) << error_;
-    ASSERT_NE(stack_, nullptr) << error_;
+class TlsTest : public SharedEchoStack<TlsTest> {
+ public:
+  // Makes the certificates the shared gateway serves (and the other tests
+  // here issue from).
+  static std::vector<std::string> Flags() {
+    std::string error;
+    certs_ = TestCertificates::Create(&error);
+    if (!certs_) throw std::runtime_error("test certificates: " + error);
+    return {"--tls-cert-file",      certs_->server_cert,
+            "--tls-key-file",       certs_->server_key,
+            "--max-message-bytes",  "1MiB",
+            "--permessage-deflate", "true"};
   }
 
-  static const TestCertificates& certs() { return **certs_; }
+ protected:
+  static const TestCertificates& certs() { return *certs_; }
   static ClientTls Tls() { return {certs().ca_cert, "localhost"}; }
-  static std::uint16_t port() { return stack_->gateway->ws_port(); }
 
   static void Connect(WsClient& client, std::uint16_t to) {
     const auto upgrade = client.Connect(to, UniquePath("tls"));
@@ -98,9 +94,7 @@ class TlsTest : public ::testing::Test {
     EXPECT_TRUE(echo.payload == payload);
   }
 
-  static inline std::optional<TestCertificates>* certs_ = nullptr;
-  static inline EchoStack* stack_ = nullptr;
-  static inline std::string error_;
+  static inline std::optional<TestCertificates> certs_;
 };
 
 // Small and large messages, text and binary, go through TLS and back; the
@@ -174,10 +168,11 @@ TEST_F(TlsTest, HttpsRequestWithoutForwardingGets400) {
 // Where HTTP forwarding is on, an https:// request reaches the backend and
 // its answer comes back through TLS.
 TEST_F(TlsTest, HttpsRequestIsForwarded) {
+  std::string error;
   const auto stack = ScriptedStack::Start(
       {"--tls-cert-file", certs().server_cert, "--tls-key-file", certs().server_key, "--http-forwarding", "true"},
-      &error_);
-  ASSERT_NE(stack, nullptr) << error_;
+      &error);
+  ASSERT_NE(stack, nullptr) << error;
   stack->backend->SetHttpHandler([](const v1::HttpRequest& request) {
     v1::HttpResponse response;
     response.set_status(200);
@@ -195,12 +190,12 @@ TEST_F(TlsTest, HttpsRequestIsForwarded) {
 // and the gateway goes on serving TLS clients.
 TEST_F(TlsTest, PlainHttpOnTheTlsPortGets400InTheClear) {
   const double before =
-      MetricSum(*stack_->gateway, "wsgateway_handshake_rejections_total", {{"reason", "plain_http_on_tls"}});
+      MetricSum(*stack().gateway, "wsgateway_handshake_rejections_total", {{"reason", "plain_http_on_tls"}});
   const auto result = HttpGet(port(), "/plain");
   EXPECT_EQ(result.status, 400u) << result.ec.message();
   EXPECT_NE(result.body.find("TLS"), std::string::npos) << result.body;
   EXPECT_TRUE(Eventually([&] {
-    return MetricSum(*stack_->gateway, "wsgateway_handshake_rejections_total", {{"reason", "plain_http_on_tls"}}) ==
+    return MetricSum(*stack().gateway, "wsgateway_handshake_rejections_total", {{"reason", "plain_http_on_tls"}}) ==
            before + 1;
   }));
   WsClient client(Tls());
@@ -211,14 +206,14 @@ TEST_F(TlsTest, PlainHttpOnTheTlsPortGets400InTheClear) {
 // Bytes that are neither TLS nor HTTP end the connection, counted as a
 // failed TLS handshake; the gateway keeps serving.
 TEST_F(TlsTest, GarbageInsteadOfTlsIsDropped) {
-  const double before = MetricSum(*stack_->gateway, "wsgateway_handshake_rejections_total", {{"reason", "tls"}});
+  const double before = MetricSum(*stack().gateway, "wsgateway_handshake_rejections_total", {{"reason", "tls"}});
   RawTcpConnection raw(port());
   ASSERT_TRUE(raw.connected());
   ASSERT_TRUE(raw.Write(std::string(64, '\x17')));
   const auto [data, closed] = raw.ReadUntilClosed(10s);
   EXPECT_TRUE(closed);
   EXPECT_TRUE(Eventually([&] {
-    return MetricSum(*stack_->gateway, "wsgateway_handshake_rejections_total", {{"reason", "tls"}}) == before + 1;
+    return MetricSum(*stack().gateway, "wsgateway_handshake_rejections_total", {{"reason", "tls"}}) == before + 1;
   }));
   WsClient client(Tls());
   ASSERT_NO_FATAL_FAILURE(Connect(client, port()));
