@@ -156,6 +156,18 @@ std::optional<std::uint64_t> ProcessTreeRssKib(int pid) {
   return total;
 }
 
+std::optional<std::uint64_t> OpenDescriptorCount(int pid) {
+  std::error_code ec;
+  std::filesystem::directory_iterator fds("/proc/" + std::to_string(pid) + "/fd", ec);
+  if (ec) return std::nullopt;
+  std::uint64_t count = 0;
+  for (auto it = fds; it != std::filesystem::directory_iterator{}; it.increment(ec)) {
+    if (ec) return std::nullopt;
+    ++count;
+  }
+  return count;
+}
+
 void Stats::Merge(const Stats& other) {
   latency_ns.Merge(other.latency_ns);
   messages += other.messages;

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/strand.hpp>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -19,6 +20,9 @@
 namespace wsbench {
 
 using Clock = std::chrono::steady_clock;
+
+// The strand a run's own state (opener, trigger, timers) lives on.
+using RunStrand = boost::asio::strand<boost::asio::io_context::executor_type>;
 
 // A ws:// URL whose host is a loopback address literal (127.0.0.0/8 or ::1;
 // "localhost" means 127.0.0.1).
@@ -42,6 +46,10 @@ std::uint64_t RaiseOpenFileLimit();
 // VmRSS in KiB of `pid` plus all its descendants (found through
 // /proc/PID/task/*/children); nullopt when `pid` cannot be read.
 std::optional<std::uint64_t> ProcessTreeRssKib(int pid);
+
+// The open file descriptors of `pid` (entries of /proc/PID/fd); nullopt when
+// they cannot be read.
+std::optional<std::uint64_t> OpenDescriptorCount(int pid);
 
 // Counters one runner thread collects; merged when the run ends.
 struct Stats {

@@ -19,8 +19,6 @@
 
 namespace wsbench {
 
-using RunStrand = boost::asio::strand<boost::asio::io_context::executor_type>;
-
 // The outcome of Start or of one Send.
 struct TriggerResult {
   std::string error;                    // empty on success

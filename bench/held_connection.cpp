@@ -27,6 +27,10 @@ void HeldConnection::Close() {
   net::post(ws_.get_executor(), [self = shared_from_this()] { self->StartClose(); });
 }
 
+void HeldConnection::Abort() {
+  net::post(ws_.get_executor(), [self = shared_from_this()] { self->StartAbort(); });
+}
+
 void HeldConnection::Connect() {
   opened_at_ = Clock::now();
   auto& stream = beast::get_lowest_layer(ws_);
@@ -63,13 +67,24 @@ void HeldConnection::OnHandshake(beast::error_code ec) {
   Settled();
 }
 
-void HeldConnection::Refuse(const char* what, beast::error_code ec) { Refuse(std::string{what} + ": " + ec.message()); }
-
-void HeldConnection::Refuse(const std::string& reason) {
-  ++ThreadStats().refused;
-  Report(reason);
+void HeldConnection::Refuse(const char* what, beast::error_code ec) {
+  const bool declined = ec == websocket::error::upgrade_declined;
+  const unsigned status = declined ? response_.result_int() : 0;
+  response_ = {};
+  Refused(std::string{what} + ": " + ec.message() + (declined ? " (HTTP " + std::to_string(status) + ")" : ""), status);
   Abandon(ws_);
   Settled();
+}
+
+void HeldConnection::Refuse(const std::string& reason) {
+  Refused(reason, 0);
+  Abandon(ws_);
+  Settled();
+}
+
+void HeldConnection::Refused(const std::string& reason, unsigned /*http_status*/) {
+  ++ThreadStats().refused;
+  Report(reason);
 }
 
 void HeldConnection::DoRead() {
@@ -82,12 +97,35 @@ void HeldConnection::OnRead(beast::error_code ec, std::size_t bytes) {
     lost_ = true;
     ++ThreadStats().errors;
     Report(std::string{lost_what_} + ": " + ec.message());
-    return CloseSocket();
+    CloseSocket();
+    return End();
   }
   const auto data = buffer_.cdata();
   Received({static_cast<const char*>(data.data()), data.size()}, ws_.got_text());
   buffer_.consume(bytes);
   DoRead();
+}
+
+void HeldConnection::Write(std::shared_ptr<const std::string> payload, bool text) {
+  if (!up_ || lost_ || closing_) return;
+  outgoing_.push_back(Outgoing{std::move(payload), text});
+  if (!writing_) DoWrite();
+}
+
+void HeldConnection::DoWrite() {
+  writing_ = true;
+  const Outgoing& next = outgoing_.front();
+  ws_.text(next.text);
+  ws_.async_write(net::buffer(*next.payload), beast::bind_front_handler(&HeldConnection::OnWrite, shared_from_this()));
+}
+
+void HeldConnection::OnWrite(beast::error_code ec, std::size_t /*bytes*/) {
+  writing_ = false;
+  outgoing_.pop_front();
+  // A failed write leaves the stream unusable; the pending read reports the
+  // connection lost.
+  if (ec || lost_ || closing_) return outgoing_.clear();
+  if (!outgoing_.empty()) DoWrite();
 }
 
 void HeldConnection::StartClose() {
@@ -98,14 +136,29 @@ void HeldConnection::StartClose() {
 }
 
 void HeldConnection::OnClose(beast::error_code ec) {
-  if (!ec) return;
-  Report("close: " + ec.message());
-  CloseSocket();
+  if (ec) {
+    Report("close: " + ec.message());
+    CloseSocket();
+  }
+  End();
+}
+
+void HeldConnection::StartAbort() {
+  if (!up_ || lost_ || closing_) return;
+  closing_ = true;
+  Abandon(ws_);
+  End();
 }
 
 void HeldConnection::CloseSocket() {
   beast::error_code ignored;
   beast::get_lowest_layer(ws_).socket().close(ignored);
+}
+
+void HeldConnection::End() {
+  if (ended_) return;
+  ended_ = true;
+  Ended();
 }
 
 }  // namespace wsbench

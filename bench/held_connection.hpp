@@ -1,15 +1,17 @@
 #pragma once
 // A connection that a run opens and keeps until the run ends it: hold's idle
-// connections and fanout's receivers. Each connects from a loopback source
-// address of its own (BindLoopbackSource), so that a run can pass the
-// ephemeral-port range, and keeps a read pending, to answer pings and to see
-// the connection lost. Its handlers, and the hooks they call, run on its own
-// strand.
+// connections, fanout's receivers and soak's clients. Each connects from a
+// loopback source address of its own (BindLoopbackSource), so that a run can
+// pass the ephemeral-port range, and keeps a read pending, to answer pings
+// and to see the connection lost. It writes what a subclass queues, one
+// message in flight at a time. Its handlers, and the hooks they call, run on
+// its own strand.
 
 #include <boost/asio/io_context.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -26,6 +28,9 @@ class HeldConnection : public std::enable_shared_from_this<HeldConnection> {
   void Open();
   // Ends the connection with a close handshake, if it is up (any thread).
   void Close();
+  // Ends the connection at once, without a close handshake: closes the
+  // socket, as a client that goes away does (any thread).
+  void Abort();
 
   bool up() const { return up_; }
 
@@ -45,6 +50,18 @@ class HeldConnection : public std::enable_shared_from_this<HeldConnection> {
   // the default ignores it.
   virtual void Received(std::string_view /*message*/, bool /*text*/) {}
   virtual void Report(const std::string& message) = 0;
+  // The connect or the handshake failed; `http_status` is the status of a
+  // declined upgrade (503, ...), 0 for any other failure. Settled() follows.
+  // The default counts it in ThreadStats().refused and reports it.
+  virtual void Refused(const std::string& reason, unsigned http_status);
+  // Once per connection that was up: it has ended (closed, lost or aborted).
+  virtual void Ended() {}
+
+  // Queues one message behind those queued before; dropped once the
+  // connection is closing or lost. On the connection's strand, once up.
+  void Write(std::shared_ptr<const std::string> payload, bool text);
+  // The connection's strand, for a subclass's timers.
+  boost::asio::any_io_executor executor() { return ws_.get_executor(); }
 
   std::uint64_t index() const { return index_; }
   Clock::time_point opened_at() const { return opened_at_; }
@@ -57,9 +74,18 @@ class HeldConnection : public std::enable_shared_from_this<HeldConnection> {
   void Refuse(const std::string& reason);
   void DoRead();
   void OnRead(boost::beast::error_code ec, std::size_t bytes);
+  void DoWrite();
+  void OnWrite(boost::beast::error_code ec, std::size_t bytes);
   void StartClose();
   void OnClose(boost::beast::error_code ec);
+  void StartAbort();
   void CloseSocket();
+  void End();
+
+  struct Outgoing {
+    std::shared_ptr<const std::string> payload;
+    bool text;
+  };
 
   const Url& url_;
   const std::uint64_t index_;
@@ -68,10 +94,13 @@ class HeldConnection : public std::enable_shared_from_this<HeldConnection> {
   boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
   boost::beast::websocket::response_type response_;  // only during the handshake
   boost::beast::flat_buffer buffer_;
+  std::deque<Outgoing> outgoing_;  // the front one is being written while writing_
   Clock::time_point opened_at_;
   bool up_ = false;
   bool lost_ = false;
   bool closing_ = false;
+  bool writing_ = false;
+  bool ended_ = false;
 };
 
 }  // namespace wsbench
