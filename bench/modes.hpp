@@ -90,4 +90,34 @@ struct ConnectRateOptions {
 // Fails (1) on any refused connection, error, unanswered or altered echo.
 int RunConnectRate(const ConnectRateOptions& options);
 
+struct SoakOptions {
+  Url url;                   // its path is the prefix of every client's path
+  std::string admin_target;  // gRPC target of the admin API; empty: no pushes or broadcasts
+  std::uint64_t clients = 300;
+  Clock::duration duration = std::chrono::minutes(10);
+  double rate = 2000;            // echo messages per second over all clients
+  std::size_t max_size = 32768;  // echo payload bytes: kPayloadHeaderSize to this, log-uniform
+  unsigned max_in_flight = 16;   // echoes outstanding per connection
+  double push_rate = 200;        // Admin.Push calls per second
+  double broadcast_rate = 2;     // Admin.Broadcast calls per second, one in flight
+  double connect_rate = 200;     // first connections per second
+  Clock::duration min_lifetime = std::chrono::seconds(2);
+  Clock::duration max_lifetime = std::chrono::seconds(60);
+  double deflate_share = 0.5;                                // of the connections that offer permessage-deflate
+  Clock::duration reply_timeout = std::chrono::seconds(30);  // owed and not here after this: lost
+  Clock::duration report_interval = std::chrono::seconds(10);
+  int pid = 0;  // server process whose VmRSS and descriptors to watch; 0: none
+  std::uint64_t seed = 1;
+};
+
+// Every echo's tag is its client's number, which must stay clear of the
+// push and broadcast tags.
+inline constexpr std::uint64_t kMaxSoakClients = 60000;
+
+// Fails (1) on any lost, duplicated, reordered, altered or unexpected
+// message, connection error or refusal other than 503, failed admin call,
+// growth of the server's memory or descriptors, descriptors not back to
+// where they were, or a run with no traffic of some kind.
+int RunSoak(const SoakOptions& options);
+
 }  // namespace wsbench

@@ -7,12 +7,17 @@
 //   wsbench fanout --url ws://127.0.0.1:8080/ -n 10000 -m 100 --trigger admin --admin 127.0.0.1:50051
 //   wsbench fanout --url ws://127.0.0.1:9000/ -n 10000 -m 100 --trigger ws   # beast_echo_server's relay
 //   wsbench connect-rate --url ws://127.0.0.1:8080/ --concurrency 50 --duration 5s
+//   wsbench soak --url ws://127.0.0.1:8080/soak --admin 127.0.0.1:50051 --clients 300 --duration 30m --pid $(pidof
+//   wsgateway)
 //
 // echo: messages echoed and verified (throughput, latency; --count N for a
 // fixed amount of work). hold: idle connections (server memory each).
 // fanout: broadcasts to every connection, triggered through Admin.Broadcast
 // or a /_broadcast control connection (deliveries/s, completion time).
 // connect-rate: connect, upgrade, one echo, close, again (connections/s).
+// soak: reconnecting clients, echoes, pushes and broadcasts for a long time,
+// everything verified, the server's memory and descriptors watched
+// (scripts/soak).
 //
 // Prints human-readable lines, then one JSON line ({"mode":...}) for
 // scripts. Exit status: 0 clean, 1 the run found a failure, 2 bad usage.
@@ -207,6 +212,56 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(1u, 256u));
 
+  wsbench::SoakOptions soak;
+  std::string soak_url;
+  std::string soak_admin;
+  std::string soak_duration = "10m";
+  std::string soak_min_lifetime = "2s";
+  std::string soak_max_lifetime = "60s";
+  std::string soak_reply_timeout = "30s";
+  std::string soak_report_interval = "10s";
+  auto* soak_cmd = app.add_subcommand(
+      "soak",
+      "Reconnecting clients, echoes, pushes and broadcasts for a long time; verify everything, watch the "
+      "server's memory and descriptors.");
+  soak_cmd->add_option("--url", soak_url, "ws://HOST:PORT/PATH, HOST on loopback; clients connect to PATH/<n>/<gen>")
+      ->required();
+  soak_cmd->add_option("--admin", soak_admin,
+                       "the admin API's HOST:PORT, on loopback (default: no pushes, broadcasts)");
+  soak_cmd->add_option("-c,--clients", soak.clients, "client slots, each one connection at a time")
+      ->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{1}, wsbench::kMaxSoakClients));
+  soak_cmd->add_option("-d,--duration", soak_duration, "how long the load runs")->capture_default_str();
+  soak_cmd->add_option("-r,--rate", soak.rate, "echo messages per second over all clients")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 1e6));
+  soak_cmd->add_option("--max-size", soak.max_size, "largest echo payload in bytes")
+      ->capture_default_str()
+      ->check(CLI::Range(wsbench::kPayloadHeaderSize, std::size_t{1} << 20));
+  soak_cmd->add_option("--max-in-flight", soak.max_in_flight, "echoes outstanding per connection")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 4096u));
+  soak_cmd->add_option("--push-rate", soak.push_rate, "Admin.Push calls per second (0: none)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1e5));
+  soak_cmd->add_option("--broadcast-rate", soak.broadcast_rate, "Admin.Broadcast calls per second (0: none)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1e3));
+  soak_cmd->add_option("--connect-rate", soak.connect_rate, "first connections per second")
+      ->capture_default_str()
+      ->check(CLI::Range(0.001, 1e6));
+  soak_cmd->add_option("--min-lifetime", soak_min_lifetime, "shortest connection lifetime")->capture_default_str();
+  soak_cmd->add_option("--max-lifetime", soak_max_lifetime, "longest connection lifetime")->capture_default_str();
+  soak_cmd->add_option("--deflate-share", soak.deflate_share, "share of connections offering permessage-deflate")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+  soak_cmd->add_option("--reply-timeout", soak_reply_timeout, "an echo, push or broadcast owed longer is lost")
+      ->capture_default_str();
+  soak_cmd->add_option("--report-interval", soak_report_interval, "time between progress lines")->capture_default_str();
+  soak_cmd->add_option("--pid", soak.pid, "server process whose VmRSS and open descriptors to watch")
+      ->check(CLI::Range(1, 1 << 30));
+  soak_cmd->add_option("--seed", soak.seed, "random seed")->capture_default_str();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -269,6 +324,31 @@ int main(int argc, char** argv) {
       return 2;
     }
     return wsbench::RunConnectRate(connect);
+  }
+  if (*soak_cmd) {
+    if (!ResolveUrl(soak_url, soak.url) || (!soak_admin.empty() && !ResolveAdmin(soak_admin, soak.admin_target)) ||
+        !ResolveDuration("--duration", soak_duration, soak.duration) ||
+        !ResolveDuration("--min-lifetime", soak_min_lifetime, soak.min_lifetime) ||
+        !ResolveDuration("--max-lifetime", soak_max_lifetime, soak.max_lifetime) ||
+        !ResolveDuration("--reply-timeout", soak_reply_timeout, soak.reply_timeout) ||
+        !ResolveDuration("--report-interval", soak_report_interval, soak.report_interval) ||
+        !FitsOpenFileLimit(soak.clients, open_file_limit)) {
+      return 2;
+    }
+    if (soak.duration <= Clock::duration::zero() || soak.reply_timeout <= Clock::duration::zero() ||
+        soak.report_interval <= Clock::duration::zero()) {
+      std::fprintf(stderr, "wsbench: --duration, --reply-timeout and --report-interval must be positive\n");
+      return 2;
+    }
+    if (soak.min_lifetime <= Clock::duration::zero() || soak.max_lifetime < soak.min_lifetime) {
+      std::fprintf(stderr, "wsbench: lifetimes must be positive, --max-lifetime at least --min-lifetime\n");
+      return 2;
+    }
+    if (soak.url.target.find('?') != std::string::npos) {
+      std::fprintf(stderr, "wsbench: soak --url takes a path without a query\n");
+      return 2;
+    }
+    return wsbench::RunSoak(soak);
   }
   if (!ResolveUrl(hold_url, hold.url) || !ResolveDuration("--hold", hold_time, hold.hold) ||
       !FitsOpenFileLimit(hold.connections, open_file_limit)) {

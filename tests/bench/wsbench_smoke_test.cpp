@@ -4,11 +4,15 @@
 // run fail with the right counter. One fanout run goes through a real
 // gateway with the admin trigger. Runs are a few connections for a few
 // hundred milliseconds, so the file stays quick under sanitizers.
+//
+// SoakScript runs scripts/soak itself for about a minute, backend restart
+// included (ctest label `soak`, not `bench`).
 
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <memory>
 #include <optional>
@@ -35,6 +39,9 @@ std::string FromEnvOr(const char* variable, const char* fallback) {
 std::string WsbenchPath() { return FromEnvOr("WSG_TEST_WSBENCH", WSG_TEST_WSBENCH_BINARY); }
 std::string BeastEchoServerPath() { return FromEnvOr("WSG_TEST_BEAST_ECHO_SERVER", WSG_TEST_BEAST_ECHO_SERVER_BINARY); }
 std::string FaultyServerPath() { return FromEnvOr("WSG_TEST_FAULTY_SERVER", WSG_TEST_FAULTY_SERVER_BINARY); }
+std::string SoakScriptPath() { return FromEnvOr("WSG_TEST_SOAK_SCRIPT", WSG_TEST_SOAK_SCRIPT); }
+// Where scripts/soak finds wsgateway, echo_backend and wsbench.
+std::string BuildDir() { return FromEnvOr("WSG_TEST_BUILD_DIR", WSG_TEST_BUILD_DIR); }
 
 // A WebSocket server on a loopback port it chose, learnt from its
 // "listening on" line.
@@ -92,18 +99,28 @@ std::ostream& operator<<(std::ostream& out, const BenchRun& run) {
   return out << "wsbench exit " << run.exit_code << ", output:\n" << run.output;
 }
 
-BenchRun RunWsbench(const std::vector<std::string>& args) {
-  ChildProcess child(ChildProcess::Options{WsbenchPath(), args, {}, {}, "wsbench"});
+// Runs `program` (wsbench, or a script that runs it) to its end, at most
+// `timeout`; one that overruns gets SIGTERM, so a script can stop what it
+// started.
+BenchRun RunBench(const std::string& program, const std::vector<std::string>& args,
+                  std::chrono::milliseconds timeout = kRunTimeout) {
+  ChildProcess child(ChildProcess::Options{program, args, {}, {}, "wsbench"});
   BenchRun run;
   // The JSON line comes last; when the output ends without it (bad usage),
   // WaitForLine returns as soon as the pipes close.
-  const auto json = child.WaitForLine(R"(^\{"mode":)", kRunTimeout);
+  const auto json = child.WaitForLine(R"(^\{"mode":)", timeout);
   if (json) run.json = json->line;
-  const auto status = child.Wait(kRunTimeout);
+  auto status = child.Wait(json ? timeout : std::chrono::milliseconds(1));
+  if (!status) {
+    child.Signal(SIGTERM);
+    status = child.Wait(30s);
+  }
   if (status && WIFEXITED(*status)) run.exit_code = WEXITSTATUS(*status);
   run.output = child.Tail(100);
   return run;
 }
+
+BenchRun RunWsbench(const std::vector<std::string>& args) { return RunBench(WsbenchPath(), args); }
 
 // ---- echo -------------------------------------------------------------------
 
@@ -257,6 +274,108 @@ TEST(WsbenchConnectRate, FindsAnAlteredEcho) {
   EXPECT_GT(run.N("verify_failures"), 0) << run;
 }
 
+// ---- soak -------------------------------------------------------------------
+
+// Soak runs here use no admin API (faulty_ws_server has none) and no
+// compression (nor that).
+std::vector<std::string> SoakArgs(const Server& server) {
+  return {"soak",
+          "--url",
+          server.Url() + "soak",
+          "--clients",
+          "3",
+          "--duration",
+          "2s",
+          "--rate",
+          "100",
+          "--reply-timeout",
+          "1s",
+          "--deflate-share",
+          "0",
+          "--min-lifetime",
+          "500ms",
+          "--max-lifetime",
+          "1s"};
+}
+
+TEST(WsbenchSoak, CleanRunWithReconnects) {
+  auto server = Server::Faulty("none");
+  ASSERT_TRUE(server);
+  const auto run = RunWsbench(SoakArgs(*server));
+  EXPECT_EQ(run.exit_code, 0) << run;
+  EXPECT_TRUE(run.Ok()) << run;
+  EXPECT_GT(run.N("opened"), 3) << run;
+  EXPECT_GT(run.N("echoed"), 0) << run;
+  EXPECT_EQ(run.N("failures"), 0) << run;
+}
+
+TEST(WsbenchSoak, FindsALostEcho) {
+  auto server = Server::Faulty("drop");
+  ASSERT_TRUE(server);
+  const auto run = RunWsbench(SoakArgs(*server));
+  EXPECT_EQ(run.exit_code, 1) << run;
+  EXPECT_GT(run.N("lost"), 0) << run;
+  EXPECT_EQ(run.N("corrupt"), 0) << run;
+}
+
+TEST(WsbenchSoak, FindsAnAlteredEcho) {
+  auto server = Server::Faulty("wrong-reply");
+  ASSERT_TRUE(server);
+  const auto run = RunWsbench(SoakArgs(*server));
+  EXPECT_EQ(run.exit_code, 1) << run;
+  EXPECT_GT(run.N("corrupt"), 0) << run;
+}
+
+// A 503 is what the gateway answers while its backend is away: retried, not
+// a failure.
+TEST(WsbenchSoak, RetriesA503) {
+  auto server = Server::Faulty("refuse");
+  ASSERT_TRUE(server);
+  const auto run = RunWsbench(SoakArgs(*server));
+  EXPECT_EQ(run.exit_code, 0) << run;
+  EXPECT_GT(run.N("refused_503"), 0) << run;
+  EXPECT_EQ(run.N("failures"), 0) << run;
+}
+
+// scripts/soak for 45 s against this build: clients reconnecting, pushes,
+// broadcasts, the backend killed and started again halfway, and every reply
+// verified.
+TEST(SoakScript, PassesWithABackendRestart) {
+  const auto run = RunBench(SoakScriptPath(),
+                            {"--seconds",
+                             "45",
+                             "--clients",
+                             "40",
+                             "--rate",
+                             "300",
+                             "--build-dir",
+                             WSG_TEST_BUILD_DIR,
+                             "--no-build",
+                             "--out",
+                             std::string{WSG_TEST_BUILD_DIR} + "/soak-test-logs",
+                             "--",
+                             "--min-lifetime",
+                             "1s",
+                             "--max-lifetime",
+                             "10s",
+                             "--push-rate",
+                             "50",
+                             "--broadcast-rate",
+                             "4",
+                             "--report-interval",
+                             "5s"},
+                            240s);
+  EXPECT_EQ(run.exit_code, 0) << run;
+  EXPECT_TRUE(run.Ok()) << run;
+  EXPECT_EQ(run.N("backend_restarts"), 1) << run;
+  EXPECT_GT(run.N("opened"), 40) << run;
+  EXPECT_GT(run.N("echoed"), 1000) << run;
+  EXPECT_GT(run.N("pushes_verified"), 0) << run;
+  EXPECT_GT(run.N("broadcast_deliveries"), 0) << run;
+  EXPECT_EQ(run.N("failures"), 0) << run;
+  EXPECT_NE(run.output.find("scripts/soak: PASS"), std::string::npos) << run;
+}
+
 // ---- usage ------------------------------------------------------------------
 
 TEST(WsbenchUsage, BadArgumentsExitTwo) {
@@ -267,6 +386,7 @@ TEST(WsbenchUsage, BadArgumentsExitTwo) {
       {"fanout", "--url", "ws://127.0.0.1:9/", "--trigger", "ws", "--in-flight", "65"},
       {"echo", "--url", "ws://127.0.0.1:9/", "--count", "10", "--rate", "100"},
       {"connect-rate", "--url", "ws://127.0.0.1:9/", "--duration", "0"},
+      {"soak", "--url", "ws://127.0.0.1:9/", "--min-lifetime", "5s", "--max-lifetime", "1s"},
   };
   for (const auto& args : cases) {
     const auto run = RunWsbench(args);
