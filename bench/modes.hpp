@@ -107,6 +107,9 @@ struct SoakOptions {
   Clock::duration reply_timeout = std::chrono::seconds(30);  // owed and not here after this: lost
   Clock::duration report_interval = std::chrono::seconds(10);
   int pid = 0;  // server process whose VmRSS and descriptors to watch; 0: none
+  // Growth of the server's VmRSS (a fraction) that fails the run; 0: not
+  // checked (a sanitizer's quarantine grows it by design).
+  double rss_growth = 0.2;
   std::uint64_t seed = 1;
 };
 

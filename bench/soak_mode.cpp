@@ -38,7 +38,7 @@
 // Growth rule, over the samples from the later of 25% of the run and 10% of
 // the run after the last restart, to the end of the load: split them in
 // thirds; growth fails the run when the last third's minimum passes the
-// first third's maximum by more than kRssGrowth (VmRSS) or kDescriptorMargin
+// first third's maximum by more than --rss-growth (VmRSS) or kDescriptorMargin
 // plus 5% of the clients (descriptors). Minimum against maximum, so noise
 // and the churn of connections do not trip it; steady growth over a third
 // of the window does.
@@ -88,7 +88,6 @@ constexpr auto kListInterval = 1s;
 constexpr auto kDrainTick = 200ms;
 constexpr std::uint32_t kListPageSize = 1000;
 constexpr std::uint64_t kKeptBroadcasts = 100000;  // records kept for checking late arrivals
-constexpr double kRssGrowth = 0.20;
 constexpr std::uint64_t kDescriptorMargin = 16;
 constexpr auto kDescriptorWait = 30s;  // for the server to close its side after the last client
 
@@ -198,6 +197,7 @@ class SoakRun {
   bool broadcast_in_flight_ = false;
   bool listing_ = false;
   bool finished_ = false;
+  bool sampling_done_ = false;
   Clock::time_point last_print_, descriptor_deadline_;
 };
 
@@ -255,6 +255,8 @@ class SoakConnection : private UrlHolder, public HeldConnection {
   void CheckDrained();
   void DrainTimedOut();
   void OnEcho(std::string_view got, bool text, std::uint64_t seq);
+  void Consume(std::deque<Sent>& owed, const char* what, std::uint64_t next, std::uint64_t tag, std::string_view got,
+               bool text, std::uint64_t seq, std::uint64_t& verified);
   void OnPush(std::string_view got, bool text, std::uint64_t seq);
   void OnPushed(const grpc::Status& status, std::uint64_t seq);
   void OnBroadcast(std::string_view got, bool text, std::uint64_t seq);
@@ -474,29 +476,33 @@ void SoakConnection::OnEcho(std::string_view got, bool text, std::uint64_t seq) 
     got_echo_ = true;
     bc_from_ = run_.last_broadcast_started ? *run_.last_broadcast_started + 1 : 0;
   }
-  if (echoes_.empty() || seq < echoes_.front().seq) {
-    if (seq < next_seq_) return Fail(run_.c.duplicated, 1, "echo " + std::to_string(seq) + " arrived again");
-    return Fail(run_.c.unexpected, 1, "echo " + std::to_string(seq) + " of a message never sent");
+  Consume(echoes_, "echo", next_seq_, tag_, got, text, seq, run_.c.echoed);
+}
+
+// The front of `owed` must be `seq`: what comes before it is lost (or
+// arrives later, out of order, and then shows as arriving again).
+void SoakConnection::Consume(std::deque<Sent>& owed, const char* what, std::uint64_t next, std::uint64_t tag,
+                             std::string_view got, bool text, std::uint64_t seq, std::uint64_t& verified) {
+  const std::string name = std::string{what} + " " + std::to_string(seq);
+  auto it = std::find_if(owed.begin(), owed.end(), [seq](const Sent& s) { return s.seq == seq; });
+  if (it == owed.end()) {
+    if (seq < next) return Fail(run_.c.duplicated, 1, name + " arrived again, or after a later one");
+    return Fail(run_.c.unexpected, 1, name + " was never sent to this connection");
   }
-  auto it = std::find_if(echoes_.begin(), echoes_.end(), [seq](const Sent& s) { return s.seq == seq; });
-  if (it == echoes_.end())
-    return Fail(run_.c.unexpected, 1, "echo " + std::to_string(seq) + " of a message never sent");
-  if (it != echoes_.begin()) {
-    const auto skipped = static_cast<std::uint64_t>(it - echoes_.begin());
-    Fail(run_.c.reordered, 1,
-         "echo " + std::to_string(seq) + " arrived before " + std::to_string(echoes_.front().seq) + " (" +
-             std::to_string(skipped) + " skipped, counted lost)");
-    run_.c.lost += skipped;
+  if (it != owed.begin()) {
+    const auto skipped = static_cast<std::uint64_t>(it - owed.begin());
+    Fail(run_.c.lost, skipped,
+         name + " arrived before " + std::to_string(owed.front().seq) + " (" + std::to_string(skipped) +
+             " skipped, counted lost)");
   }
-  if (Matches(got, text, it->seq, it->size, it->binary, tag_)) {
-    ++run_.c.echoed;
+  if (Matches(got, text, seq, it->size, it->binary, tag)) {
+    ++verified;
   } else {
     Fail(run_.c.corrupt, 1,
-         "echo " + std::to_string(seq) + " altered (" + std::to_string(got.size()) + " bytes " +
-             (text ? "text" : "binary") + ", sent " + std::to_string(it->size) + (it->binary ? " binary" : " text") +
-             ")");
+         name + " altered (" + std::to_string(got.size()) + " bytes " + (text ? "text" : "binary") + ", sent " +
+             std::to_string(it->size) + (it->binary ? " binary" : " text") + ")");
   }
-  echoes_.erase(echoes_.begin(), it + 1);
+  owed.erase(owed.begin(), it + 1);
 }
 
 void SoakConnection::StartPush() {
@@ -535,23 +541,7 @@ void SoakConnection::OnPushed(const grpc::Status& status, std::uint64_t seq) {
 }
 
 void SoakConnection::OnPush(std::string_view got, bool text, std::uint64_t seq) {
-  auto it = std::find_if(pushes_.begin(), pushes_.end(), [seq](const Sent& s) { return s.seq == seq; });
-  if (it == pushes_.end()) {
-    if (seq < next_push_) return Fail(run_.c.duplicated, 1, "push " + std::to_string(seq) + " arrived again");
-    return Fail(run_.c.unexpected, 1, "push " + std::to_string(seq) + " never sent to this connection");
-  }
-  if (it != pushes_.begin()) {
-    const auto skipped = static_cast<std::uint64_t>(it - pushes_.begin());
-    Fail(run_.c.reordered, 1,
-         "push " + std::to_string(seq) + " arrived before " + std::to_string(pushes_.front().seq) + " (counted lost)");
-    run_.c.lost += skipped;
-  }
-  if (Matches(got, text, seq, it->size, it->binary, kPushTag)) {
-    ++run_.c.pushes_verified;
-  } else {
-    Fail(run_.c.corrupt, 1, "push " + std::to_string(seq) + " altered");
-  }
-  pushes_.erase(pushes_.begin(), it + 1);
+  Consume(pushes_, "push", next_push_, kPushTag, got, text, seq, run_.c.pushes_verified);
 }
 
 void SoakConnection::OnBroadcast(std::string_view got, bool text, std::uint64_t seq) {
@@ -768,6 +758,9 @@ void SoakRun::SampleTick() {
     last_print_ = s.at;
     Print(s);
   }
+  // A cancel does not reach a wait that has already expired: the flag ends
+  // the sampling for sure.
+  if (sampling_done_) return;
   sample_timer_.expires_after(kSampleInterval);
   sample_timer_.async_wait([this](beast::error_code ec) {
     if (!ec) SampleTick();
@@ -863,6 +856,7 @@ void SoakRun::CheckDescriptors() {
       return;
     }
   }
+  sampling_done_ = true;
   sample_timer_.cancel();
   signals_.cancel();
 }
@@ -903,7 +897,8 @@ Growth CheckGrowth(const SoakRun& run) {
     g.rss_last_min = std::min(g.rss_last_min, *window[i].rss_kib);
     g.fds_last_min = std::min(g.fds_last_min, *window[i].fds);
   }
-  g.rss_grew = static_cast<double>(g.rss_last_min) > static_cast<double>(g.rss_first_max) * (1 + kRssGrowth);
+  g.rss_grew = run.options.rss_growth > 0 && static_cast<double>(g.rss_last_min) >
+                                                 static_cast<double>(g.rss_first_max) * (1 + run.options.rss_growth);
   g.fds_grew = g.fds_last_min > g.fds_first_max + kDescriptorMargin + run.options.clients / 20;
   return g;
 }
@@ -927,7 +922,7 @@ int RunSoak(const SoakOptions& o) {
     return 2;
   }
   std::printf(
-      "soak %s: %llu clients for %.0f s, %.0f messages/s up to %zu bytes, lifetimes %.0f-%.0f s, "
+      "soak %s: %llu clients for %.0f s, %.0f messages/s up to %zu bytes, lifetimes %.1f-%.1f s, "
       "deflate offered on %.0f%%%s\n",
       o.url.text.c_str(), static_cast<unsigned long long>(o.clients), Seconds(o.duration), o.rate, o.max_size,
       Seconds(o.min_lifetime), Seconds(o.max_lifetime), o.deflate_share * 100,

@@ -260,6 +260,11 @@ int main(int argc, char** argv) {
   soak_cmd->add_option("--report-interval", soak_report_interval, "time between progress lines")->capture_default_str();
   soak_cmd->add_option("--pid", soak.pid, "server process whose VmRSS and open descriptors to watch")
       ->check(CLI::Range(1, 1 << 30));
+  soak_cmd
+      ->add_option("--rss-growth", soak.rss_growth,
+                   "VmRSS growth (a fraction) in the steady window that fails the run; 0: not checked")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 100.0));
   soak_cmd->add_option("--seed", soak.seed, "random seed")->capture_default_str();
 
   try {
