@@ -44,10 +44,13 @@ struct BroadcastWork {
   std::atomic<int> remaining{0};
   std::atomic<std::uint32_t> queued{0};
   std::atomic<std::uint32_t> dropped{0};
+  // Connections whose open text message this piece would make invalid.
+  std::atomic<std::uint32_t> refused{0};
 
   void RunOn(EventLoop& loop) {
     std::uint32_t local_queued = 0;
     std::uint32_t local_dropped = 0;
+    std::uint32_t local_refused = 0;
     const auto& sessions = loop.sessions();
     for (auto it = sessions.begin(); it != sessions.end();) {
       // A slow consumer unregisters itself while we are here; step first.
@@ -57,12 +60,21 @@ struct BroadcastWork {
       const auto result = session.Enqueue(frame);
       if (result == Session::EnqueueResult::kQueued) ++local_queued;
       if (result == Session::EnqueueResult::kQueueFull) ++local_dropped;
+      if (result == Session::EnqueueResult::kInvalidUtf8) ++local_refused;
     }
     queued += local_queued;
     dropped += local_dropped;
+    refused += local_refused;
   }
 
   void Done() {
+    if (refused > 0) {
+      return call.Finish({grpc::StatusCode::INVALID_ARGUMENT,
+                          "this piece would make the fragmented text message open on " + std::to_string(refused) +
+                              " connections invalid UTF-8 (or it ends the message inside a character); it was "
+                              "not sent to them and their message is still open (" +
+                              std::to_string(queued) + " other connections took it): continue with valid UTF-8"});
+    }
     response->set_queued(queued);
     response->set_dropped_slow_consumers(dropped);
     call.Finish(grpc::Status::OK);
@@ -303,7 +315,7 @@ grpc::ServerUnaryReactor* AdminService::Broadcast(grpc::CallbackServerContext* c
       call.Finish(InvalidArgument(std::move(check.error)));
       return call.reactor();
     }
-    if (auto error = CheckFilter(request->filter()); !error.empty()) {
+    if (auto error = CheckBroadcastFilter(request->filter()); !error.empty()) {
       call.Finish(InvalidArgument(std::move(error)));
       return call.reactor();
     }

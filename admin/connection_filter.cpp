@@ -20,6 +20,17 @@ std::string CheckFilter(const v1::ConnectionFilter& filter) {
   return CheckGroupName("filter.group", filter.group());
 }
 
+std::string CheckBroadcastFilter(const v1::ConnectionFilter& filter) {
+  const auto state = filter.state();
+  if (state != v1::CONNECTION_STATE_UNSPECIFIED && state != v1::CONNECTION_STATE_ACTIVE) {
+    const auto& name = v1::ConnectionState_Name(state);
+    return "filter.state is " + (name.empty() ? std::to_string(state) : name) +
+           ", but Broadcast reaches only ACTIVE connections: leave filter.state unset or set it to "
+           "CONNECTION_STATE_ACTIVE";
+  }
+  return CheckFilter(filter);
+}
+
 bool Matches(v1::ConnectionState state, std::string_view path, const ConnectionTags& tags,
              const v1::ConnectionFilter& filter) {
   // Cheapest first: a broadcast runs this for every connection of a loop.

@@ -19,24 +19,32 @@ std::string_view StateName(v1::ConnectionState state) {
   }
 }
 
+std::string QuotedInput(std::string_view input) {
+  if (input.size() <= kMaxQuotedInputBytes) return "'" + std::string(input) + "'";
+  std::size_t cut = kMaxQuotedInputBytes;
+  // Back over continuation bytes (10xxxxxx) to the start of the character.
+  while (cut > 0 && (static_cast<unsigned char>(input[cut]) & 0xC0) == 0x80) --cut;
+  return "'" + std::string(input.substr(0, cut)) + "'...(" + std::to_string(input.size()) + " bytes)";
+}
+
 grpc::Status MissingConnectionId(std::string_view field) {
   return {grpc::StatusCode::INVALID_ARGUMENT, std::string(field) + " is empty: pass a connection id"};
 }
 
 grpc::Status ConnectionNotFound(std::string_view connection_id) {
   return {grpc::StatusCode::NOT_FOUND,
-          "no connection '" + std::string(connection_id) + "' on this gateway (it closed, or never existed)"};
+          "no connection " + QuotedInput(connection_id) + " on this gateway (it closed, or never existed)"};
 }
 
 grpc::Status NotActive(std::string_view connection_id, v1::ConnectionState state, std::string_view action) {
-  return {grpc::StatusCode::FAILED_PRECONDITION, "connection '" + std::string(connection_id) + "' is " +
+  return {grpc::StatusCode::FAILED_PRECONDITION, "connection " + QuotedInput(connection_id) + " is " +
                                                      std::string(StateName(state)) + "; only ACTIVE connections " +
                                                      std::string(action)};
 }
 
 grpc::Status TooManyGroups(std::string_view connection_id, std::size_t member_of, std::size_t joining) {
   return {grpc::StatusCode::FAILED_PRECONDITION,
-          "connection '" + std::string(connection_id) + "' is in " + std::to_string(member_of) + " groups; joining " +
+          "connection " + QuotedInput(connection_id) + " is in " + std::to_string(member_of) + " groups; joining " +
               std::to_string(joining) + " more would pass the limit of " + std::to_string(kMaxGroupsPerConnection) +
               " per connection: leave some groups first (it joined none of these)"};
 }
@@ -47,6 +55,14 @@ grpc::Status MissingBearerToken() {
 
 grpc::Status BearerTokenNotAccepted() { return {grpc::StatusCode::UNAUTHENTICATED, "bearer token not accepted"}; }
 
+grpc::Status InvalidFragmentText(std::string_view connection_id) {
+  return {grpc::StatusCode::INVALID_ARGUMENT,
+          "connection " + QuotedInput(connection_id) +
+              ": this piece would make the fragmented text message open on it invalid UTF-8 (or it ends the "
+              "message inside a character); it was not sent and the message is still open: continue it with "
+              "valid UTF-8, or send the message as OPCODE_BINARY"};
+}
+
 grpc::Status EnqueueStatus(Session::EnqueueResult result, std::string_view connection_id,
                            v1::ConnectionState state_before, std::size_t queue_limit) {
   switch (result) {
@@ -56,14 +72,16 @@ grpc::Status EnqueueStatus(Session::EnqueueResult result, std::string_view conne
       return NotActive(connection_id, state_before, "accept messages");
     case Session::EnqueueResult::kNoMessageToContinue:
       return {grpc::StatusCode::FAILED_PRECONDITION,
-              "connection '" + std::string(connection_id) +
-                  "' has no fragmented message of this opcode open: send the first frame with fin false and "
+              "connection " + QuotedInput(connection_id) +
+                  " has no fragmented message of this opcode open: send the first frame with fin false and "
                   "continuation false, then continue it with the same opcode"};
+    case Session::EnqueueResult::kInvalidUtf8:
+      return InvalidFragmentText(connection_id);
     case Session::EnqueueResult::kQueueFull:
       break;
   }
-  return {grpc::StatusCode::RESOURCE_EXHAUSTED, "send queue of connection '" + std::string(connection_id) +
-                                                    "' passed its limit of " + std::to_string(queue_limit) +
+  return {grpc::StatusCode::RESOURCE_EXHAUSTED, "send queue of connection " + QuotedInput(connection_id) +
+                                                    " passed its limit of " + std::to_string(queue_limit) +
                                                     " bytes; the client is not reading and was closed with 1008"};
 }
 

@@ -13,6 +13,15 @@ namespace wsgateway::admin {
 
 std::string_view StateName(v1::ConnectionState state);
 
+// Caller input (an id, a name) quoted for a status message: whole in single
+// quotes when at most kMaxQuotedInputBytes long, else its first bytes (cut
+// at a UTF-8 character boundary) and its size: 'abc...'...(8192 bytes).
+// Every status text that repeats caller input goes through it, so a large
+// input cannot make a status too large for the client's metadata limit
+// (gRPC sends the message as a trailer).
+inline constexpr std::size_t kMaxQuotedInputBytes = 64;
+std::string QuotedInput(std::string_view input);
+
 grpc::Status MissingConnectionId(std::string_view field);
 grpc::Status ConnectionNotFound(std::string_view connection_id);
 grpc::Status NotActive(std::string_view connection_id, v1::ConnectionState state, std::string_view action);
@@ -26,6 +35,8 @@ grpc::Status MissingBearerToken();
 grpc::Status BearerTokenNotAccepted();
 
 // The status of queueing a frame for a connection in `state_before`.
+// A piece of a fragmented text message that would make it invalid UTF-8.
+grpc::Status InvalidFragmentText(std::string_view connection_id);
 grpc::Status EnqueueStatus(Session::EnqueueResult result, std::string_view connection_id,
                            v1::ConnectionState state_before, std::size_t queue_limit);
 

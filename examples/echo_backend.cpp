@@ -45,8 +45,12 @@ int main(int argc, char** argv) {
   CLI::App app{"Echo backend for wsgateway: sends every message back to its sender."};
   std::string listen = "127.0.0.1:50052";
   app.add_option("--listen", listen, "HOST:PORT to serve wsgateway.v1.Backend on (port 0: any)")->capture_default_str();
+  int max_receive_bytes = -1;
+  app.add_option("--max-receive-bytes", max_receive_bytes,
+                 "Largest gRPC message taken (-1: any; 4194304 behaves like a backend on gRPC's defaults)")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   wsgateway_examples::BackendService<Echo> service{Echo{}};
-  return wsgateway_examples::serve_until_signalled("echo backend", listen, service, signals);
+  return wsgateway_examples::serve_until_signalled("echo backend", listen, service, signals, max_receive_bytes);
 }

@@ -55,14 +55,15 @@ inline std::string_view host_of(std::string_view address) { return address.subst
 // Serves `service` on `listen` (port 0: the OS picks one), prints
 // "<name> listening on HOST:PORT" to stdout once it accepts calls, and
 // returns when SIGINT or SIGTERM arrives. Returns the process exit code.
+// `max_receive_bytes` is the largest message the server takes (-1: any).
 inline int serve_until_signalled(std::string_view name, const std::string& listen, grpc::Service& service,
-                                 const TerminationSignals& signals) {
+                                 const TerminationSignals& signals, int max_receive_bytes = -1) {
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
   // An EventBatch can carry several 2 MiB messages, and a CommandBatch
   // echoes them all back.
-  builder.SetMaxReceiveMessageSize(-1);
+  builder.SetMaxReceiveMessageSize(max_receive_bytes);
   builder.SetMaxSendMessageSize(-1);
   // A port already in use is an error, not a second server sharing it.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);

@@ -9,9 +9,11 @@
 namespace wsgateway {
 namespace {
 
-// Keeps stream messages well under gRPC's default 4 MiB receive limit;
-// a single larger event still travels alone.
-constexpr std::size_t kMaxBatchBytes = 1024 * 1024;
+// Batches grow to about this size under load (amortising the cost of a
+// stream message), and never past backend_max_message_bytes.
+constexpr std::size_t kTargetBatchBytes = 1024 * 1024;
+// The batch_sequence field in front of the events.
+constexpr std::size_t kBatchSequenceBytes = 16;
 constexpr auto kReadyPollInterval = std::chrono::milliseconds(20);
 constexpr auto kSweepInterval = std::chrono::seconds(1);
 // The generic stub names the method itself; it must outlive every call.
@@ -63,7 +65,11 @@ class BackendStream final : public grpc::ClientBidiReactor<grpc::ByteBuffer, v1:
  public:
   BackendStream(BackendLink& link, grpc::TemplatedGenericStub<grpc::ByteBuffer, v1::CommandBatch>& stub)
       : link_(link), arena_(ArenaOptions(arena_block_)) {
-    context_.set_wait_for_ready(true);
+    // Not wait-for-ready: while the backend is unreachable each attempt
+    // fails (UNAVAILABLE) and counts in wsgateway_backend_stream_failures_total,
+    // so an alert on it fires for a backend that is down from the start;
+    // the link's own backoff paces the next attempt.
+    context_.set_wait_for_ready(false);
     stub.PrepareBidiStreamingCall(&context_, kConnectMethod, grpc::StubOptions(), this);
     AddHold();
   }
@@ -123,14 +129,14 @@ BackendLink::BackendLink(std::string target, const Config& config, metrics::Gate
                          boost::asio::any_io_executor control, Hooks hooks)
     : target_(std::move(target)),
       config_(config),
-      metrics_(metrics),
       backend_metrics_(metrics.Backend(target_)),
       control_(std::move(control)),
       hooks_(std::move(hooks)),
       reconnect_timer_(control_),
       poll_timer_(control_),
       sweep_timer_(control_),
-      backoff_(config.backend_reconnect_min) {}
+      backoff_(config.backend_reconnect_min),
+      batch_limit_(config.backend_max_message_bytes) {}
 
 BackendLink::~BackendLink() { Stop(); }
 
@@ -166,6 +172,7 @@ void BackendLink::StartStream() {
 void BackendLink::PollReady() {
   // GetState may run gRPC work; never under the mutex.
   const bool channel_ready = channel_->GetState(false) == GRPC_CHANNEL_READY;
+
   PendingWrite write;
   {
     std::lock_guard lock(mutex_);
@@ -233,7 +240,10 @@ void BackendLink::SealLocked() {
   std::vector<grpc::Slice> slices;
   slices.push_back(grpc::Slice(EncodeBatchSequence(held.sequence)));
   std::size_t taken = 0;
-  while (taken < building_.size() && (taken == 0 || held.bytes < kMaxBatchBytes)) {
+  // A loop hands over chunks that fit one batch (EventLoop::MakeRoom).
+  while (taken < building_.size() &&
+         (taken == 0 || (held.bytes < kTargetBatchBytes &&
+                         held.bytes + building_[taken].slice.size() + kBatchSequenceBytes <= batch_limit_))) {
     held.bytes += building_[taken].slice.size();
     held.events += building_[taken].events;
     slices.push_back(std::move(building_[taken].slice));
@@ -377,6 +387,7 @@ void BackendLink::OnStreamDone(BackendStream* stream, const grpc::Status& status
   backend_metrics_.up->Set(0);
   backend_metrics_.disconnects->Increment();
   if (stopping) return;
+  if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) GiveUpOversizedBatches(status);
   if (was_up || !logged_down_) {
     spdlog::warn("backend stream down: {} ({}: {})", target_, static_cast<int>(status.error_code()),
                  status.error_message());
@@ -385,6 +396,77 @@ void BackendLink::OnStreamDone(BackendStream* stream, const grpc::Status& status
     spdlog::debug("backend stream attempt failed: {}", status.error_message());
   }
   boost::asio::post(control_, [this, was_up] { ScheduleReconnect(was_up); });
+}
+
+namespace {
+
+// The receive limit a gRPC server states when it refuses a message:
+// "... larger than max (5242938 vs. 4194304)"; 0 when the message says
+// none.
+std::size_t StatedLimit(const std::string& message) {
+  const auto vs = message.find(" vs. ");
+  if (vs == std::string::npos) return 0;
+  std::size_t limit = 0;
+  for (std::size_t i = vs + 5; i < message.size() && message[i] >= '0' && message[i] <= '9'; ++i) {
+    limit = limit * 10 + static_cast<std::size_t>(message[i] - '0');
+  }
+  return limit;
+}
+
+}  // namespace
+
+void BackendLink::GiveUpOversizedBatches(const grpc::Status& status) {
+  // Replaying a batch the backend cannot take would fail the stream again
+  // on every reconnect and hold every connection's events behind it. The
+  // batches over the backend's limit are given up (their connections close
+  // with 1011, as for events that time out) and later batches are cut to
+  // that limit; if the backend states none, the largest batch goes.
+  std::vector<std::string> lost;
+  std::size_t lost_events = 0;
+  std::size_t limit = StatedLimit(status.error_message());
+  bool resume = false;
+  bool settled = false;
+  {
+    std::lock_guard lock(mutex_);
+    if (log_.empty()) return;
+    if (limit == 0) {
+      std::size_t largest = 0;
+      for (const auto& held : log_) largest = std::max(largest, held.bytes);
+      limit = largest - 1;
+    }
+    batch_limit_ = std::max<std::size_t>(std::min(batch_limit_, limit), 1);
+    std::deque<HeldBatch> kept;
+    for (auto& held : log_) {
+      if (held.bytes + kBatchSequenceBytes <= limit) {
+        kept.push_back(std::move(held));
+        continue;
+      }
+      const v1::EventBatch decoded = DecodeBatch(held.batch);
+      for (const auto& event : decoded.events()) {
+        if (!event.has_close()) lost.push_back(event.connection_id());
+      }
+      lost_events += held.events;
+      held_bytes_ -= std::min(held_bytes_, held.bytes);
+      held_events_ -= std::min(held_events_, held.events);
+    }
+    log_ = std::move(kept);
+    next_send_sequence_ = log_.empty() ? next_sequence_ : log_.front().sequence;
+    resume = UpdatePauseLocked();
+    settled = UpdateSettledLocked();
+    PublishGaugesLocked();
+    if (log_.empty() && building_.empty()) changed_.notify_all();
+  }
+  spdlog::error(
+      "backend {} refused an event batch as too large ({}); set backend_max_message_bytes to at most {} or raise "
+      "the backend's gRPC receive limit. Gave up {} events; closing {} connections with 1011",
+      target_, status.error_message(), limit, lost_events, lost.size());
+  if (lost_events == 0) return;
+  std::sort(lost.begin(), lost.end());
+  lost.erase(std::unique(lost.begin(), lost.end()), lost.end());
+  backend_metrics_.events_lost->Increment(static_cast<double>(lost_events));
+  hooks_.on_events_lost(std::move(lost));
+  if (resume) hooks_.on_resume();
+  if (settled) hooks_.on_settled();
 }
 
 void BackendLink::ScheduleReconnect(bool was_up) {

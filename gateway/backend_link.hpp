@@ -135,6 +135,8 @@ class BackendLink {
   }
 
   void StartStream();
+  // After the backend refused a batch as too large.
+  void GiveUpOversizedBatches(const grpc::Status& status);
   void ScheduleReconnect(bool was_up);
   void PollReady();
   void SweepExpired();
@@ -157,7 +159,6 @@ class BackendLink {
 
   const std::string target_;
   const Config& config_;
-  metrics::GatewayMetrics& metrics_;
   metrics::BackendMetrics backend_metrics_;
   boost::asio::any_io_executor control_;
   Hooks hooks_;
@@ -201,6 +202,9 @@ class BackendLink {
   bool stopping_ = false;
   std::chrono::milliseconds backoff_;
   bool logged_down_ = false;
+  // Largest batch sealed: backend_max_message_bytes, or less once the
+  // backend refused a batch as too large.
+  std::size_t batch_limit_;
 };
 
 }  // namespace wsgateway

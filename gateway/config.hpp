@@ -44,6 +44,20 @@ struct Config {
   std::size_t max_message_bytes = 2 * 1024 * 1024;
   std::size_t send_queue_max_bytes = 4 * 1024 * 1024;
   std::size_t max_handshake_bytes = 16 * 1024;
+  // What one connection may send, as token buckets: messages (control
+  // frames included) and bytes (after decompression, so a compressed
+  // message costs what it makes the gateway and backend move). A client
+  // past either stops being read until its bucket refills: TCP slows it,
+  // nothing is lost, and other clients keep their latency. 0 turns a
+  // rate off.
+  std::size_t client_message_rate = 1000;
+  std::size_t client_message_burst = 2000;
+  std::size_t client_byte_rate = 16 * 1024 * 1024;
+  std::size_t client_byte_burst = 16 * 1024 * 1024;
+  // Bytes held in messages that have not fully arrived (partial frames and
+  // fragments), across all connections. A connection that would pass it is
+  // closed with 1013 (try again later).
+  std::size_t pending_messages_max_bytes = 256 * 1024 * 1024;
   std::chrono::milliseconds handshake_timeout{10'000};
   // Heartbeat: a connection silent for ping_interval gets a ping; one that
   // then stays silent for pong_timeout is dead and closed (1006). Zero
@@ -78,6 +92,10 @@ struct Config {
 
   // Backend link.
   std::size_t backend_buffer_bytes = 64 * 1024 * 1024;
+  // Largest EventBatch sent to a backend: its gRPC receive limit (4 MiB
+  // unless the backend raised it). A client message that could not fit is
+  // refused with 1009 as it arrives.
+  std::size_t backend_max_message_bytes = 4 * 1024 * 1024;
   std::chrono::milliseconds backend_event_timeout{60'000};
   // Least time between two event batches of one event loop (0: every pass).
   std::chrono::milliseconds backend_batch_interval{1};

@@ -184,6 +184,12 @@ void Validate(const Config& c) {
   require(c.max_handshake_bytes >= 1024, "max-handshake-bytes", "must be at least 1KiB");
   require(c.handshake_timeout.count() > 0, "handshake-timeout", "must be positive");
   require(c.backend_buffer_bytes >= 64 * 1024, "backend-buffer-bytes", "must be at least 64KiB");
+  require(c.backend_max_message_bytes >= 64 * 1024, "backend-max-message-bytes", "must be at least 64KiB");
+  require(c.client_message_rate == 0 || c.client_message_burst >= 1, "client-message-burst",
+          "must be at least 1 while client-message-rate is on");
+  require(c.client_byte_rate == 0 || c.client_byte_burst >= 1, "client-byte-burst",
+          "must be at least 1 byte while client-byte-rate is on");
+  require(c.pending_messages_max_bytes >= 64 * 1024, "pending-messages-max-bytes", "must be at least 64KiB");
   require(c.backend_event_timeout.count() > 0, "backend-event-timeout", "must be positive");
   require(c.backend_batch_interval <= std::chrono::milliseconds(100), "backend-batch-interval",
           "must be at most 100ms (it delays events by up to that much)");

@@ -25,6 +25,7 @@ EventLoop::EventLoop(std::uint32_t index, const GatewayContext& ctx)
       ctx_(ctx),
       counters_(ctx.metrics.loop_counters().AddLoop()),
       work_(boost::asio::make_work_guard(io_context_)),
+      throttle_timer_(io_context_),
       outboxes_(ctx.backends.size()),
       flush_timer_(io_context_),
       compression_(ctx.config.compression_level),
@@ -64,7 +65,11 @@ void EventLoop::Adopt(LoopSocket&& socket, ConnectionLimits::Admission admission
 void EventLoop::Unregister(std::uint64_t counter) {
   sessions_.erase(counter);
   connection_count_.store(sessions_.size(), std::memory_order_relaxed);
-  if (stop_timer_ && sessions_.empty()) stop_timer_->cancel();
+  if (stop_timer_ && sessions_.empty()) {
+    stop_timer_->cancel();
+    throttled_.clear();
+    throttle_timer_.cancel();
+  }
 }
 
 Session* EventLoop::Find(std::uint64_t counter) const {
@@ -108,7 +113,20 @@ void EventLoop::DrainSome() {
   });
 }
 
+void EventLoop::MakeRoom(std::size_t backend, std::size_t event_bytes) {
+  // One loop's events go to the link as one chunk, and a chunk travels in
+  // one batch: it is handed over early rather than grow past what the
+  // backend accepts in one stream message.
+  auto& outbox = outboxes_[backend];
+  if (outbox.empty() ||
+      outbox.wire.size() + event_bytes + kEventEnvelopeBytes <= ctx_.config.backend_max_message_bytes) {
+    return;
+  }
+  ctx_.backends[backend]->Submit(std::exchange(outbox, EventChunk{}));
+}
+
 void EventLoop::SubmitEvent(std::size_t backend, const v1::Event& event) {
+  MakeRoom(backend, event.ByteSizeLong());
   AppendEvent(outboxes_[backend], event);
   ScheduleFlush();
 }
@@ -116,12 +134,16 @@ void EventLoop::SubmitEvent(std::size_t backend, const v1::Event& event) {
 void EventLoop::SubmitOpen(std::size_t backend, std::string_view connection_id, std::uint64_t sequence,
                            std::string_view path, std::string_view query, std::string_view remote_address,
                            std::span<const HeaderField> headers, const OpenNegotiation& negotiated) {
+  std::size_t header_bytes = 0;
+  for (const auto& header : headers) header_bytes += header.name.size() + header.value.size() + 8;
+  MakeRoom(backend, header_bytes + path.size() + query.size() + remote_address.size());
   AppendOpenEvent(outboxes_[backend], connection_id, sequence, path, query, remote_address, headers, negotiated);
   ScheduleFlush();
 }
 
 void EventLoop::SubmitMessage(std::size_t backend, std::string_view connection_id, std::uint64_t sequence,
                               v1::Opcode opcode, std::string_view payload) {
+  MakeRoom(backend, payload.size() + connection_id.size());
   AppendMessageEvent(outboxes_[backend], connection_id, sequence, opcode, payload);
   ScheduleFlush();
 }
@@ -180,6 +202,30 @@ void EventLoop::FlushEvents() {
 void EventLoop::Park(std::shared_ptr<Session> session) {
   parked_.push_back(std::move(session));
   ctx_.metrics.backend_paused_connections().Increment();
+}
+
+void EventLoop::Throttle(std::shared_ptr<Session> session, std::chrono::steady_clock::time_point until) {
+  const bool earliest = throttled_.empty() || until < throttled_.begin()->first;
+  throttled_.emplace(until, std::move(session));
+  if (!earliest) return;
+  throttle_timer_.expires_at(until);
+  throttle_timer_.async_wait([this](boost::system::error_code ec) {
+    if (!ec) EndThrottles();
+  });
+}
+
+void EventLoop::EndThrottles() {
+  const auto now = std::chrono::steady_clock::now();
+  while (!throttled_.empty() && throttled_.begin()->first <= now) {
+    auto session = std::move(throttled_.begin()->second);
+    throttled_.erase(throttled_.begin());
+    session->EndThrottle();
+  }
+  if (throttled_.empty()) return;
+  throttle_timer_.expires_at(throttled_.begin()->first);
+  throttle_timer_.async_wait([this](boost::system::error_code ec) {
+    if (!ec) EndThrottles();
+  });
 }
 
 void EventLoop::ResumeParked() {

@@ -93,7 +93,14 @@ class EventLoop {
   void Park(std::shared_ptr<Session> session);
   void ResumeParked();
 
+  // Keeps a session whose reads wait for its rate limits until `until`,
+  // then lets it read on (Session::EndThrottle). One timer per loop.
+  void Throttle(std::shared_ptr<Session> session, std::chrono::steady_clock::time_point until);
+
  private:
+  // Hands the backend's queued events over now if one more event of about
+  // `event_bytes` would make them too large for one batch.
+  void MakeRoom(std::size_t backend, std::size_t event_bytes);
   void ScheduleFlush();
   // Small batches (request/response traffic) skip the interval when the
   // backend owes nothing.
@@ -101,6 +108,7 @@ class EventLoop {
   bool BackendsSettledOrWake();
   void FlushEvents();
   void DrainSome();
+  void EndThrottles();
 
   const std::uint32_t index_;
   const GatewayContext& ctx_;
@@ -121,6 +129,8 @@ class EventLoop {
   std::uint64_t drain_cursor_ = 0;
   std::unique_ptr<boost::asio::steady_timer> drain_timer_;
   std::vector<std::shared_ptr<Session>> parked_;
+  std::multimap<std::chrono::steady_clock::time_point, std::shared_ptr<Session>> throttled_;
+  boost::asio::steady_timer throttle_timer_;
   // Events queued for each backend link since the last flush.
   std::vector<EventChunk> outboxes_;
   // Events wait for backend_batch_interval after the last flush.

@@ -27,6 +27,11 @@ struct EventChunk {
   bool empty() const { return events == 0; }
 };
 
+// Room an event batch needs around one message's payload: the batch's
+// sequence, the event's id, sequence and opcode, and the length prefixes.
+// A message of (backend_max_message_bytes - this) always fits a batch.
+inline constexpr std::size_t kEventEnvelopeBytes = 1024;
+
 // Appends Event{connection_id, sequence, message{opcode, payload}}.
 void AppendMessageEvent(EventChunk& chunk, std::string_view connection_id, std::uint64_t sequence, v1::Opcode opcode,
                         std::string_view payload);

@@ -1,11 +1,14 @@
 #include "gateway/gateway.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <stdexcept>
 
 #include "gateway/endpoint.hpp"
+#include "gateway/event_wire.hpp"
 #include "gateway/protocol_rules.hpp"
 #include "gateway/session.hpp"
 
@@ -24,6 +27,16 @@ struct LoopCommand {
   OutboundFrame frame;  // push: the frame; disconnect: a close frame
 };
 
+// Descriptors kept free of client connections, so that /healthz, /readyz,
+// /metrics, the admin API and the backend streams keep working while the
+// WebSocket port is saturated: a quarter of the limit, at most 256.
+std::size_t ClientSocketCap() {
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) != 0 || files.rlim_cur == RLIM_INFINITY) return SIZE_MAX;
+  const auto limit = static_cast<std::size_t>(files.rlim_cur);
+  return limit - std::min<std::size_t>(256, limit / 4);
+}
+
 CommandResult ToCommandResult(Session::EnqueueResult result) {
   switch (result) {
     case Session::EnqueueResult::kQueued:
@@ -33,6 +46,7 @@ CommandResult ToCommandResult(Session::EnqueueResult result) {
     case Session::EnqueueResult::kQueueFull:
       return CommandResult::kQueueFull;
     case Session::EnqueueResult::kNoMessageToContinue:
+    case Session::EnqueueResult::kInvalidUtf8:
       return CommandResult::kInvalid;
   }
   return CommandResult::kInvalid;
@@ -48,6 +62,9 @@ Gateway::Gateway(const Config& config, metrics::GatewayMetrics& metrics, net::an
       origins_(config.allowed_origins),
       limits_(config.max_connections, config.max_connections_per_address),
       context_{config, metrics, routes_, backends_, epoch_, origins_} {
+  context_.pending_message_bytes = &pending_message_bytes_;
+  context_.open_client_sockets = &open_client_sockets_;
+  client_socket_cap_ = ClientSocketCap();
   for (auto& target : BackendTargets(routes_)) {
     backends_.push_back(std::make_unique<BackendLink>(
         std::move(target), config, metrics, control,
@@ -57,6 +74,13 @@ Gateway::Gateway(const Config& config, metrics::GatewayMetrics& metrics, net::an
             .on_events_lost = [this](std::vector<std::string>&& ids) { CloseLost(std::move(ids)); },
             .on_settled = [this] { PostToEveryLoop(&EventLoop::OnBackendSettled); },
         }));
+  }
+  if (config.max_message_bytes + kEventEnvelopeBytes > config.backend_max_message_bytes) {
+    spdlog::warn(
+        "max_message_bytes ({}) does not fit in an event batch of backend_max_message_bytes ({}): client messages "
+        "are limited to {} bytes",
+        config.max_message_bytes, config.backend_max_message_bytes,
+        config.backend_max_message_bytes - kEventEnvelopeBytes);
   }
   if (!config.tls_cert_file.empty()) {
     tls_ = std::make_unique<ListenerTls>(config.tls_cert_file, config.tls_key_file, metrics, control);
@@ -97,6 +121,23 @@ void Gateway::Start() {
 net::ip::tcp::endpoint Gateway::websocket_endpoint() const { return listen_endpoint_; }
 
 void Gateway::DoAccept() {
+  if (open_client_sockets_.load(std::memory_order_relaxed) >= client_socket_cap_) {
+    // New clients wait in the listen backlog until a connection ends.
+    if (!logged_socket_cap_) {
+      spdlog::warn(
+          "holding {} client connections, the most the open-file limit allows with a reserve for the admin "
+          "API, probes and backends; new connections wait until one ends",
+          client_socket_cap_);
+      logged_socket_cap_ = true;
+    }
+    metrics_.listener_backoffs_descriptors().Increment();
+    accept_retry_->expires_after(std::chrono::milliseconds(100));
+    accept_retry_->async_wait([this](boost::system::error_code wait_ec) {
+      if (!wait_ec) DoAccept();
+    });
+    return;
+  }
+  logged_socket_cap_ = false;
   auto& loop = *loops_[next_loop_];
   next_loop_ = (next_loop_ + 1) % loops_.size();
   acceptor_->async_accept(loop.io_context(), [this, &loop](boost::system::error_code ec, LoopSocket socket) {
@@ -104,6 +145,7 @@ void Gateway::DoAccept() {
     if (ec) {
       // Typically out of file descriptors: back off instead of spinning.
       spdlog::warn("accept failed: {}", ec.message());
+      metrics_.listener_backoffs_errors().Increment();
       accept_retry_->expires_after(std::chrono::milliseconds(100));
       accept_retry_->async_wait([this](boost::system::error_code wait_ec) {
         if (!wait_ec) DoAccept();

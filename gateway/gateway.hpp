@@ -104,6 +104,13 @@ class Gateway {
   // Declared before the loops: their sessions hold slots until destroyed.
   ConnectionLimits limits_;
   std::unique_ptr<ListenerTls> tls_;
+  // Bytes held in unfinished client messages (pending_messages_max_bytes).
+  std::atomic<std::size_t> pending_message_bytes_{0};
+  std::atomic<std::size_t> open_client_sockets_{0};
+  // Client sockets the listener may hold: the open-file limit less a
+  // reserve for the admin API, the metrics listener and the backends.
+  std::size_t client_socket_cap_ = 0;
+  bool logged_socket_cap_ = false;
   GatewayContext context_;
   std::vector<std::unique_ptr<EventLoop>> loops_;
   // The listener belongs to the first loop and accepts on its thread: a

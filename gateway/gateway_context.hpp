@@ -2,6 +2,7 @@
 // What every loop and session of one gateway shares. All members outlive the
 // loops; none is owned here.
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -29,6 +30,12 @@ struct GatewayContext {
   const OriginPolicy& origins;
   // TLS on the public listener; null when it speaks plain TCP.
   const ListenerTls* tls = nullptr;
+  // Bytes held in unfinished client messages, all loops together
+  // (pending_messages_max_bytes); owned by the Gateway.
+  std::atomic<std::size_t>* pending_message_bytes = nullptr;
+  // Client sockets open (sessions alive), all loops together; the listener
+  // stops accepting short of the open-file limit. Owned by the Gateway.
+  std::atomic<std::size_t>* open_client_sockets = nullptr;
 };
 
 }  // namespace wsgateway

@@ -17,6 +17,7 @@
 #include "gateway/graceful_shutdown.hpp"
 #include "gateway/hangup_reloader.hpp"
 #include "gateway/logging.hpp"
+#include "gateway/memory_trimmer.hpp"
 #include "gateway/open_file_limit.hpp"
 #include "gateway/readiness_watch.hpp"
 #include "metrics/gateway_metrics.hpp"
@@ -70,6 +71,9 @@ int Run(const wsgateway::Config& config) {
   gateway.Start();
   spdlog::info("admin listener on {}:{}", Host(config.admin_listen), admin.port());
   readiness.Start();
+  // Free heap past 32 MiB goes back to the system, checked every 10 s.
+  wsgateway::MemoryTrimmer trimmer(control.get_executor(), std::chrono::seconds(10), 32 * 1024 * 1024);
+  trimmer.Start();
 
   control.run();
 

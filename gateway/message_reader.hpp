@@ -75,6 +75,10 @@ class MessageReader {
   // handling it. Once kClose or kFail came back, stop calling.
   Item Next(char* data, std::size_t size);
 
+  // Bytes of the message being assembled (fragments, or inflated bytes);
+  // 0 between messages.
+  std::size_t held_bytes() const { return in_message_ ? message_.size() : 0; }
+
  private:
   Item Fail(std::uint16_t code, std::string_view why, std::size_t consumed);
   std::string_view CheckHeader(const frame_codec::Header& header, std::uint16_t& code) const;

@@ -1,6 +1,7 @@
 #include "gateway/outbound_frame.hpp"
 
 #include "gateway/protocol_rules.hpp"
+#include "gateway/utf8_validator.hpp"
 
 namespace wsgateway {
 namespace {
@@ -79,12 +80,16 @@ OutboundFrameCheck MakeOutboundFrame(v1::Frame&& frame, std::size_t max_message_
                   std::to_string(max_message_bytes);
     return check;
   }
-  // A fragment may end inside a character; the whole message is what must
-  // be UTF-8, which the gateway cannot see, so only unfragmented text is
-  // checked.
-  if (check.frame.type == FrameType::kText && fin && !frame.continuation() && !IsValidUtf8(payload)) {
-    check.error = "text payload is not valid UTF-8; send it as OPCODE_BINARY";
-    return check;
+  // A whole message must be UTF-8, and the first piece of a fragmented one
+  // must be able to start it (it may end inside a character). Later pieces
+  // depend on the pieces before them: the session checks them against the
+  // message it has open (Session::Enqueue).
+  if (check.frame.type == FrameType::kText && !frame.continuation()) {
+    Utf8Validator validator;
+    if (fin ? !IsValidUtf8(payload) : !validator.Feed(payload)) {
+      check.error = "text payload is not valid UTF-8; send it as OPCODE_BINARY";
+      return check;
+    }
   }
   check.frame.payload = std::make_shared<const std::string>(std::move(*frame.mutable_payload()));
   return check;

@@ -2,9 +2,19 @@
 
 #include <algorithm>
 
+#include "gateway/event_wire.hpp"
+
 namespace wsgateway {
 
 namespace {
+
+// A client message becomes one event, and an event must fit in one batch
+// the backend accepts: a larger message is refused (1009) as it arrives,
+// rather than stalling the stream that every connection shares.
+void FitToBackend(RouteOptions& options, const Config& config) {
+  options.max_message_bytes =
+      std::min(options.max_message_bytes, config.backend_max_message_bytes - kEventEnvelopeBytes);
+}
 
 RouteOptions GlobalOptions(const Config& config) {
   RouteOptions options;
@@ -16,6 +26,7 @@ RouteOptions GlobalOptions(const Config& config) {
   options.permessage_deflate = config.permessage_deflate;
   options.subprotocols = config.subprotocols;
   options.max_message_bytes = config.max_message_bytes;
+  FitToBackend(options, config);
   for (const auto& header : config.response_headers) options.response_header_lines.append(header).append("\r\n");
   return options;
 }
@@ -38,6 +49,7 @@ Route FromConfig(const RouteConfig& entry, const Config& config) {
   Override(route.options.permessage_deflate, entry.permessage_deflate);
   Override(route.options.subprotocols, entry.subprotocols);
   Override(route.options.max_message_bytes, entry.max_message_bytes);
+  FitToBackend(route.options, config);
   return route;
 }
 

@@ -75,7 +75,13 @@ Session::Session(EventLoop& loop, LoopSocket&& socket, std::uint64_t counter, co
       route_(&ctx.routes.back()),
       remote_address_(RemoteAddressOf(socket_)),
       connected_at_(std::chrono::system_clock::now()),
-      last_received_(steady_clock::now()) {}
+      last_received_(steady_clock::now()) {
+  if (ctx_.open_client_sockets != nullptr) ctx_.open_client_sockets->fetch_add(1, std::memory_order_relaxed);
+}
+
+Session::~Session() {
+  if (ctx_.open_client_sockets != nullptr) ctx_.open_client_sockets->fetch_sub(1, std::memory_order_relaxed);
+}
 
 void Session::Start() {
   SetState(v1::CONNECTION_STATE_CONNECTION);
@@ -135,7 +141,7 @@ void Session::OnHeartbeat() {
   const auto silent = now - last_received_;
   if (silent < interval) return ArmTimer(TimerPhase::kHeartbeat, interval - silent);
   ping_sent_at_ = now;
-  SendControl(FrameType::kPing, {});
+  if (!SendControl(FrameType::kPing, {})) return;
   ArmTimer(TimerPhase::kPong, ctx_.config.pong_timeout);
 }
 
@@ -173,6 +179,7 @@ void Session::Finish(const CloseInfo& info) {
     EmitDisconnect();
   }
   SetState(v1::CONNECTION_STATE_UNSPECIFIED);
+  AccountPendingBytes();
   timer_phase_ = TimerPhase::kNone;
   timer_.cancel();
   beast::error_code ignored;
@@ -216,9 +223,9 @@ void Session::EmitOpen() {
   }
   std::stable_sort(headers.begin(), headers.end(),
                    [](const HeaderField& a, const HeaderField& b) { return a.name < b.name; });
-  const std::string_view extension = deflate_window_bits_ != 0 ? std::string_view("permessage-deflate") : "";
+  // As answered in Sec-WebSocket-Extensions, the spelling of ClientInfo too.
   loop_.SubmitOpen(route_->backend_index, id_, next_event_sequence_++, path_, query_, remote_address_, headers,
-                   {subprotocol_, extension, tags_.metadata()});
+                   {subprotocol_, extensions_, tags_.metadata()});
 }
 
 v1::Event Session::NewEvent() {

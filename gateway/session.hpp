@@ -24,15 +24,17 @@
 #include <string>
 #include <vector>
 
-#include "gateway/connection_limits.hpp"
 #include "gateway/client_transport.hpp"
+#include "gateway/connection_limits.hpp"
 #include "gateway/connection_tags.hpp"
 #include "gateway/gateway_context.hpp"
 #include "gateway/http_response_rules.hpp"
 #include "gateway/loop_socket.hpp"
 #include "gateway/message_reader.hpp"
 #include "gateway/outbound_frame.hpp"
+#include "gateway/token_bucket.hpp"
 #include "gateway/unary_call.hpp"
+#include "gateway/utf8_validator.hpp"
 #include "gateway/websocket_handshake.hpp"
 #include "wsgateway/v1/backend.pb.h"
 #include "wsgateway/v1/types.pb.h"
@@ -51,12 +53,19 @@ class Session : public std::enable_shared_from_this<Session> {
     // A continuation frame with no fragmented message open, or of another
     // opcode than the open one.
     kNoMessageToContinue,
+    // A piece of a fragmented text message after which the message can no
+    // longer be valid UTF-8 (or a last piece that ends inside a character);
+    // the message stays open for a valid piece.
+    kInvalidUtf8,
   };
 
   // `admission`: the connection's slot under the connection limits, or the
   // limit it is over (then its request is answered with 503 or 429).
   Session(EventLoop& loop, LoopSocket&& socket, std::uint64_t counter, const GatewayContext& ctx,
           ConnectionLimits::Admission admission);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
 
   // Reads the HTTP request and performs the upgrade.
   void Start();
@@ -87,6 +96,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Continues reading after the backend buffer drained.
   void ResumeReading();
+  // Continues reading once a rate limit's pause is over (EventLoop).
+  void EndThrottle();
 
   void Describe(v1::ClientInfo* info) const;
 
@@ -109,6 +120,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void ReadRequest();
   void OnRequestStarted(boost::beast::error_code ec, std::size_t bytes);
   void ReadRequestHeader();
+  void ParseRequestHeader();
+  void OnRequestHeaderBytes(boost::beast::error_code ec, std::size_t bytes);
   void OnReadHeader(boost::beast::error_code ec, std::size_t bytes);
   void OnRequestReadFailed(boost::beast::error_code ec);
   // Answers and closes. A 503 carries Retry-After: `retry_after` or 1s.
@@ -149,7 +162,17 @@ class Session : public std::enable_shared_from_this<Session> {
   std::size_t ProcessFrames(char* data, std::size_t size, bool& go_on);
   bool OnItem(const MessageReader::Item& item);
   bool OnMessage(const MessageReader::Item& item);
-  void OnPing(std::string_view payload);
+  // Charges what the client sent to its rate limits; false when reading
+  // must pause until they refill.
+  bool WithinRates(std::size_t bytes);
+  // Reports the bytes this connection holds in unfinished messages; closes
+  // it with 1013 when that would pass pending_messages_max_bytes. False
+  // when it was closed.
+  bool AccountPendingBytes();
+  // Reads on after a pause (backend or rate) unless another one holds.
+  void ContinueReading();
+  // False when answering closed the connection.
+  bool OnPing(std::string_view payload);
   void OnClientClose(std::uint16_t code, std::string_view reason);
   void FailConnection(std::uint16_t code, std::string_view reason);
   void OnReadError(boost::beast::error_code ec);
@@ -160,8 +183,12 @@ class Session : public std::enable_shared_from_this<Session> {
   void ReleaseDeferred();
   // Empties the deferred messages (to send them, or to drop them at a close).
   std::vector<OutboundFrame> TakeDeferred();
+  // Checks a text frame as part of its message; false when it must be
+  // refused. Keeps the open message's UTF-8 state.
+  bool ContinuesValidText(const OutboundFrame& frame);
   void MaybeCompress(OutboundFrame& frame);
-  void SendControl(FrameType type, std::string_view payload);
+  // False when the queue was over its limit and the client was closed.
+  bool SendControl(FrameType type, std::string_view payload);
   void DoWrite();
   void OnWrite(boost::beast::error_code ec, std::size_t bytes);
   void AfterCloseSent();
@@ -230,6 +257,8 @@ class Session : public std::enable_shared_from_this<Session> {
   std::size_t deferred_bytes_ = 0;
   bool fragment_open_ = false;
   FrameType fragment_type_ = FrameType::kText;
+  // UTF-8 state of the fragmented text message open towards the client.
+  Utf8Validator outbound_text_;
 
   // Set when the gateway or the backend started the close, so the Close
   // event reports their code rather than the peer's echo.
@@ -247,10 +276,21 @@ class Session : public std::enable_shared_from_this<Session> {
   std::uint64_t messages_out_ = 0;
   // Plain HTTP requests answered through the backend on this connection.
   std::uint32_t http_requests_ = 0;
+  // Bytes of the request header parsed so far (max_handshake_bytes).
+  std::uint32_t header_bytes_ = 0;
+
+  // Per-connection inbound rates (client_message_rate, client_byte_rate).
+  TokenBucket message_rate_;
+  TokenBucket byte_rate_;
+  // Bytes of unfinished messages counted in ctx_.pending_message_bytes.
+  std::size_t pending_bytes_ = 0;
 
   bool reading_ = false;
   bool writing_ = false;
+  // Reads wait for the backend buffer to drain.
   bool paused_ = false;
+  // Reads wait for the rate limits to refill.
+  bool throttled_ = false;
   bool opened_ = false;
   bool finished_ = false;
   // Close handshake progress.

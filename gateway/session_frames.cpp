@@ -72,7 +72,7 @@ std::uint8_t WireOpcode(const OutboundFrame& frame) {
 // ---- Reading ---------------------------------------------------------------
 
 void Session::WaitReadable() {
-  if (finished_ || reading_ || paused_) return;
+  if (finished_ || reading_ || paused_ || throttled_) return;
   reading_ = true;
   if (transport_.tls()) return ReadTls();
   socket_.async_wait(net::socket_base::wait_read, beast::bind_front_handler(&Session::OnReadable, shared_from_this()));
@@ -134,9 +134,42 @@ bool Session::OnBytesRead(char* data, std::size_t bytes, bool into_own) {
   // is not used.
   last_received_ = steady_clock::now();
   if (discarding_) return true;
-  if (into_own) return ProcessScratch(data, bytes);
-  buffer_.commit(bytes);
-  return ProcessBuffered();
+  bool go_on = true;
+  if (into_own) {
+    go_on = ProcessScratch(data, bytes);
+  } else {
+    buffer_.commit(bytes);
+    go_on = ProcessBuffered();
+  }
+  return AccountPendingBytes() && go_on;
+}
+
+bool Session::AccountPendingBytes() {
+  if (ctx_.pending_message_bytes == nullptr) return true;
+  const std::size_t held = finished_ || discarding_ || !reader_ ? 0 : buffer_.size() + reader_->held_bytes();
+  if (held == pending_bytes_) return true;
+  auto& total = *ctx_.pending_message_bytes;
+  if (held < pending_bytes_) {
+    const std::size_t freed = pending_bytes_ - held;
+    total.fetch_sub(freed, std::memory_order_relaxed);
+    ctx_.metrics.pending_message_bytes().Decrement(static_cast<double>(freed));
+    pending_bytes_ = held;
+    return true;
+  }
+  const std::size_t grown = held - pending_bytes_;
+  if (total.fetch_add(grown, std::memory_order_relaxed) + grown > ctx_.config.pending_messages_max_bytes) {
+    total.fetch_sub(grown, std::memory_order_relaxed);
+    ctx_.metrics.pending_messages_closes().Increment();
+    spdlog::warn("closing {} with 1013: unfinished messages of all connections would pass pending_messages_max_bytes",
+                 id_);
+    FailConnection(1013, "too much data in unfinished messages; try again later");
+    // Discarding now: gives back what it held.
+    AccountPendingBytes();
+    return false;
+  }
+  ctx_.metrics.pending_message_bytes().Increment(static_cast<double>(grown));
+  pending_bytes_ = held;
+  return true;
 }
 
 bool Session::ProcessScratch(char* data, std::size_t size) {
@@ -177,12 +210,11 @@ bool Session::OnItem(const MessageReader::Item& item) {
     case MessageReader::Kind::kMessage:
       return OnMessage(item);
     case MessageReader::Kind::kPing:
-      OnPing(item.payload);
-      return true;
+      return OnPing(item.payload) && WithinRates(item.payload.size());
     case MessageReader::Kind::kPong:
       loop_.counters().Received(FrameKind::kPong, item.payload.size());
       if (route_->options.forward_pong_frames) EmitControlFrame(v1::OPCODE_PONG, item.payload);
-      return true;
+      return WithinRates(item.payload.size());
     case MessageReader::Kind::kClose:
       OnClientClose(item.code, item.payload);
       return false;
@@ -201,26 +233,67 @@ bool Session::OnMessage(const MessageReader::Item& item) {
   ++messages_in_;
   bytes_in_ += item.payload.size();
   loop_.SubmitMessage(route_->backend_index, id_, next_event_sequence_++, text ? v1::OPCODE_TEXT : v1::OPCODE_BINARY, item.payload);
+  bool go_on = WithinRates(item.payload.size());
   if (backend().paused()) {
     paused_ = true;
     loop_.Park(shared_from_this());
-    return false;
+    go_on = false;
   }
-  return true;
+  return go_on;
 }
 
-void Session::OnPing(std::string_view payload) {
+bool Session::WithinRates(std::size_t bytes) {
+  const Config& config = ctx_.config;
+  if (config.client_message_rate == 0 && config.client_byte_rate == 0) return true;
+  // The time of the read that brought these bytes: no clock call per message.
+  const auto now = last_received_;
+  auto wait = steady_clock::duration::zero();
+  if (config.client_message_rate != 0) {
+    wait = message_rate_.Draw(1, static_cast<double>(config.client_message_rate),
+                              static_cast<double>(config.client_message_burst), now);
+    if (wait > steady_clock::duration::zero()) ctx_.metrics.throttled_messages().Increment();
+  }
+  if (config.client_byte_rate != 0) {
+    const auto byte_wait = byte_rate_.Draw(static_cast<double>(bytes), static_cast<double>(config.client_byte_rate),
+                                           static_cast<double>(config.client_byte_burst), now);
+    if (byte_wait > steady_clock::duration::zero()) ctx_.metrics.throttled_bytes().Increment();
+    wait = std::max(wait, byte_wait);
+  }
+  if (wait == steady_clock::duration::zero()) return true;
+  // Not read until the buckets refill: TCP slows the client down, and what
+  // it already sent stays buffered here, in order.
+  throttled_ = true;
+  loop_.Throttle(shared_from_this(), now + wait);
+  return false;
+}
+
+bool Session::OnPing(std::string_view payload) {
   loop_.counters().Received(FrameKind::kPing, payload.size());
   if (route_->options.forward_ping_frames) EmitControlFrame(v1::OPCODE_PING, payload);
   // RFC 6455 section 5.5.2: a pong with the ping's payload, unless closing.
-  if (state_ == v1::CONNECTION_STATE_ACTIVE) SendControl(FrameType::kPong, payload);
+  if (state_ != v1::CONNECTION_STATE_ACTIVE) return true;
+  return SendControl(FrameType::kPong, payload);
 }
 
 void Session::ResumeReading() {
   if (!paused_ || finished_) return;
   paused_ = false;
+  ContinueReading();
+}
+
+void Session::EndThrottle() {
+  if (!throttled_ || finished_) return;
+  throttled_ = false;
+  // The rates charge what is still buffered at the time it is processed.
+  last_received_ = steady_clock::now();
+  ContinueReading();
+}
+
+void Session::ContinueReading() {
+  if (paused_ || throttled_ || finished_) return;
   if (buffer_.size() > 0 && !ProcessBuffered()) return;
-  if (!finished_) WaitReadable();
+  if (!AccountPendingBytes() || finished_) return;
+  WaitReadable();
 }
 
 void Session::OnClientClose(std::uint16_t code, std::string_view reason) {
@@ -294,6 +367,7 @@ Session::EnqueueResult Session::Enqueue(OutboundFrame frame) {
       Defer(std::move(frame));
       return EnqueueResult::kQueued;
     }
+    if (frame.type == FrameType::kText && !ContinuesValidText(frame)) return EnqueueResult::kInvalidUtf8;
     if (frame.fin && !frame.continuation) MaybeCompress(frame);
   }
   return Admit(std::move(frame));
@@ -316,6 +390,19 @@ Session::EnqueueResult Session::Admit(OutboundFrame&& frame) {
   if (!fragment_open_ && !deferred_.empty()) ReleaseDeferred();
   if (!writing_) DoWrite();
   return EnqueueResult::kQueued;
+}
+
+bool Session::ContinuesValidText(const OutboundFrame& frame) {
+  // A whole message was checked when it was made (MakeOutboundFrame); the
+  // pieces of a fragmented one are checked as one message, so a code point
+  // split across them is fine and a bad piece is refused before the client
+  // sees it, leaving the message open for a good one.
+  if (frame.fin && !frame.continuation) return true;
+  Utf8Validator next = frame.continuation ? outbound_text_ : Utf8Validator{};
+  const std::string_view bytes = frame.payload ? std::string_view(*frame.payload) : std::string_view{};
+  if (!next.Feed(bytes) || (frame.fin && !next.Complete())) return false;
+  outbound_text_ = next;
+  return true;
 }
 
 void Session::Defer(OutboundFrame&& frame) {
@@ -343,13 +430,24 @@ void Session::MaybeCompress(OutboundFrame& frame) {
   }
 }
 
-void Session::SendControl(FrameType type, std::string_view payload) {
+bool Session::SendControl(FrameType type, std::string_view payload) {
+  // RFC 6455 section 5.5.3 lets an endpoint answer only the latest of
+  // several pings: a pong that is not being written yet takes the newer
+  // payload, so a client that pings without reading holds one pong here,
+  // not one per ping.
+  if (type == FrameType::kPong && queue_.size() > queue_head_ + write_count_ &&
+      queue_.back().type == FrameType::kPong) {
+    OutboundFrame& pending = queue_.back();
+    queued_bytes_ -= pending.size();
+    pending.payload = std::make_shared<const std::string>(payload);
+    queued_bytes_ += pending.size();
+    return true;
+  }
   OutboundFrame frame;
   frame.type = type;
   frame.payload = std::make_shared<const std::string>(payload);
-  queued_bytes_ += frame.size();
-  queue_.push_back(std::move(frame));
-  if (!writing_) DoWrite();
+  // Counted against send_queue_max_bytes like data.
+  return Admit(std::move(frame)) == EnqueueResult::kQueued;
 }
 
 bool Session::RequestClose(std::uint16_t code, std::string reason, v1::ClosedBy closed_by) {

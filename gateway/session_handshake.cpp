@@ -31,6 +31,8 @@ namespace {
 constexpr auto kLingerTime = std::chrono::seconds(2);
 // Most upgrade requests fit in one read of this size.
 constexpr std::size_t kFirstReadBytes = 1024;
+// Later reads of a request header that did not fit.
+constexpr std::size_t kHeaderReadBytes = 4096;
 
 DeflatePolicy PolicyFrom(const Config& config) {
   DeflatePolicy policy;
@@ -117,13 +119,46 @@ void Session::OnRequestStarted(beast::error_code ec, std::size_t bytes) {
 
 void Session::ReadRequestHeader() {
   parser_ = std::make_unique<http::request_parser<http::string_body>>();
-  parser_->header_limit(static_cast<std::uint32_t>(ctx_.config.max_handshake_bytes));
   parser_->body_limit(ctx_.config.max_request_body_bytes);
+  header_bytes_ = 0;
+  ParseRequestHeader();
+}
+
+// Beast's header_limit bounds only the bytes a single put() has not parsed
+// yet, and put() consumes whole fields as they arrive, so a header sent in
+// pieces could pass the limit by any amount. The gateway counts what earlier
+// puts consumed and gives each put only the rest of max_handshake_bytes, so
+// the limit holds for the header as a whole.
+void Session::ParseRequestHeader() {
+  const std::size_t limit = ctx_.config.max_handshake_bytes;
+  while (buffer_.size() > 0 && !parser_->is_header_done()) {
+    parser_->header_limit(static_cast<std::uint32_t>(limit - header_bytes_));
+    beast::error_code ec;
+    const std::size_t used = parser_->put(buffer_.data(), ec);
+    buffer_.consume(used);
+    header_bytes_ += used;
+    if (ec == http::error::need_more) break;
+    if (ec) return OnRequestReadFailed(ec);
+  }
+  if (parser_->is_header_done()) return OnReadHeader({}, 0);
+  // Beast may wait for more without reporting the limit when the unparsed
+  // rest fills it; a header that needs more than the limit holds is over it.
+  if (header_bytes_ + buffer_.size() >= limit) return OnRequestReadFailed(http::error::header_limit);
   reading_ = true;
   transport_.With([&](auto& stream) {
-    http::async_read_header(stream, buffer_, *parser_,
-                            beast::bind_front_handler(&Session::OnReadHeader, shared_from_this()));
+    stream.async_read_some(buffer_.prepare(kHeaderReadBytes),
+                           beast::bind_front_handler(&Session::OnRequestHeaderBytes, shared_from_this()));
   });
+}
+
+void Session::OnRequestHeaderBytes(beast::error_code ec, std::size_t bytes) {
+  reading_ = false;
+  if (finished_) return;
+  if (ec == net::error::eof)
+    ec = buffer_.size() == 0 && header_bytes_ == 0 ? http::error::end_of_stream : http::error::partial_message;
+  if (ec) return OnRequestReadFailed(ec);
+  buffer_.commit(bytes);
+  ParseRequestHeader();
 }
 
 void Session::OnRequestReadFailed(beast::error_code ec) {
@@ -218,9 +253,15 @@ void Session::Reject(http::status status, std::string_view reason_label, std::st
 }
 
 void Session::SendResponse(HttpResponse&& response, bool keep_alive, bool head) {
+  // A connection refused (or answered for the last time) is over for the
+  // admin API now, not when its lingering close ends; the pending write
+  // keeps the session alive until then.
+  if (!keep_alive) loop_.Unregister(counter_);
   response.set(http::field::server, "wsgateway");
   response.keep_alive(keep_alive);
-  response.prepare_payload();
+  // Only a bodiless answer to HEAD, or a 304, arrives with a Content-Length
+  // (the representation's, http_response_rules); the rest are framed here.
+  if (!(response.body().empty() && response.has_content_length())) response.prepare_payload();
   // A response to HEAD states the body's length but carries no body (RFC
   // 9110 section 9.3.2), or the next response on the connection breaks.
   if (head) response.body().clear();
@@ -343,7 +384,7 @@ void Session::RejectAsDecided(const v1::HttpResponse& decided) {
     return RejectBadDecision("reject status " + std::to_string(decided.status()) + " is not 400-599");
   }
   HttpResponse response;
-  if (const auto error = ToHttpResponse(decided, response); !error.empty()) return RejectBadDecision(error);
+  if (const auto invalid = ToHttpResponse(decided, response)) return RejectBadDecision(invalid->detail);
   ctx_.metrics.HandshakeRejected("hook").Increment();
   SendResponse(std::move(response), /*keep_alive=*/false);
 }
@@ -397,16 +438,18 @@ void Session::OnRequestHandled(const HttpCall& call) {
   const bool keep_alive = request_->keep_alive() && http_requests_ < ctx_.config.http_keepalive_requests;
   if (!call.status.ok()) {
     const bool timeout = call.status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
+    ctx_.metrics.HttpForwardingFailed(timeout ? "timeout" : "error").Increment();
     spdlog::debug("HandleRequest for {} failed: {}", id_, call.status.error_message());
     return Reject(timeout ? http::status::gateway_timeout : http::status::bad_gateway, "backend_error",
                   timeout ? "the backend did not answer in time" : "the backend could not answer the request");
   }
+  const bool head = request_->method() == http::verb::head;
   HttpResponse response;
-  if (const auto error = ToHttpResponse(call.response, response); !error.empty()) {
-    spdlog::warn("HandleRequest answer for {} refused: {}", id_, error);
+  if (const auto invalid = ToHttpResponse(call.response, response, head)) {
+    ctx_.metrics.HttpForwardingFailed(invalid->reason).Increment();
+    spdlog::warn("HandleRequest answer for {} refused ({}): {}", id_, invalid->reason, invalid->detail);
     return Reject(http::status::bad_gateway, "backend_error", "the backend's answer was invalid");
   }
-  const bool head = request_->method() == http::verb::head;
   request_.reset();
   SendResponse(std::move(response), keep_alive, head);
 }

@@ -58,6 +58,16 @@ GatewayMetrics::GatewayMetrics()
                                   .Help("Backend.Handshake calls that failed, timed out or answered something "
                                         "the gateway could not honour; the upgrade failed with 503 or 502.")
                                   .Register(*registry_);
+  http_forwarding_failures_ = &prometheus::BuildCounter()
+                                   .Name("wsgateway_http_forwarding_failures_total")
+                                   .Help(
+                                       "Backend.HandleRequest calls that failed, timed out or answered what the "
+                                       "gateway cannot send; the client got 504 or 502.")
+                                   .Register(*registry_);
+  for (std::size_t i = 0; i < kHttpForwardingFailureReasons.size(); ++i) {
+    http_forwarding_failed_[i] =
+        Child(*http_forwarding_failures_, {{"reason", std::string(kHttpForwardingFailureReasons[i])}});
+  }
   backend_up_family_ = &prometheus::BuildGauge()
                           .Name("wsgateway_backend_up")
                           .Help("1 while the event stream to the backend is established, else 0; by backend target.")
@@ -97,6 +107,34 @@ GatewayMetrics::GatewayMetrics()
                 .Help("Connections whose reads are paused because the backend buffer is full.")
                 .Register(*registry_),
             {});
+  auto& throttled = prometheus::BuildCounter()
+                        .Name("wsgateway_client_throttled_total")
+                        .Help("Times a client's reads were paused for passing client_message_rate or client_byte_rate.")
+                        .Register(*registry_);
+  throttled_messages_ = &throttled.Add({{"limit", "messages"}});
+  throttled_bytes_ = &throttled.Add({{"limit", "bytes"}});
+  auto& backoffs = prometheus::BuildCounter()
+                       .Name("wsgateway_listener_backoffs_total")
+                       .Help(
+                           "100 ms pauses of the WebSocket listener: reason=\"descriptor_reserve\" while the "
+                           "client connections fill the open-file limit less its reserve, \"accept_error\" after "
+                           "a failed accept.")
+                       .Register(*registry_);
+  listener_backoffs_descriptors_ = &backoffs.Add({{"reason", "descriptor_reserve"}});
+  listener_backoffs_errors_ = &backoffs.Add({{"reason", "accept_error"}});
+  pending_messages_closes_ =
+      Child(prometheus::BuildCounter()
+                .Name("wsgateway_limit_closes_total")
+                .Help("Connections closed for a gateway-wide limit (1013): limit=\"pending_messages\" is "
+                      "pending_messages_max_bytes.")
+                .Register(*registry_),
+            {{"limit", "pending_messages"}});
+  pending_message_bytes_ = Child(prometheus::BuildGauge()
+                                     .Name("wsgateway_pending_message_bytes")
+                                     .Help("Bytes held in client messages that have not fully arrived, all "
+                                           "connections together (bounded by pending_messages_max_bytes).")
+                                     .Register(*registry_),
+                                 {});
   slow_consumer_closes_ = Child(prometheus::BuildCounter()
                                     .Name("wsgateway_slow_consumer_closes_total")
                                     .Help("Connections closed because their send queue passed its bound.")
@@ -174,6 +212,13 @@ BackendMetrics GatewayMetrics::Backend(std::string_view target) {
 
 prometheus::Counter& GatewayMetrics::HandshakeHookFailed(std::string_view reason) {
   return handshake_hook_failures_->Add({{"reason", std::string(reason)}});
+}
+
+prometheus::Counter& GatewayMetrics::HttpForwardingFailed(std::string_view reason) {
+  for (std::size_t i = 0; i < kHttpForwardingFailureReasons.size(); ++i) {
+    if (kHttpForwardingFailureReasons[i] == reason) return *http_forwarding_failed_[i];
+  }
+  return http_forwarding_failures_->Add({{"reason", std::string(reason)}});
 }
 
 prometheus::Counter& GatewayMetrics::HandshakeRejected(std::string_view reason) {

@@ -59,6 +59,13 @@ class GatewayMetrics {
   prometheus::Counter& Rejected(RejectionReason reason) { return *rejected_[static_cast<std::size_t>(reason)]; }
   // Handshake hook calls that failed (timeout, error, bad_response).
   prometheus::Counter& HandshakeHookFailed(std::string_view reason);
+  // Backend.HandleRequest calls that failed (timeout, error) or answered
+  // what the gateway cannot send (bad_status, bad_header,
+  // bad_content_length, bad_body); the client got 504 or 502. Every reason
+  // is exported from start-up at 0.
+  static constexpr std::array<std::string_view, 6> kHttpForwardingFailureReasons = {
+      "timeout", "error", "bad_status", "bad_header", "bad_content_length", "bad_body"};
+  prometheus::Counter& HttpForwardingFailed(std::string_view reason);
 
   // The metrics of the event stream to one backend target (label
   // `backend`); call once per target at start-up.
@@ -66,6 +73,16 @@ class GatewayMetrics {
   prometheus::Gauge& backend_paused_connections() { return *backend_paused_connections_; }
 
   prometheus::Counter& slow_consumer_closes() { return *slow_consumer_closes_; }
+  // Reads paused by the per-connection rates.
+  prometheus::Counter& throttled_messages() { return *throttled_messages_; }
+  prometheus::Counter& throttled_bytes() { return *throttled_bytes_; }
+  // Connections closed for pending_messages_max_bytes, and the bytes held.
+  prometheus::Counter& pending_messages_closes() { return *pending_messages_closes_; }
+  // 100 ms pauses of the WebSocket listener: at the descriptor reserve, or
+  // after a failed accept.
+  prometheus::Counter& listener_backoffs_descriptors() { return *listener_backoffs_descriptors_; }
+  prometheus::Counter& listener_backoffs_errors() { return *listener_backoffs_errors_; }
+  prometheus::Gauge& pending_message_bytes() { return *pending_message_bytes_; }
   prometheus::Counter& heartbeat_timeouts() { return *heartbeat_timeouts_; }
   prometheus::Gauge& draining() { return *draining_; }
 
@@ -93,6 +110,8 @@ class GatewayMetrics {
 
   prometheus::Family<prometheus::Counter>* handshake_rejections_ = nullptr;
   prometheus::Family<prometheus::Counter>* handshake_hook_failures_ = nullptr;
+  prometheus::Family<prometheus::Counter>* http_forwarding_failures_ = nullptr;
+  std::array<prometheus::Counter*, kHttpForwardingFailureReasons.size()> http_forwarding_failed_{};
   std::array<prometheus::Counter*, kRejectionReasons> rejected_{};
 
   prometheus::Family<prometheus::Gauge>* backend_up_family_ = nullptr;
@@ -106,6 +125,12 @@ class GatewayMetrics {
   prometheus::Gauge* backend_paused_connections_ = nullptr;
 
   prometheus::Counter* slow_consumer_closes_ = nullptr;
+  prometheus::Counter* throttled_messages_ = nullptr;
+  prometheus::Counter* throttled_bytes_ = nullptr;
+  prometheus::Counter* pending_messages_closes_ = nullptr;
+  prometheus::Counter* listener_backoffs_descriptors_ = nullptr;
+  prometheus::Counter* listener_backoffs_errors_ = nullptr;
+  prometheus::Gauge* pending_message_bytes_ = nullptr;
   prometheus::Counter* heartbeat_timeouts_ = nullptr;
   prometheus::Gauge* draining_ = nullptr;
   prometheus::Family<prometheus::Histogram>* admin_latency_ = nullptr;

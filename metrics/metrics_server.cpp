@@ -112,6 +112,7 @@ MetricsServer::MetricsServer(const net::ip::tcp::endpoint& endpoint,
                              std::vector<std::shared_ptr<prometheus::Collectable>> collectables,
                              ReadinessProbe readiness)
     : acceptor_(io_context_),
+      accept_retry_(io_context_),
       content_(std::make_shared<const Content>(Content{std::move(collectables), std::move(readiness)})) {
   beast::error_code ec;
   acceptor_.open(endpoint.protocol(), ec);
@@ -134,7 +135,15 @@ MetricsServer::~MetricsServer() {
 void MetricsServer::DoAccept() {
   acceptor_.async_accept([this](beast::error_code ec, net::ip::tcp::socket socket) {
     if (ec == net::error::operation_aborted) return;
-    if (!ec) std::make_shared<ProbeSession>(std::move(socket), content_)->Start();
+    if (ec) {
+      spdlog::warn("metrics listener: accept failed: {}; retrying in 100 ms", ec.message());
+      accept_retry_.expires_after(std::chrono::milliseconds(100));
+      accept_retry_.async_wait([this](beast::error_code wait_ec) {
+        if (!wait_ec) DoAccept();
+      });
+      return;
+    }
+    std::make_shared<ProbeSession>(std::move(socket), content_)->Start();
     DoAccept();
   });
 }

@@ -12,6 +12,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <functional>
 #include <memory>
 #include <string>
@@ -46,6 +47,9 @@ class MetricsServer {
 
   boost::asio::io_context io_context_{1};
   boost::asio::ip::tcp::acceptor acceptor_;
+  // Waits out a failed accept (out of file descriptors) instead of retrying
+  // at once, which would spin a core and starve the probes.
+  boost::asio::steady_timer accept_retry_;
   std::shared_ptr<const Content> content_;
   int port_ = 0;
   std::thread thread_;

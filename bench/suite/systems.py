@@ -129,7 +129,10 @@ class Gateway:
                 "--metrics-listen", "127.0.0.1:0", "--backend", backend_address,
                 # One event loop: every server process shares one core here,
                 # as the ceiling (one thread) and nginx (one worker) do.
-                "--threads", str(self.threads)
+                "--threads", str(self.threads),
+                # A benchmark client sends far more per connection than any
+                # real one; the per-connection rates would measure themselves.
+                "--client-message-rate", "0", "--client-byte-rate", "0",
             ]
             if deflate:
                 argv.append("--permessage-deflate=true")  # a boolean option in the gateway's CLI

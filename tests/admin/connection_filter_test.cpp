@@ -128,5 +128,28 @@ TEST(ConnectionFilterTest, CheckRefusesAGroupNoConnectionCanBeIn) {
   EXPECT_THAT(CheckFilter(filter), HasSubstr("filter.group is not valid UTF-8"));
 }
 
+// Broadcast reaches ACTIVE connections only: an unset state or ACTIVE
+// passes, any other state (or a value outside the enum) could never match
+// and is refused naming filter.state, never run as a broadcast to nobody.
+TEST(ConnectionFilterTest, BroadcastCheckRefusesAStateOtherThanActive) {
+  v1::ConnectionFilter filter;
+  EXPECT_EQ(CheckBroadcastFilter(filter), "");
+  filter.set_state(kActive);
+  EXPECT_EQ(CheckBroadcastFilter(filter), "");
+  for (const auto state : {v1::CONNECTION_STATE_CONNECTION, v1::CONNECTION_STATE_HANDSHAKE,
+                           v1::CONNECTION_STATE_CLOSING, static_cast<v1::ConnectionState>(77)}) {
+    filter.set_state(state);
+    EXPECT_THAT(CheckBroadcastFilter(filter), HasSubstr("filter.state")) << state;
+    EXPECT_THAT(CheckBroadcastFilter(filter), HasSubstr("only ACTIVE")) << state;
+  }
+}
+
+// The broadcast check includes the general one.
+TEST(ConnectionFilterTest, BroadcastCheckRefusesWhatCheckRefuses) {
+  v1::ConnectionFilter filter;
+  filter.set_group(std::string(129, 'g'));
+  EXPECT_THAT(CheckBroadcastFilter(filter), HasSubstr("filter.group is 129 bytes long"));
+}
+
 }  // namespace
 }  // namespace wsgateway::admin

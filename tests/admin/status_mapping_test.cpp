@@ -119,5 +119,40 @@ TEST(StatusMappingTest, EnqueueStatusOfQueueFullIsResourceExhaustedNamingIdLimit
   EXPECT_THAT(status.error_message(), HasSubstr("1008"));
 }
 
+// Caller input longer than 64 bytes is quoted as its first 64 bytes and its
+// size, so an 8 KiB id cannot swell a status past a client's metadata limit.
+TEST(StatusMappingTest, QuotedInputKeepsShortInputWholeAndCutsLongInput) {
+  EXPECT_EQ(QuotedInput("abc"), "'abc'");
+  EXPECT_EQ(QuotedInput(""), "''");
+  const std::string exactly(kMaxQuotedInputBytes, 'x');
+  EXPECT_EQ(QuotedInput(exactly), "'" + exactly + "'");
+  const std::string huge(8192, 'i');
+  EXPECT_EQ(QuotedInput(huge), "'" + std::string(kMaxQuotedInputBytes, 'i') + "'...(8192 bytes)");
+}
+
+// The cut never splits a UTF-8 sequence: a character that would straddle
+// the limit is left out whole.
+TEST(StatusMappingTest, QuotedInputCutsAtACharacterBoundary) {
+  // 63 ASCII bytes, then a 3-byte character over bytes 64-66.
+  const std::string text = std::string(63, 'a') + "\xE2\x9C\x93" + std::string(100, 'b');
+  EXPECT_EQ(QuotedInput(text), "'" + std::string(63, 'a') + "'...(166 bytes)");
+}
+
+// Every status that names a connection quotes its id that way.
+TEST(StatusMappingTest, StatusesQuoteAHugeIdAsAShortPrefix) {
+  const std::string huge(8192, 'i');
+  const std::vector<grpc::Status> statuses = {
+      ConnectionNotFound(huge),
+      NotActive(huge, v1::CONNECTION_STATE_CLOSING, "accept messages"),
+      TooManyGroups(huge, 64, 1),
+      EnqueueStatus(Session::EnqueueResult::kNotActive, huge, v1::CONNECTION_STATE_CLOSING, 1024),
+      EnqueueStatus(Session::EnqueueResult::kNoMessageToContinue, huge, v1::CONNECTION_STATE_ACTIVE, 1024),
+      EnqueueStatus(Session::EnqueueResult::kQueueFull, huge, v1::CONNECTION_STATE_ACTIVE, 1024)};
+  for (const auto& status : statuses) {
+    EXPECT_LT(status.error_message().size(), 400u) << status.error_message().substr(0, 200);
+    EXPECT_THAT(status.error_message(), HasSubstr(QuotedInput(huge)));
+  }
+}
+
 }  // namespace
 }  // namespace wsgateway::admin

@@ -284,6 +284,32 @@ TEST_F(AdminApiTest, BroadcastToNobodyQueuesZero) {
   EXPECT_EQ(reply.response.queued(), 0u);
 }
 
+// Broadcast reaches ACTIVE connections only, so a filter.state other than
+// ACTIVE could never match: INVALID_ARGUMENT naming the field, not an OK
+// that silently reaches nobody. ACTIVE itself (or no state) is accepted.
+TEST_F(AdminApiTest, BroadcastWithAStateOtherThanActiveIsInvalidArgument) {
+  const std::string prefix = UniquePath("bcstate");
+  WsClient client;
+  Connect(client, prefix);
+  v1::BroadcastRequest request;
+  request.mutable_frame()->set_payload("never");
+  request.mutable_filter()->set_path_prefix(prefix);
+  for (const auto state : {v1::CONNECTION_STATE_CONNECTION, v1::CONNECTION_STATE_HANDSHAKE,
+                           v1::CONNECTION_STATE_CLOSING, static_cast<v1::ConnectionState>(77)}) {
+    request.mutable_filter()->set_state(state);
+    const auto reply = admin().Broadcast(request);
+    EXPECT_EQ(reply.status.error_code(), StatusCode::INVALID_ARGUMENT) << state << ": " << Describe(reply.status);
+    EXPECT_NE(reply.status.error_message().find("filter.state"), std::string::npos) << Describe(reply.status);
+  }
+  request.mutable_frame()->set_payload("active only");
+  request.mutable_filter()->set_state(v1::CONNECTION_STATE_ACTIVE);
+  const auto reply = admin().Broadcast(request);
+  ASSERT_TRUE(reply.ok()) << Describe(reply.status);
+  EXPECT_EQ(reply.response.queued(), 1u);
+  EXPECT_EQ(client.Read().payload, "active only");
+  ExpectNothingMoreThan(client);
+}
+
 // ----------------------------------------------------------- Disconnect
 
 // Disconnect with code 0 closes the client with 1000.
@@ -490,6 +516,43 @@ TEST_F(AdminApiTest, GetClientInfoOfASilentConnectionShowsStateConnection) {
 // GetClientInfo of an unknown id is NOT_FOUND.
 TEST_F(AdminApiTest, GetClientInfoOfAnUnknownIdIsNotFound) {
   EXPECT_EQ(admin().GetClientInfo(kUnknownId).status.error_code(), StatusCode::NOT_FOUND);
+}
+
+// ------------------------------------------------------ Untrusted input
+
+// An 8 KiB id gets each method's own answer with a short message that
+// quotes only its start (echoed whole, the status would pass a standard
+// client's metadata limit and read as RESOURCE_EXHAUSTED), and the channel
+// serves the next call.
+TEST_F(AdminApiTest, HugeIdGetsItsStatusWithAShortMessageAndTheChannelStaysUsable) {
+  const std::string huge(8 * 1024, 'i');
+  // A channel of its own, so that a broken one cannot fail other tests.
+  AdminClient own(admin_port());
+  const auto expect = [&](const std::string& method, const grpc::Status& status, StatusCode code) {
+    EXPECT_EQ(status.error_code(), code) << method << ": " << Describe(status).substr(0, 300);
+    EXPECT_LT(status.error_message().size(), 400u) << method;
+    if (code != StatusCode::OK) {
+      EXPECT_NE(status.error_message().find("(8192 bytes)"), std::string::npos) << method;
+    }
+    const auto next = own.IsEstablished(kUnknownId);
+    EXPECT_TRUE(next.ok()) << "the call after " << method << ": " << Describe(next.status);
+  };
+  expect("Exist", own.Exist(huge).status, StatusCode::OK);
+  expect("IsEstablished", own.IsEstablished(huge).status, StatusCode::OK);
+  expect("GetClientInfo", own.GetClientInfo(huge).status, StatusCode::NOT_FOUND);
+  expect("Disconnect", own.Disconnect(huge, 4000, "bye").status, StatusCode::NOT_FOUND);
+  expect("Push", own.Push({huge}, v1::OPCODE_TEXT, "x").status, StatusCode::NOT_FOUND);
+  expect("JoinGroup", own.JoinGroup(huge, {"room"}).status, StatusCode::NOT_FOUND);
+  expect("LeaveGroup", own.LeaveGroup(huge, {"room"}).status, StatusCode::NOT_FOUND);
+
+  // With several ids each result quotes its id the same way.
+  const auto several = own.Push({huge, kUnknownId}, v1::OPCODE_TEXT, "x");
+  ASSERT_TRUE(several.ok()) << Describe(several.status);
+  ASSERT_EQ(several.response.results_size(), 2);
+  const auto& result = several.response.results(0);
+  EXPECT_EQ(result.code(), static_cast<int>(StatusCode::NOT_FOUND));
+  EXPECT_LT(result.message().size(), 400u);
+  EXPECT_NE(result.message().find("(8192 bytes)"), std::string::npos) << result.message().substr(0, 300);
 }
 
 // ------------------------------------------------------ ListConnections

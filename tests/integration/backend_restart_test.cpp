@@ -6,10 +6,16 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <chrono>
 #include <string>
+#include <thread>
 
 #include "tests/support/client_swarm.hpp"
 #include "tests/support/echo_stack.hpp"
+#include "tests/support/processes.hpp"
+#include "tests/support/prometheus_text.hpp"
 #include "tests/support/ws_client.hpp"
 
 namespace wsgateway::testing {
@@ -123,6 +129,36 @@ TEST_F(BackendRestartTest, MessagesSurviveTwoConsecutiveRestarts) {
     ASSERT_TRUE(gateway.WaitForBackendUp(before_restart));
   }
   ExpectAllEchoedOnceInOrder(2 * kPerPhase);
+}
+
+// A backend unreachable from start-up shows in
+// wsgateway_backend_stream_failures_total: every failed attempt to reach it
+// counts, so an alert on the series fires for a backend that never came up.
+TEST(BackendUnreachableTest, FailedDialsCountAsStreamFailures) {
+  std::uint16_t closed_port = 0;
+  {
+    boost::asio::io_context io;
+    boost::asio::ip::tcp::acceptor probe(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+    closed_port = probe.local_endpoint().port();
+  }
+  GatewayProcess::Options options;
+  options.backend = "127.0.0.1:" + std::to_string(closed_port);
+  options.wait_for_backend = false;
+  options.args = {"--backend-reconnect-min", "100ms", "--backend-reconnect-max", "200ms"};
+  std::string error;
+  const auto gateway = GatewayProcess::Start(options, &error);
+  ASSERT_NE(gateway, nullptr) << error;
+  double failures = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (failures < 2 && std::chrono::steady_clock::now() < deadline) {
+    const auto scrape = ScrapeMetrics(gateway->metrics_port());
+    ASSERT_TRUE(scrape.has_value());
+    failures = scrape->Sum("wsgateway_backend_stream_failures_total");
+    // Scrapes are paced by the gateway's reconnect backoff, not by a sleep
+    // standing in for it: the count only grows per failed attempt.
+    if (failures < 2) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_GE(failures, 2) << "failed connection attempts to the backend are not counted";
 }
 
 }  // namespace

@@ -234,7 +234,8 @@ std::ostream& operator<<(std::ostream& out, const OfferCase& c) { return out << 
 class NegotiationTest : public CompressionTest, public ::testing::WithParamInterface<OfferCase> {};
 
 // Every offer gets a 101; an acceptable one gets exactly this answer, an
-// unacceptable one no extension at all; the Open event agrees.
+// unacceptable one no extension at all; the Open event carries the same
+// answer.
 TEST_P(NegotiationTest, AnswersOfferExactly) {
   const OfferCase& c = GetParam();
   const std::string path = UniquePath("neg");
@@ -247,7 +248,7 @@ TEST_P(NegotiationTest, AnswersOfferExactly) {
   const auto open = backend().WaitForOpen(path, kDeadline);
   ASSERT_TRUE(open.has_value());
   const std::vector<std::string> extensions(open->open().extensions().begin(), open->open().extensions().end());
-  EXPECT_EQ(extensions, c.answer.empty() ? std::vector<std::string>{} : std::vector<std::string>{"permessage-deflate"});
+  EXPECT_EQ(extensions, c.answer.empty() ? std::vector<std::string>{} : std::vector<std::string>{c.answer});
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -275,6 +276,28 @@ INSTANTIATE_TEST_SUITE_P(
         OfferCase{"WebkitDeflateFrameOnly", {"x-webkit-deflate-frame"}, ""},
         OfferCase{"OtherExtensionFirst", {"x-webkit-deflate-frame, permessage-deflate"}, kBaseAnswer}),
     [](const ::testing::TestParamInfo<OfferCase>& info) { return info.param.name; });
+
+// The Open event and GetClientInfo spell the negotiated extension the same
+// way: as the gateway answered it in Sec-WebSocket-Extensions, parameters
+// included.
+TEST_F(CompressionTest, OpenEventAndClientInfoSpellTheExtensionAlike) {
+  const std::string path = UniquePath("spell");
+  const auto handshake = client_.Connect(
+      port(), path, {{"Sec-WebSocket-Extensions", "permessage-deflate; client_max_window_bits=10"}}, kDeadline);
+  ASSERT_TRUE(handshake.ok()) << handshake.Describe();
+  ASSERT_EQ(handshake.headers.count("sec-websocket-extensions"), 1u);
+  const std::string answer = handshake.headers.at("sec-websocket-extensions");
+  const auto open = backend().WaitForOpen(path, kDeadline);
+  ASSERT_TRUE(open.has_value()) << "no Open event for " << path;
+  AdminClient admin(CompressionEnvironment::stack->gateway->admin_port());
+  const auto info = admin.GetClientInfo(open->connection_id());
+  ASSERT_TRUE(info.ok()) << Describe(info.status);
+  const std::vector<std::string> from_open(open->open().extensions().begin(), open->open().extensions().end());
+  const std::vector<std::string> from_info(info.response.info().extensions().begin(),
+                                           info.response.info().extensions().end());
+  EXPECT_EQ(from_open, from_info);
+  EXPECT_EQ(from_open, std::vector<std::string>{answer});
+}
 
 // ---- Messages from the client ----------------------------------------------------
 

@@ -237,5 +237,29 @@ TEST_F(HandshakeLimitsTest, OversizedHeaderGets431AndIsCounted) {
   EXPECT_EQ(WaitForRejected(metrics_port(), "handshake_too_large", before + 1), before + 1);
 }
 
+// max_handshake_bytes bounds the whole request header, however many fields
+// it is made of: a header of exactly the limit is read (and, being plain
+// HTTP without forwarding, answered 400), one byte more is 431, and so is a
+// header of many small fields well past the limit.
+TEST_F(HandshakeLimitsTest, HeaderLimitIsExactForAHeaderOfManySmallFields) {
+  const auto header_of = [](std::size_t total) {
+    std::string header = "GET /fields HTTP/1.1\r\nHost: gateway\r\n";
+    // Fields of 9 bytes, leaving room for the last one (9 bytes and its pad).
+    for (int i = 0; header.size() + 18 <= total; ++i) header += "X-F" + std::to_string(i % 10) + ": a\r\n";
+    // One last field padded so that the header, with its empty line, is
+    // exactly `total` bytes.
+    const std::size_t pad = total - header.size() - 9;
+    header += "X-P: " + std::string(pad, 'p') + "\r\n\r\n";
+    EXPECT_EQ(header.size(), total);
+    return header;
+  };
+  const auto at_limit = RawHttpExchange(port(), header_of(1024));
+  EXPECT_EQ(at_limit.status, 400u) << Describe(at_limit);
+  const auto over = RawHttpExchange(port(), header_of(1025));
+  EXPECT_EQ(over.status, 431u) << Describe(over);
+  const auto far_over = RawHttpExchange(port(), header_of(1700));
+  EXPECT_EQ(far_over.status, 431u) << Describe(far_over);
+}
+
 }  // namespace
 }  // namespace wsgateway::testing

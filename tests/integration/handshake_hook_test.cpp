@@ -232,6 +232,34 @@ TEST_F(HandshakeHookTest, RejectionIsSentAsDecided) {
   EXPECT_EQ(CounterValue(metrics_port(), "wsgateway_handshake_rejections_total", {{"reason", "hook"}}), before + 1);
 }
 
+// A refused upgrade is gone from the admin API as soon as the client has
+// the refusal, though its TCP connection lingers while the client reads it.
+TEST_F(HandshakeHookTest, RejectedUpgradeIsNotListedOnceRefused) {
+  const std::string path = UniquePath("hookgone");
+  backend().SetHandshakeHandler([](const v1::HandshakeRequest&) {
+    v1::HandshakeResponse decision;
+    decision.mutable_reject()->set_status(403);
+    return HandshakeAnswer::Reply(decision);
+  });
+  HttpConnection connection(port());
+  ASSERT_TRUE(connection.connected());
+  ASSERT_FALSE(connection.Write(UpgradeRequest(port(), path), kDeadline));
+  const auto response = connection.ReadResponse(kDeadline);
+  ASSERT_EQ(response.status, 403u) << response.ec.message();
+  std::string id;
+  for (const auto& request : backend().handshake_requests()) {
+    if (request.path() == path) id = request.connection_id();
+  }
+  ASSERT_FALSE(id.empty()) << "the hook was not called for " << path;
+  // The client still holds its end open.
+  const auto exist = admin().Exist(id);
+  ASSERT_TRUE(exist.ok()) << exist.status.error_message();
+  EXPECT_FALSE(exist.response.exists()) << "a refused connection is still listed";
+  v1::ConnectionFilter filter;
+  filter.set_path_prefix(path);
+  EXPECT_TRUE(admin().WaitForCount(filter, 0).has_value());
+}
+
 // A rejection status outside 400-599 cannot be honoured: 502.
 TEST_F(HandshakeHookTest, RejectionWithANonErrorStatusGets502) {
   for (const unsigned status : {200u, 302u, 101u, 600u}) {

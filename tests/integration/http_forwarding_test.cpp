@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -18,6 +19,7 @@
 #include "gateway/frame_codec.hpp"
 #include "tests/support/echo_stack.hpp"
 #include "tests/support/http_connection.hpp"
+#include "tests/support/prometheus_text.hpp"
 #include "tests/support/scripted_stack.hpp"
 #include "tests/support/shared_scripted_stack.hpp"
 #include "tests/support/ws_client.hpp"
@@ -284,6 +286,86 @@ TEST_F(HttpForwardingTest, BackendErrorOrInvalidAnswerGets502) {
   });
   response = HttpGet(port(), UniquePath("badstatus"), kDeadline);
   EXPECT_EQ(response.status, 502u) << response.ec.message();
+}
+
+// What WSGI-style adapters routinely set reaches the client as a valid
+// response: a correct Content-Length is accepted, and the hop-by-hop
+// headers (Connection, Keep-Alive, Transfer-Encoding, ...) are dropped as
+// a proxy drops them, since the gateway frames the response and owns the
+// client's connection. Each answer is followed by another request on the
+// same connection, which parses only if the framing was right.
+TEST_F(HttpForwardingTest, FramingAndHopByHopHeadersFromTheBackendAreHandled) {
+  const std::vector<Headers> answers = {
+      {{"Content-Length", "11"}},
+      {{"Connection", "close"}, {"Content-Length", "11"}},
+      {{"Connection", "keep-alive"}, {"Keep-Alive", "timeout=5"}},
+      {{"Transfer-Encoding", "chunked"}},
+      {{"Connection", "Upgrade, X-Hop"}, {"Upgrade", "h2c"}, {"X-Hop", "1"}, {"Proxy-Connection", "keep-alive"}}};
+  HttpConnection connection(port());
+  ASSERT_TRUE(connection.connected());
+  for (std::size_t i = 0; i < answers.size(); ++i) {
+    backend().SetHttpHandler([&headers = answers[i]](const v1::HttpRequest&) {
+      v1::HttpResponse response;
+      response.set_status(200);
+      for (const auto& [name, value] : headers) *response.add_headers() = Header(name, value);
+      *response.add_headers() = Header("X-Kept", "yes");
+      response.set_body("hello world");
+      return HttpAnswer::Reply(response);
+    });
+    ASSERT_FALSE(connection.Write(Get(port(), UniquePath("framing")), kDeadline)) << "answer " << i;
+    const auto response = connection.ReadResponse(kDeadline);
+    ASSERT_EQ(response.status, 200u) << "answer " << i << ": " << response.ec.message();
+    EXPECT_EQ(response.body, "hello world") << "answer " << i;
+    EXPECT_EQ(HeaderOf(response, "content-length"), "11") << "answer " << i;
+    EXPECT_EQ(HeaderOf(response, "x-kept"), "yes") << "answer " << i;
+    for (const char* dropped : {"transfer-encoding", "keep-alive", "upgrade", "x-hop", "proxy-connection"}) {
+      EXPECT_EQ(response.headers.count(dropped), 0u) << "answer " << i << " kept " << dropped;
+    }
+    EXPECT_EQ(response.headers.count("connection"), 0u)
+        << "answer " << i << ": the client's keep-alive is the gateway's to decide";
+  }
+}
+
+// An answer to HEAD without a body keeps the Content-Length the backend
+// set: it is the size of the body a GET would get (RFC 9110 section 9.3.2).
+TEST_F(HttpForwardingTest, HeadAnswerKeepsTheBackendsContentLength) {
+  backend().SetHttpHandler([](const v1::HttpRequest& request) {
+    v1::HttpResponse response;
+    *response.add_headers() = Header("Content-Length", "1234");
+    if (request.method() != "HEAD") response.set_body(std::string(1234, 'g'));
+    return HttpAnswer::Reply(response);
+  });
+  HttpConnection connection(port());
+  ASSERT_TRUE(connection.connected());
+  ASSERT_FALSE(connection.Write("HEAD " + UniquePath("headlen") + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", kDeadline));
+  const auto head = connection.ReadResponse(kDeadline, /*to_head=*/true);
+  ASSERT_EQ(head.status, 200u) << head.ec.message();
+  EXPECT_EQ(HeaderOf(head, "content-length"), "1234");
+  ASSERT_FALSE(connection.Write(Get(port(), UniquePath("afterheadlen")), kDeadline));
+  const auto get = connection.ReadResponse(kDeadline);
+  ASSERT_EQ(get.status, 200u) << get.ec.message();
+  EXPECT_EQ(get.body.size(), 1234u);
+}
+
+// A Content-Length that does not match the body is a 502, logged and
+// counted with its reason.
+TEST_F(HttpForwardingTest, WrongContentLengthIs502CountedWithItsReason) {
+  const std::map<std::string, std::string> reason = {{"reason", "bad_content_length"}};
+  const auto before = ScrapeMetrics(metrics_port());
+  ASSERT_TRUE(before.has_value());
+  backend().SetHttpHandler([](const v1::HttpRequest&) {
+    v1::HttpResponse response;
+    *response.add_headers() = Header("Content-Length", "5");
+    response.set_body("longer than five");
+    return HttpAnswer::Reply(response);
+  });
+  const auto response = HttpGet(port(), UniquePath("badlength"), kDeadline);
+  EXPECT_EQ(response.status, 502u) << response.ec.message();
+  // The count is taken before the 502 is written.
+  const auto after = ScrapeMetrics(metrics_port());
+  ASSERT_TRUE(after.has_value());
+  EXPECT_EQ(after->Value("wsgateway_http_forwarding_failures_total", reason).value_or(-1),
+            before->Value("wsgateway_http_forwarding_failures_total", reason).value_or(0) + 1);
 }
 
 // A backend that does not answer within --http-request-timeout gets the

@@ -99,6 +99,72 @@ TEST_F(PushFramesTest, ControlFramesCannotBeFragmented) {
   EXPECT_EQ(reply.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << reply.status.error_message();
 }
 
+// A text message pushed in pieces is checked as one message: a code point
+// may be split across pieces, but a piece after which the message can no
+// longer be UTF-8, or a last piece that ends inside a character, is refused
+// with INVALID_ARGUMENT and never reaches the client; the message stays
+// open, and a valid piece completes it.
+TEST_F(PushFramesTest, TextPushedInPiecesIsCheckedAsOneMessage) {
+  RawWsClient client;
+  const auto id = Connect(client);
+  ASSERT_FALSE(id.empty());
+  ASSERT_TRUE(PushFrame(id, v1::OPCODE_TEXT, "ok \xe2\x82", false, false).ok());
+  auto bad = PushFrame(id, v1::OPCODE_TEXT, "\x28", false, true);
+  EXPECT_EQ(bad.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << bad.status.error_message();
+  // Valid so far, but the message would end in the middle of a character.
+  ASSERT_TRUE(PushFrame(id, v1::OPCODE_TEXT, "\xac and \xe2", false, true).ok());
+  bad = PushFrame(id, v1::OPCODE_TEXT, "", true, true);
+  EXPECT_EQ(bad.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << bad.status.error_message();
+  ASSERT_TRUE(PushFrame(id, v1::OPCODE_TEXT, "\x82\xac", true, true).ok());
+  // A first piece that cannot start UTF-8 is refused too.
+  bad = PushFrame(id, v1::OPCODE_TEXT, "\xff", false, false);
+  EXPECT_EQ(bad.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << bad.status.error_message();
+
+  const auto message = client.ReadMessage();
+  ASSERT_TRUE(message.complete) << message.Describe();
+  EXPECT_EQ(message.opcode, fc::kText);
+  EXPECT_EQ(message.payload, "ok \xe2\x82\xac and \xe2\x82\xac");
+  EXPECT_EQ(message.fragments, 3u);
+  // Nothing else was sent.
+  ASSERT_TRUE(admin().Push({id}, v1::OPCODE_BINARY, "next").ok());
+  const auto next = client.ReadMessage();
+  ASSERT_TRUE(next.complete) << next.Describe();
+  EXPECT_EQ(next.payload, "next");
+}
+
+// The same holds for a fragmented text message broadcast to many clients.
+TEST_F(PushFramesTest, BroadcastTextInPiecesIsCheckedAsOneMessage) {
+  const auto path = UniquePath("pushutf8");
+  RawWsClient first;
+  RawWsClient second;
+  ASSERT_TRUE(first.Connect(port(), path + "/a").ok());
+  ASSERT_TRUE(second.Connect(port(), path + "/b").ok());
+  v1::ConnectionFilter active;
+  active.set_path_prefix(path);
+  active.set_state(v1::CONNECTION_STATE_ACTIVE);
+  ASSERT_TRUE(admin().WaitForCount(active, 2));
+  const auto piece = [&](const std::string& payload, bool fin, bool continuation) {
+    v1::BroadcastRequest request;
+    request.mutable_filter()->set_path_prefix(path);
+    request.mutable_frame()->set_opcode(v1::OPCODE_TEXT);
+    request.mutable_frame()->set_payload(payload);
+    request.mutable_frame()->set_fin(fin);
+    request.mutable_frame()->set_continuation(continuation);
+    return admin().Broadcast(request);
+  };
+  ASSERT_TRUE(piece("ok \xe2\x82", false, false).ok());
+  const auto bad = piece("\x28", true, true);
+  EXPECT_EQ(bad.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << bad.status.error_message();
+  const auto good = piece("\xac", true, true);
+  ASSERT_TRUE(good.ok()) << good.status.error_message();
+  EXPECT_EQ(good.response.queued(), 2u);
+  for (auto* client : {&first, &second}) {
+    const auto message = client->ReadMessage();
+    ASSERT_TRUE(message.complete) << message.Describe();
+    EXPECT_EQ(message.payload, "ok \xe2\x82\xac");
+  }
+}
+
 // A pushed close frame (Swoole's push of a CloseFrame) starts the closing
 // handshake: the client gets the code and reason, later pushes are refused,
 // and the connection ends once the client answers.

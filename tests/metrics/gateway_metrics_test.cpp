@@ -5,7 +5,10 @@
 #include <gtest/gtest.h>
 #include <prometheus/text_serializer.h>
 
+#include <fstream>
+#include <map>
 #include <set>
+#include <sstream>
 #include <string>
 
 namespace wsgateway::metrics {
@@ -168,6 +171,98 @@ TEST(GatewayMetricsTest, LoopCountersAreSummedOverLoops) {
   EXPECT_NE(text.find("wsgateway_backend_commands_total{command=\"disconnect\",result=\"not_found\"} 1"),
             std::string::npos)
       << text;
+}
+
+// docs/metrics.md's table: each metric's labels cell, by metric name.
+std::map<std::string, std::string> DocumentedLabelCells() {
+  std::ifstream in(std::string(WSGATEWAY_SOURCE_DIR) + "/docs/metrics.md");
+  EXPECT_TRUE(in.good()) << "docs/metrics.md not found";
+  std::map<std::string, std::string> cells;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.starts_with("| `wsgateway_")) continue;
+    // | `name` | type | labels | meaning |
+    std::vector<std::string> columns;
+    std::stringstream row(line.substr(1));
+    for (std::string column; std::getline(row, column, '|');) columns.push_back(column);
+    if (columns.size() < 4) continue;
+    const auto name_start = columns[0].find('`') + 1;
+    cells[columns[0].substr(name_start, columns[0].find('`', name_start) - name_start)] = columns[2];
+  }
+  return cells;
+}
+
+// Whether `word` appears in `text` on its own (not inside a longer name).
+bool HasWord(const std::string& text, const std::string& word) {
+  const auto is_name_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_'; };
+  for (auto at = text.find(word); at != std::string::npos; at = text.find(word, at + 1)) {
+    const bool starts = at == 0 || !is_name_char(text[at - 1]);
+    const bool ends = at + word.size() == text.size() || !is_name_char(text[at + word.size()]);
+    if (starts && ends) return true;
+  }
+  return false;
+}
+
+std::vector<prometheus::MetricFamily> Collect(const GatewayMetrics& metrics) {
+  std::vector<prometheus::MetricFamily> families;
+  for (const auto& collectable : metrics.collectables()) {
+    for (auto& family : collectable->Collect()) families.push_back(std::move(family));
+  }
+  return families;
+}
+
+// docs/metrics.md lists every family the gateway exports, with every label
+// its series carry (`backend` on the backend stream's families included),
+// and no family that does not exist.
+TEST(GatewayMetricsDocsTest, EveryFamilyAndEveryLabelIsDocumented) {
+  const auto documented = DocumentedLabelCells();
+  ASSERT_FALSE(documented.empty());
+  GatewayMetrics metrics;
+  // One child of every family that is labelled by what happened.
+  metrics.Backend("127.0.0.1:50052");
+  metrics.Closed(1000, "client");
+  metrics.HandshakeRejected("malformed");
+  metrics.HandshakeHookFailed("timeout");
+  metrics.HttpForwardingFailed("timeout");
+  metrics.AdminLatency("Push", "OK");
+  metrics.TlsReloads("ok");
+  metrics.TlsCertificateExpiry();
+  std::set<std::string> exported;
+  for (const auto& family : Collect(metrics)) {
+    exported.insert(family.name);
+    const auto cell = documented.find(family.name);
+    if (cell == documented.end()) {
+      ADD_FAILURE() << family.name << " is exported but has no row in docs/metrics.md";
+      continue;
+    }
+    EXPECT_FALSE(family.metric.empty()) << family.name << " has no series to check";
+    for (const auto& series : family.metric) {
+      for (const auto& label : series.label) {
+        EXPECT_NE(cell->second.find("`" + label.name + "`"), std::string::npos)
+            << family.name << ": label `" << label.name << "` is not in its docs/metrics.md row";
+      }
+    }
+  }
+  for (const auto& [name, cell] : documented) {
+    EXPECT_TRUE(exported.contains(name)) << name << " is in docs/metrics.md but not exported";
+  }
+}
+
+// Where the label values are fixed at start-up, docs/metrics.md names every
+// one of them.
+TEST(GatewayMetricsDocsTest, EveryFixedLabelValueIsDocumented) {
+  const auto documented = DocumentedLabelCells();
+  GatewayMetrics metrics;
+  for (const auto& family : Collect(metrics)) {
+    const auto cell = documented.find(family.name);
+    if (cell == documented.end()) continue;  // the test above reports it
+    for (const auto& series : family.metric) {
+      for (const auto& label : series.label) {
+        EXPECT_TRUE(HasWord(cell->second, label.value))
+            << family.name << ": " << label.name << "=\"" << label.value << "\" is not in its docs/metrics.md row";
+      }
+    }
+  }
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -44,7 +45,8 @@ void ChildProcess::ForEachLive(const std::function<void(const ChildProcess&)>& f
   for (const ChildProcess* child : Live()) fn(*child);
 }
 
-ChildProcess::ChildProcess(Options options) : options_(std::move(options)) {
+ChildProcess::ChildProcess(Options options, std::optional<std::uint64_t> open_file_limit)
+    : options_(std::move(options)), open_file_limit_(open_file_limit) {
   if (options_.name.empty()) options_.name = options_.program;
 
   // Everything the child needs is prepared before fork: after it only
@@ -94,6 +96,10 @@ ChildProcess::ChildProcess(Options options) : options_(std::move(options)) {
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
     signal(SIGPIPE, SIG_DFL);
+    if (open_file_limit_) {
+      const rlimit files{*open_file_limit_, *open_file_limit_};
+      setrlimit(RLIMIT_NOFILE, &files);
+    }
     execve(argv[0], argv.data(), envp.data());
     static const char kMessage[] = "exec failed\n";
     (void)!write(STDERR_FILENO, kMessage, sizeof kMessage - 1);

@@ -44,7 +44,9 @@ class ChildProcess {
   };
 
   // Starts the program; throws std::runtime_error if it cannot be started.
-  explicit ChildProcess(Options options);
+  // `open_file_limit`: when set, the child's RLIMIT_NOFILE (soft and
+  // hard), so a test can run it out of file descriptors.
+  explicit ChildProcess(Options options, std::optional<std::uint64_t> open_file_limit = std::nullopt);
   ~ChildProcess();
 
   ChildProcess(const ChildProcess&) = delete;
@@ -88,6 +90,7 @@ class ChildProcess {
   bool TryReap();
 
   Options options_;
+  std::optional<std::uint64_t> open_file_limit_;
   pid_t pid_ = -1;
   std::optional<int> status_;
   std::thread out_reader_;

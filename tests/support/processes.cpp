@@ -48,7 +48,7 @@ std::unique_ptr<GatewayProcess> GatewayProcess::Start(const Options& options, st
 
   auto gateway = std::unique_ptr<GatewayProcess>(new GatewayProcess());
   try {
-    gateway->process_ = std::make_unique<ChildProcess>(child);
+    gateway->process_ = std::make_unique<ChildProcess>(child, options.open_file_limit);
   } catch (const std::exception& e) {
     *error = std::string("cannot start ") + child.program + ": " + e.what();
     return nullptr;
@@ -79,12 +79,14 @@ bool GatewayProcess::WaitForBackendDown(std::size_t from_line, std::chrono::mill
   return process_->WaitForLine("backend stream down", timeout, from_line).has_value();
 }
 
-std::unique_ptr<EchoBackendProcess> EchoBackendProcess::Start(std::uint16_t port, std::string* error) {
+std::unique_ptr<EchoBackendProcess> EchoBackendProcess::Start(std::uint16_t port, std::string* error,
+                                                              const std::vector<std::string>& args) {
   ChildProcess::Options child;
   child.program = EchoBackendPath();
   child.name = "echo_backend";
   child.unset_env = HermeticUnset();
   child.args = {"--listen", "127.0.0.1:" + std::to_string(port)};
+  child.args.insert(child.args.end(), args.begin(), args.end());
   auto backend = std::unique_ptr<EchoBackendProcess>(new EchoBackendProcess());
   try {
     backend->process_ = std::make_unique<ChildProcess>(child);

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,8 @@ class GatewayProcess {
     // Extra environment, e.g. {{"WSGATEWAY_ADMIN_TOKENS", "secret"}}; the
     // test's own WSGATEWAY_* variables never reach the gateway.
     std::map<std::string, std::string> env{};
+    // The gateway's open-file limit (soft and hard), when set.
+    std::optional<std::uint64_t> open_file_limit{};
   };
 
   // Starts the gateway; on failure returns nullptr and sets *error (with the
@@ -63,7 +66,9 @@ class GatewayProcess {
 // examples/echo_backend on 127.0.0.1:port (0 lets the OS choose).
 class EchoBackendProcess {
  public:
-  static std::unique_ptr<EchoBackendProcess> Start(std::uint16_t port, std::string* error);
+  // `args`: extra flags, e.g. {"--max-receive-bytes", "4194304"}.
+  static std::unique_ptr<EchoBackendProcess> Start(std::uint16_t port, std::string* error,
+                                                   const std::vector<std::string>& args = {});
 
   std::uint16_t port() const { return port_; }
   std::string target() const { return "127.0.0.1:" + std::to_string(port_); }
