@@ -71,8 +71,8 @@ int Run(const wsgateway::Config& config) {
   gateway.Start();
   spdlog::info("admin listener on {}:{}", Host(config.admin_listen), admin.port());
   readiness.Start();
-  // Free heap past 32 MiB goes back to the system, checked every 10 s.
-  wsgateway::MemoryTrimmer trimmer(control.get_executor(), std::chrono::seconds(10), 32 * 1024 * 1024);
+  // Free heap past 8 MiB goes back to the system, checked every 10 s.
+  wsgateway::MemoryTrimmer trimmer(control.get_executor(), std::chrono::seconds(10), 8 * 1024 * 1024);
   trimmer.Start();
 
   control.run();
