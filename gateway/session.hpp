@@ -189,6 +189,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void MaybeCompress(OutboundFrame& frame);
   // False when the queue was over its limit and the client was closed.
   bool SendControl(FrameType type, std::string_view payload);
+  // Unwritten pongs at the end of the queue (counted up to the number
+  // that starts coalescing).
+  std::size_t PongsWaitingAtTheBack() const;
   void DoWrite();
   void OnWrite(boost::beast::error_code ec, std::size_t bytes);
   void AfterCloseSent();

@@ -32,6 +32,9 @@ constexpr std::size_t kMaxFramesPerWrite = 64;
 constexpr std::size_t kMaxBytesPerWrite = 256 * 1024;
 // Write storage kept between writes, in frames.
 constexpr std::size_t kKeptWriteFrames = 4;
+// Unwritten pongs queued one per ping before the newest ping's answer
+// replaces the last of them.
+constexpr std::size_t kPongsBeforeCoalescing = 16;
 // Reads in a row before a busy connection lets the others run.
 constexpr int kReadsPerTurn = 4;
 
@@ -432,11 +435,11 @@ void Session::MaybeCompress(OutboundFrame& frame) {
 
 bool Session::SendControl(FrameType type, std::string_view payload) {
   // RFC 6455 section 5.5.3 lets an endpoint answer only the latest of
-  // several pings: a pong that is not being written yet takes the newer
-  // payload, so a client that pings without reading holds one pong here,
-  // not one per ping.
-  if (type == FrameType::kPong && queue_.size() > queue_head_ + write_count_ &&
-      queue_.back().type == FrameType::kPong) {
+  // several pings. Every ping is answered while a few pongs wait (as the
+  // Autobahn suite likes); past that the last waiting pong takes the newer
+  // payload, so a client that pings without reading holds a handful of
+  // pongs here, not one per ping.
+  if (type == FrameType::kPong && PongsWaitingAtTheBack() >= kPongsBeforeCoalescing) {
     OutboundFrame& pending = queue_.back();
     queued_bytes_ -= pending.size();
     pending.payload = std::make_shared<const std::string>(payload);
@@ -448,6 +451,15 @@ bool Session::SendControl(FrameType type, std::string_view payload) {
   frame.payload = std::make_shared<const std::string>(payload);
   // Counted against send_queue_max_bytes like data.
   return Admit(std::move(frame)) == EnqueueResult::kQueued;
+}
+
+std::size_t Session::PongsWaitingAtTheBack() const {
+  std::size_t pongs = 0;
+  for (std::size_t i = queue_.size(); i > queue_head_ + write_count_ && pongs < kPongsBeforeCoalescing; --i) {
+    if (queue_[i - 1].type != FrameType::kPong) break;
+    ++pongs;
+  }
+  return pongs;
 }
 
 bool Session::RequestClose(std::uint16_t code, std::string reason, v1::ClosedBy closed_by) {
