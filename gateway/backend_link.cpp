@@ -421,11 +421,8 @@ void BackendLink::GiveUpOversizedBatches(const grpc::Status& status) {
   // batches over the backend's limit are given up (their connections close
   // with 1011, as for events that time out) and later batches are cut to
   // that limit; if the backend states none, the largest batch goes.
-  std::vector<std::string> lost;
-  std::size_t lost_events = 0;
+  GivenUp given_up;
   std::size_t limit = StatedLimit(status.error_message());
-  bool resume = false;
-  bool settled = false;
   {
     std::lock_guard lock(mutex_);
     if (log_.empty()) return;
@@ -441,32 +438,18 @@ void BackendLink::GiveUpOversizedBatches(const grpc::Status& status) {
         kept.push_back(std::move(held));
         continue;
       }
-      const v1::EventBatch decoded = DecodeBatch(held.batch);
-      for (const auto& event : decoded.events()) {
-        if (!event.has_close()) lost.push_back(event.connection_id());
-      }
-      lost_events += held.events;
-      held_bytes_ -= std::min(held_bytes_, held.bytes);
-      held_events_ -= std::min(held_events_, held.events);
+      GiveUpLocked(held, given_up);
     }
     log_ = std::move(kept);
     next_send_sequence_ = log_.empty() ? next_sequence_ : log_.front().sequence;
-    resume = UpdatePauseLocked();
-    settled = UpdateSettledLocked();
-    PublishGaugesLocked();
-    if (log_.empty() && building_.empty()) changed_.notify_all();
+    AfterGivingUpLocked(given_up);
   }
   spdlog::error(
       "backend {} refused an event batch as too large ({}); set backend_max_message_bytes to at most {} or raise "
-      "the backend's gRPC receive limit. Gave up {} events; closing {} connections with 1011",
-      target_, status.error_message(), limit, lost_events, lost.size());
-  if (lost_events == 0) return;
-  std::sort(lost.begin(), lost.end());
-  lost.erase(std::unique(lost.begin(), lost.end()), lost.end());
-  backend_metrics_.events_lost->Increment(static_cast<double>(lost_events));
-  hooks_.on_events_lost(std::move(lost));
-  if (resume) hooks_.on_resume();
-  if (settled) hooks_.on_settled();
+      "the backend's gRPC receive limit. Gave up {} events; closing their connections with 1011",
+      target_, status.error_message(), limit, given_up.events);
+  if (given_up.events == 0) return;
+  ReportGivenUp(std::move(given_up));
 }
 
 void BackendLink::ScheduleReconnect(bool was_up) {
@@ -492,41 +475,50 @@ void BackendLink::ScheduleSweep() {
 }
 
 void BackendLink::SweepExpired() {
-  std::vector<std::string> lost;
-  std::size_t lost_events = 0;
-  bool resume = false;
-  bool settled = false;
+  GivenUp given_up;
   {
     std::lock_guard lock(mutex_);
     const auto cutoff = std::chrono::steady_clock::now() - config_.backend_event_timeout;
     while (!building_.empty() && building_since_ < cutoff) SealLocked();
     while (!log_.empty() && log_.front().oldest_event_at < cutoff &&
            !(write_in_flight_ && log_.front().sequence == in_flight_sequence_)) {
-      const auto& held = log_.front();
-      const v1::EventBatch decoded = DecodeBatch(held.batch);
-      for (const auto& event : decoded.events()) {
-        if (!event.has_close()) lost.push_back(event.connection_id());
-      }
-      lost_events += held.events;
-      held_bytes_ -= std::min(held_bytes_, held.bytes);
-      held_events_ -= std::min(held_events_, held.events);
+      GiveUpLocked(log_.front(), given_up);
       log_.pop_front();
     }
-    if (lost_events == 0) return;
+    if (given_up.events == 0) return;
     next_send_sequence_ = std::max(next_send_sequence_, log_.empty() ? next_sequence_ : log_.front().sequence);
-    resume = UpdatePauseLocked();
-    settled = UpdateSettledLocked();
-    PublishGaugesLocked();
-    if (log_.empty() && building_.empty()) changed_.notify_all();
+    AfterGivingUpLocked(given_up);
   }
+  spdlog::error("gave up on {} events unacknowledged for {} ms; closing their connections with 1011",
+                given_up.events, config_.backend_event_timeout.count());
+  ReportGivenUp(std::move(given_up));
+}
+
+void BackendLink::GiveUpLocked(const HeldBatch& held, GivenUp& given_up) {
+  const v1::EventBatch decoded = DecodeBatch(held.batch);
+  for (const auto& event : decoded.events()) {
+    if (!event.has_close()) given_up.connections.push_back(event.connection_id());
+  }
+  given_up.events += held.events;
+  held_bytes_ -= std::min(held_bytes_, held.bytes);
+  held_events_ -= std::min(held_events_, held.events);
+}
+
+void BackendLink::AfterGivingUpLocked(GivenUp& given_up) {
+  given_up.resume = UpdatePauseLocked();
+  given_up.settled = UpdateSettledLocked();
+  PublishGaugesLocked();
+  if (log_.empty() && building_.empty()) changed_.notify_all();
+}
+
+void BackendLink::ReportGivenUp(GivenUp&& given_up) {
+  auto& lost = given_up.connections;
   std::sort(lost.begin(), lost.end());
   lost.erase(std::unique(lost.begin(), lost.end()), lost.end());
-  backend_metrics_.events_lost->Increment(static_cast<double>(lost_events));
-  spdlog::error("gave up on {} events unacknowledged for {} ms; closing {} connections with 1011", lost_events,
-                config_.backend_event_timeout.count(), lost.size());
+  backend_metrics_.events_lost->Increment(static_cast<double>(given_up.events));
   hooks_.on_events_lost(std::move(lost));
-  if (resume) hooks_.on_resume();
-  if (settled) hooks_.on_settled();
+  if (given_up.resume) hooks_.on_resume();
+  if (given_up.settled) hooks_.on_settled();
 }
 
 void BackendLink::Drain(std::chrono::milliseconds deadline) {

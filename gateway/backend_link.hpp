@@ -140,6 +140,20 @@ class BackendLink {
   void ScheduleReconnect(bool was_up);
   void PollReady();
   void SweepExpired();
+
+  // Events given up on (timed out, or in a batch the backend refused):
+  // their connections, and what the loops must hear once the lock is free.
+  struct GivenUp {
+    std::vector<std::string> connections;
+    std::size_t events = 0;
+    bool resume = false;
+    bool settled = false;
+  };
+  // Takes a batch's events out of the held counts (the caller drops it).
+  void GiveUpLocked(const HeldBatch& held, GivenUp& given_up);
+  void AfterGivingUpLocked(GivenUp& given_up);
+  // Counts the events lost and closes their connections (1011).
+  void ReportGivenUp(GivenUp&& given_up);
   void ScheduleSweep();
 
   // Reactions of the current stream.

@@ -207,8 +207,11 @@ void EventLoop::Park(std::shared_ptr<Session> session) {
 void EventLoop::Throttle(std::shared_ptr<Session> session, std::chrono::steady_clock::time_point until) {
   const bool earliest = throttled_.empty() || until < throttled_.begin()->first;
   throttled_.emplace(until, std::move(session));
-  if (!earliest) return;
-  throttle_timer_.expires_at(until);
+  if (earliest) ArmThrottleTimer();
+}
+
+void EventLoop::ArmThrottleTimer() {
+  throttle_timer_.expires_at(throttled_.begin()->first);
   throttle_timer_.async_wait([this](boost::system::error_code ec) {
     if (!ec) EndThrottles();
   });
@@ -221,11 +224,7 @@ void EventLoop::EndThrottles() {
     throttled_.erase(throttled_.begin());
     session->EndThrottle();
   }
-  if (throttled_.empty()) return;
-  throttle_timer_.expires_at(throttled_.begin()->first);
-  throttle_timer_.async_wait([this](boost::system::error_code ec) {
-    if (!ec) EndThrottles();
-  });
+  if (!throttled_.empty()) ArmThrottleTimer();
 }
 
 void EventLoop::ResumeParked() {

@@ -108,6 +108,8 @@ class EventLoop {
   bool BackendsSettledOrWake();
   void FlushEvents();
   void DrainSome();
+  // Waits for the earliest throttled session's time.
+  void ArmThrottleTimer();
   void EndThrottles();
 
   const std::uint32_t index_;
