@@ -7,7 +7,7 @@
 #include <stdexcept>
 
 #include "admin/listener_credentials.hpp"
-#include "gateway/endpoint.hpp"
+#include "gateway/config/endpoint.hpp"
 #include "grpc/health/v1/health.pb.h"
 
 namespace wsgateway::admin {

@@ -9,9 +9,9 @@
 #include "admin/admin_call.hpp"
 #include "admin/connection_filter.hpp"
 #include "admin/status_mapping.hpp"
-#include "gateway/group_rules.hpp"
-#include "gateway/protocol_rules.hpp"
-#include "gateway/session.hpp"
+#include "gateway/data_plane/group_rules.hpp"
+#include "gateway/runtime/session.hpp"
+#include "gateway/websocket/protocol_rules.hpp"
 
 namespace wsgateway::admin {
 namespace {

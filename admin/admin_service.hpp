@@ -8,7 +8,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "admin/bearer_tokens.hpp"
-#include "gateway/gateway.hpp"
+#include "gateway/runtime/gateway.hpp"
 #include "metrics/gateway_metrics.hpp"
 #include "wsgateway/v1/admin.grpc.pb.h"
 

@@ -6,8 +6,8 @@
 #include <string>
 #include <string_view>
 
-#include "gateway/connection_tags.hpp"
-#include "gateway/session.hpp"
+#include "gateway/data_plane/connection_tags.hpp"
+#include "gateway/runtime/session.hpp"
 #include "wsgateway/v1/admin.pb.h"
 
 namespace wsgateway::admin {

@@ -8,7 +8,7 @@
 
 #include <memory>
 
-#include "gateway/config.hpp"
+#include "gateway/config/config.hpp"
 
 namespace wsgateway::admin {
 

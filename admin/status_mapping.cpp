@@ -1,6 +1,6 @@
 #include "admin/status_mapping.hpp"
 
-#include "gateway/group_rules.hpp"
+#include "gateway/data_plane/group_rules.hpp"
 
 namespace wsgateway::admin {
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "gateway/session.hpp"
+#include "gateway/runtime/session.hpp"
 #include "wsgateway/v1/types.pb.h"
 
 namespace wsgateway::admin {

@@ -15,12 +15,12 @@
 #include <memory>
 #include <string>
 
-#include "gateway/connection_id.hpp"
-#include "gateway/deflate_codec.hpp"
-#include "gateway/frame_codec.hpp"
-#include "gateway/loop_compression.hpp"
-#include "gateway/outbound_frame.hpp"
-#include "gateway/protocol_rules.hpp"
+#include "gateway/runtime/connection_id.hpp"
+#include "gateway/websocket/deflate_codec.hpp"
+#include "gateway/websocket/frame_codec.hpp"
+#include "gateway/websocket/loop_compression.hpp"
+#include "gateway/websocket/outbound_frame.hpp"
+#include "gateway/websocket/protocol_rules.hpp"
 #include "tests/fuzz/fuzz_check.hpp"
 #include "tests/fuzz/idle_gateway.hpp"
 #include "wsgateway/v1/backend.pb.h"

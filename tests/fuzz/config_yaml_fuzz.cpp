@@ -1,4 +1,4 @@
-// The configuration loader (gateway/config_loader.*) on a YAML file, as
+// The configuration loader (gateway/config/config_loader.*) on a YAML file, as
 // `wsgateway --config FILE` reads it: every refusal is an ordinary error
 // (exit code 2), never an exception out of LoadConfig or a crash. A
 // configuration it accepts prints (--print-config) as YAML that loads back
@@ -17,8 +17,8 @@
 #include <streambuf>
 #include <string>
 
-#include "gateway/config_loader.hpp"
-#include "gateway/config_printer.hpp"
+#include "gateway/config/config_loader.hpp"
+#include "gateway/config/config_printer.hpp"
 #include "tests/fuzz/fuzz_check.hpp"
 
 namespace {

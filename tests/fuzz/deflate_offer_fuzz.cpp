@@ -1,4 +1,4 @@
-// permessage-deflate offer negotiation (gateway/permessage_deflate.*) on
+// permessage-deflate offer negotiation (gateway/websocket/permessage_deflate.*) on
 // the client's Sec-WebSocket-Extensions values. Whatever the offers, an
 // agreement stays within the policy and zlib's ranges, its response is a
 // plain header value, and offering that response again agrees to exactly
@@ -13,7 +13,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "gateway/permessage_deflate.hpp"
+#include "gateway/websocket/permessage_deflate.hpp"
 #include "tests/fuzz/fuzz_check.hpp"
 
 namespace {

@@ -8,8 +8,8 @@
 
 #include <boost/asio/io_context.hpp>
 
-#include "gateway/config.hpp"
-#include "gateway/gateway.hpp"
+#include "gateway/config/config.hpp"
+#include "gateway/runtime/gateway.hpp"
 #include "metrics/gateway_metrics.hpp"
 
 namespace wsgateway::fuzz {

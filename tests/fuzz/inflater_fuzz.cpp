@@ -1,4 +1,4 @@
-// The inflater with its limit (gateway/deflate_codec.*), and the deflater
+// The inflater with its limit (gateway/websocket/deflate_codec.*), and the deflater
 // it pairs with. The input is taken twice:
 //  - as the compressed payload of a message, cut into frames: the output
 //    never passes the limit, and whatever the data did the inflater then
@@ -17,7 +17,7 @@
 #include <string>
 #include <string_view>
 
-#include "gateway/deflate_codec.hpp"
+#include "gateway/websocket/deflate_codec.hpp"
 #include "tests/fuzz/fuzz_check.hpp"
 
 namespace {

@@ -1,4 +1,4 @@
-// The frame reader (gateway/message_reader.*) on the bytes a client sends,
+// The frame reader (gateway/websocket/message_reader.*) on the bytes a client sends,
 // as the session feeds it: in chunks as they arrive, the unconsumed rest
 // kept (in-place unmasking included) and handed in again with the next
 // chunk. Built twice: without permessage-deflate, and with it
@@ -16,9 +16,9 @@
 #include <memory>
 #include <string>
 
-#include "gateway/deflate_codec.hpp"
-#include "gateway/message_reader.hpp"
-#include "gateway/protocol_rules.hpp"
+#include "gateway/websocket/deflate_codec.hpp"
+#include "gateway/websocket/message_reader.hpp"
+#include "gateway/websocket/protocol_rules.hpp"
 #include "tests/fuzz/fuzz_check.hpp"
 
 namespace {

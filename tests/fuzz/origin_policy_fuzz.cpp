@@ -1,4 +1,4 @@
-// Origin matching (gateway/origin_policy.*): allowed_origins entries as the
+// Origin matching (gateway/http/origin_policy.*): allowed_origins entries as the
 // configuration gives them and Origin header values as browsers (or anyone)
 // send them. Every entry CheckOriginPattern accepts builds a policy without
 // throwing, and a policy allows an entry that names one exact origin when
@@ -16,7 +16,7 @@
 #include <string_view>
 #include <vector>
 
-#include "gateway/origin_policy.hpp"
+#include "gateway/http/origin_policy.hpp"
 #include "tests/fuzz/fuzz_check.hpp"
 
 using namespace wsgateway;

@@ -1,7 +1,7 @@
 // The HTTP upgrade request as the session reads it: raw bytes through
 // Beast's request parser (header limit as configured, bytes arriving in
 // chunks), then the route, the RFC 6455 checks
-// (gateway/websocket_handshake.*), the origin policy, subprotocol
+// (gateway/websocket/websocket_handshake.*), the origin policy, subprotocol
 // selection, permessage-deflate negotiation, and the 101 response, which
 // must parse back as a valid one.
 //
@@ -16,11 +16,11 @@
 #include <string>
 #include <string_view>
 
-#include "gateway/config.hpp"
-#include "gateway/origin_policy.hpp"
-#include "gateway/permessage_deflate.hpp"
-#include "gateway/route.hpp"
-#include "gateway/websocket_handshake.hpp"
+#include "gateway/backend/route.hpp"
+#include "gateway/config/config.hpp"
+#include "gateway/http/origin_policy.hpp"
+#include "gateway/websocket/permessage_deflate.hpp"
+#include "gateway/websocket/websocket_handshake.hpp"
 #include "tests/fuzz/fuzz_check.hpp"
 
 namespace {

@@ -19,7 +19,7 @@
 #include <utility>
 #include <vector>
 
-#include "gateway/frame_codec.hpp"
+#include "gateway/websocket/frame_codec.hpp"
 #include "tests/support/admin_client.hpp"
 #include "tests/support/echo_stack.hpp"
 #include "tests/support/raw_ws_client.hpp"

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "gateway/config_keys.hpp"
+#include "gateway/config/config_keys.hpp"
 #include "tests/support/processes.hpp"
 
 extern char** environ;

@@ -12,7 +12,7 @@
 #include <memory>
 #include <string>
 
-#include "gateway/frame_codec.hpp"
+#include "gateway/websocket/frame_codec.hpp"
 #include "tests/support/echo_stack.hpp"
 #include "tests/support/prometheus_text.hpp"
 #include "tests/support/raw_ws_client.hpp"

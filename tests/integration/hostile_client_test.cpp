@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "gateway/frame_codec.hpp"
-#include "gateway/protocol_rules.hpp"
+#include "gateway/websocket/frame_codec.hpp"
+#include "gateway/websocket/protocol_rules.hpp"
 #include "tests/support/admin_client.hpp"
 #include "tests/support/processes.hpp"
 #include "tests/support/prometheus_text.hpp"

@@ -16,7 +16,7 @@
 #include <utility>
 #include <vector>
 
-#include "gateway/frame_codec.hpp"
+#include "gateway/websocket/frame_codec.hpp"
 #include "tests/support/echo_stack.hpp"
 #include "tests/support/http_connection.hpp"
 #include "tests/support/prometheus_text.hpp"

@@ -21,7 +21,7 @@
 #include <string>
 #include <vector>
 
-#include "gateway/frame_codec.hpp"
+#include "gateway/websocket/frame_codec.hpp"
 #include "tests/support/echo_stack.hpp"
 #include "tests/support/raw_ws_client.hpp"
 

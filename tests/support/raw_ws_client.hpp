@@ -4,7 +4,7 @@
 // (reserved bits and opcodes, unmasked, fragmented control frames, bad close
 // codes), reads back exactly what the gateway sent, one frame at a time, and
 // tells an orderly TCP end (FIN) from a reset. Frames are encoded and decoded
-// with the gateway's frame codec (gateway/frame_codec.hpp); the protocol
+// with the gateway's frame codec (gateway/websocket/frame_codec.hpp); the protocol
 // rules are deliberately not shared, so the tests check the gateway against
 // the RFC rather than against itself.
 //
@@ -30,7 +30,7 @@
 #include <utility>
 #include <vector>
 
-#include "gateway/frame_codec.hpp"
+#include "gateway/websocket/frame_codec.hpp"
 
 namespace wsgateway::testing {
 

@@ -1,0 +1,321 @@
+#include "gateway/runtime/gateway.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <stdexcept>
+
+#include "gateway/backend/event_wire.hpp"
+#include "gateway/config/endpoint.hpp"
+#include "gateway/runtime/session.hpp"
+#include "gateway/websocket/protocol_rules.hpp"
+
+namespace wsgateway {
+
+namespace net = boost::asio;
+using metrics::CommandKind;
+using metrics::CommandResult;
+
+namespace {
+
+// A command for one connection, resolved to its loop.
+struct LoopCommand {
+  std::uint64_t counter;
+  CommandKind kind;
+  OutboundFrame frame;  // push: the frame; disconnect: a close frame
+};
+
+// Descriptors kept free of client connections, so that /healthz, /readyz,
+// /metrics, the admin API and the backend streams keep working while the
+// WebSocket port is saturated: a quarter of the limit, at most 256.
+std::size_t ClientSocketCap() {
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) != 0 || files.rlim_cur == RLIM_INFINITY) return SIZE_MAX;
+  const auto limit = static_cast<std::size_t>(files.rlim_cur);
+  return limit - std::min<std::size_t>(256, limit / 4);
+}
+
+CommandResult ToCommandResult(Session::EnqueueResult result) {
+  switch (result) {
+    case Session::EnqueueResult::kQueued:
+      return CommandResult::kOk;
+    case Session::EnqueueResult::kNotActive:
+      return CommandResult::kNotActive;
+    case Session::EnqueueResult::kQueueFull:
+      return CommandResult::kQueueFull;
+    case Session::EnqueueResult::kNoMessageToContinue:
+    case Session::EnqueueResult::kInvalidUtf8:
+      return CommandResult::kInvalid;
+  }
+  return CommandResult::kInvalid;
+}
+
+}  // namespace
+
+Gateway::Gateway(const Config& config, metrics::GatewayMetrics& metrics, net::any_io_executor control)
+    : config_(config),
+      metrics_(metrics),
+      epoch_(DrawEpoch()),
+      routes_(BuildRoutes(config)),
+      origins_(config.allowed_origins),
+      limits_(config.max_connections, config.max_connections_per_address),
+      context_{config, metrics, routes_, backends_, epoch_, origins_} {
+  context_.pending_message_bytes = &pending_message_bytes_;
+  context_.open_client_sockets = &open_client_sockets_;
+  client_socket_cap_ = ClientSocketCap();
+  for (auto& target : BackendTargets(routes_)) {
+    backends_.push_back(std::make_unique<BackendLink>(
+        std::move(target), config, metrics, control,
+        BackendLink::Hooks{
+            .on_commands = [this](v1::CommandBatch& batch) { ApplyCommands(batch); },
+            .on_resume = [this] { PostToEveryLoop(&EventLoop::ResumeParked); },
+            .on_events_lost = [this](std::vector<std::string>&& ids) { CloseLost(std::move(ids)); },
+            .on_settled = [this] { PostToEveryLoop(&EventLoop::OnBackendSettled); },
+        }));
+  }
+  if (config.max_message_bytes + kEventEnvelopeBytes > config.backend_max_message_bytes) {
+    spdlog::warn(
+        "max_message_bytes ({}) does not fit in an event batch of backend_max_message_bytes ({}): client messages "
+        "are limited to {} bytes",
+        config.max_message_bytes, config.backend_max_message_bytes,
+        config.backend_max_message_bytes - kEventEnvelopeBytes);
+  }
+  if (!config.tls_cert_file.empty()) {
+    tls_ = std::make_unique<ListenerTls>(config.tls_cert_file, config.tls_key_file, metrics, control);
+    context_.tls = tls_.get();
+  }
+  // Last: a loop sizes itself to the backend links.
+  const unsigned loop_count = std::max(1u, config.threads);
+  for (unsigned i = 0; i < loop_count; ++i) loops_.push_back(std::make_unique<EventLoop>(i, context_));
+  acceptor_.emplace(loops_.front()->io_context());
+  accept_retry_.emplace(loops_.front()->io_context());
+}
+
+Gateway::~Gateway() {
+  // The listener runs on the first loop: its thread must end before the
+  // listener is destroyed here.
+  for (auto& loop : loops_) loop->StopAndJoin(std::chrono::milliseconds(0));
+}
+
+void Gateway::Start() {
+  const auto endpoint = ParseEndpoint(config_.listen);
+  if (!endpoint) throw std::runtime_error("--listen '" + config_.listen + "' is not host:port");
+  acceptor_->open(endpoint->protocol());
+  acceptor_->set_option(net::socket_base::reuse_address(true));
+  boost::system::error_code ec;
+  acceptor_->bind(*endpoint, ec);
+  if (ec) throw std::runtime_error("cannot listen on " + config_.listen + ": " + ec.message());
+  acceptor_->listen(net::socket_base::max_listen_connections);
+  listen_endpoint_ = acceptor_->local_endpoint();
+  // Armed before the loop thread runs, so nothing races with it.
+  DoAccept();
+  for (auto& loop : loops_) loop->Start();
+  for (auto& backend : backends_) backend->Start();
+  if (tls_) tls_->Watch();
+  spdlog::info("websocket listener on {} ({} event loops{})", FormatEndpoint(listen_endpoint_), loops_.size(),
+               tls_ ? ", TLS" : "");
+}
+
+net::ip::tcp::endpoint Gateway::websocket_endpoint() const { return listen_endpoint_; }
+
+void Gateway::DoAccept() {
+  if (open_client_sockets_.load(std::memory_order_relaxed) >= client_socket_cap_) {
+    // New clients wait in the listen backlog until a connection ends.
+    if (!logged_socket_cap_) {
+      spdlog::warn(
+          "holding {} client connections, the most the open-file limit allows with a reserve for the admin "
+          "API, probes and backends; new connections wait until one ends",
+          client_socket_cap_);
+      logged_socket_cap_ = true;
+    }
+    metrics_.listener_backoffs_descriptors().Increment();
+    accept_retry_->expires_after(std::chrono::milliseconds(100));
+    accept_retry_->async_wait([this](boost::system::error_code wait_ec) {
+      if (!wait_ec) DoAccept();
+    });
+    return;
+  }
+  logged_socket_cap_ = false;
+  auto& loop = *loops_[next_loop_];
+  next_loop_ = (next_loop_ + 1) % loops_.size();
+  acceptor_->async_accept(loop.io_context(), [this, &loop](boost::system::error_code ec, LoopSocket socket) {
+    if (ec == net::error::operation_aborted) return;
+    if (ec) {
+      // Typically out of file descriptors: back off instead of spinning.
+      spdlog::warn("accept failed: {}", ec.message());
+      metrics_.listener_backoffs_errors().Increment();
+      accept_retry_->expires_after(std::chrono::milliseconds(100));
+      accept_retry_->async_wait([this](boost::system::error_code wait_ec) {
+        if (!wait_ec) DoAccept();
+      });
+      return;
+    }
+    metrics_.accepted().Increment();
+    // Reserved here, in accept order; a refused connection is still adopted
+    // so that it is answered once its request has been read. The peer's
+    // address (a system call) is asked only when it is counted; a peer gone
+    // already has none and counts under the unspecified one until its
+    // session notices.
+    boost::asio::ip::address peer;
+    if (limits_.counts_addresses()) {
+      boost::system::error_code peer_ec;
+      peer = socket.remote_endpoint(peer_ec).address();
+    }
+    auto admission = limits_.Admit(peer);
+    if (&loop == loops_.front().get()) {
+      loop.Adopt(std::move(socket), std::move(admission));
+    } else {
+      loop.Post([&loop, socket = std::move(socket), admission = std::move(admission)]() mutable {
+        loop.Adopt(std::move(socket), std::move(admission));
+      });
+    }
+    DoAccept();
+  });
+}
+
+void Gateway::BeginDrain() {
+  if (draining_.exchange(true)) return;
+  CloseListener();
+  metrics_.draining().Set(1);
+  const double per_loop = static_cast<double>(config_.drain_rate) / static_cast<double>(loops_.size());
+  spdlog::info("draining {} connections at {} per second", connection_count(), config_.drain_rate);
+  for (auto& loop : loops_) loop->BeginDrain(per_loop);
+}
+
+std::size_t Gateway::connection_count() const {
+  std::size_t total = 0;
+  for (const auto& loop : loops_) total += loop->connection_count();
+  return total;
+}
+
+std::string Gateway::NotReadyReason() const {
+  if (draining()) return "draining";
+  if (!config_.reject_upgrades_without_backend) return {};
+  for (const auto& backend : backends_) {
+    if (backend->target().empty()) return "no backend configured";
+    if (!backend->up()) return "backend stream to " + backend->target() + " is down";
+  }
+  return {};
+}
+
+void Gateway::CloseListener() {
+  loops_.front()->Post([this] {
+    boost::system::error_code ignored;
+    acceptor_->close(ignored);
+    accept_retry_->cancel();
+  });
+}
+
+void Gateway::Stop(std::chrono::milliseconds grace) {
+  CloseListener();
+  if (tls_) tls_->StopWatching();
+  spdlog::info("closing all connections (grace {} ms)", grace.count());
+  for (auto& loop : loops_) {
+    loop->Post([&loop = *loop] {
+      // Copy: closing may unregister sessions while iterating.
+      std::vector<std::shared_ptr<Session>> sessions;
+      sessions.reserve(loop.sessions().size());
+      for (const auto& [counter, session] : loop.sessions()) sessions.push_back(session);
+      for (const auto& session : sessions) {
+        session->Close(1001, "server shutting down", v1::CLOSED_BY_SERVER);
+      }
+    });
+  }
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  for (auto& loop : loops_) {
+    loop->StopAndJoin(std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::max(deadline - std::chrono::steady_clock::now(), std::chrono::steady_clock::duration::zero())));
+  }
+  for (auto& backend : backends_) {
+    backend->Drain(std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::max(deadline - std::chrono::steady_clock::now(),
+                 std::chrono::steady_clock::duration(std::chrono::milliseconds(100)))));
+  }
+  for (auto& backend : backends_) backend->Stop();
+}
+
+std::optional<Gateway::Location> Gateway::Resolve(std::string_view connection_id) const {
+  const auto id = ParseConnectionId(connection_id);
+  if (!id || id->epoch != epoch_ || id->loop >= loops_.size()) return std::nullopt;
+  return Location{id->loop, id->counter};
+}
+
+void Gateway::WithSession(std::string_view connection_id, std::function<void(Session*)> work) {
+  const auto route = Resolve(connection_id);
+  if (!route) return work(nullptr);
+  auto& loop = *loops_[route->loop];
+  loop.Post([&loop, counter = route->counter, work = std::move(work)] { work(loop.Find(counter)); });
+}
+
+void Gateway::ApplyCommands(v1::CommandBatch& batch) {
+  std::vector<std::vector<LoopCommand>> per_loop(loops_.size());
+  auto route_to = [&](const std::string& id, CommandKind kind, const OutboundFrame& frame) {
+    const auto route = Resolve(id);
+    if (!route) {
+      metrics_.loop_counters().shared().Command(kind, CommandResult::kNotFound);
+      return;
+    }
+    per_loop[route->loop].push_back({route->counter, kind, frame});
+  };
+  for (auto& command : *batch.mutable_commands()) {
+    if (command.has_push()) {
+      auto* push = command.mutable_push();
+      auto check = MakeOutboundFrame(std::move(*push->mutable_frame()), config_.max_message_bytes);
+      if (!check.error.empty()) {
+        spdlog::debug("backend push refused: {}", check.error);
+        metrics_.loop_counters().shared().Command(CommandKind::kPush, CommandResult::kInvalid);
+        continue;
+      }
+      for (const auto& id : push->connection_ids()) route_to(id, CommandKind::kPush, check.frame);
+    } else if (command.has_disconnect()) {
+      auto* disconnect = command.mutable_disconnect();
+      if (const auto error = CheckCloseRequest(disconnect->code(), disconnect->reason()); !error.empty()) {
+        spdlog::debug("backend disconnect refused: {}", error);
+        metrics_.loop_counters().shared().Command(CommandKind::kDisconnect, CommandResult::kInvalid);
+        continue;
+      }
+      const auto code = static_cast<std::uint16_t>(disconnect->code() == 0 ? 1000 : disconnect->code());
+      route_to(disconnect->connection_id(), CommandKind::kDisconnect,
+               MakeCloseFrame(code, std::move(*disconnect->mutable_reason())));
+    }
+  }
+  for (std::size_t i = 0; i < loops_.size(); ++i) {
+    if (per_loop[i].empty()) continue;
+    auto& loop = *loops_[i];
+    loop.Post([&loop, commands = std::move(per_loop[i])]() mutable {
+      for (auto& command : commands) {
+        Session* session = loop.Find(command.counter);
+        CommandResult result = CommandResult::kNotFound;
+        if (session != nullptr && command.kind == CommandKind::kPush) {
+          result = ToCommandResult(session->Enqueue(std::move(command.frame)));
+        } else if (session != nullptr) {
+          result = session->RequestClose(command.frame.close_code, *command.frame.payload, v1::CLOSED_BY_BACKEND)
+                       ? CommandResult::kOk
+                       : CommandResult::kNotActive;
+        }
+        loop.counters().Command(command.kind, result);
+      }
+    });
+  }
+}
+
+void Gateway::CloseLost(std::vector<std::string>&& connection_ids) {
+  for (const auto& id : connection_ids) {
+    WithSession(id, [](Session* session) {
+      if (session == nullptr) return;
+      session->Close(1011, "backend unavailable", v1::CLOSED_BY_SERVER);
+    });
+  }
+}
+
+void Gateway::ReloadTls() {
+  if (tls_) tls_->Reload();
+}
+
+void Gateway::PostToEveryLoop(void (EventLoop::*work)()) {
+  for (auto& loop : loops_) loop->Post([&loop = *loop, work] { (loop.*work)(); });
+}
+
+}  // namespace wsgateway

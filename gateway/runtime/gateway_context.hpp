@@ -1,0 +1,41 @@
+#pragma once
+// What every loop and session of one gateway shares. All members outlive the
+// loops; none is owned here.
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "gateway/backend/route.hpp"
+#include "gateway/config/config.hpp"
+#include "gateway/http/origin_policy.hpp"
+#include "metrics/gateway_metrics.hpp"
+
+namespace wsgateway {
+
+class BackendLink;
+class ListenerTls;
+
+struct GatewayContext {
+  const Config& config;
+  metrics::GatewayMetrics& metrics;
+  // Longest prefix first; the default route last.
+  const std::vector<Route>& routes;
+  // One link per distinct backend target, by Route::backend_index.
+  const std::vector<std::unique_ptr<BackendLink>>& backends;
+  // Identifies this process in connection ids.
+  std::uint64_t epoch;
+  // allowed_origins, checked on every upgrade.
+  const OriginPolicy& origins;
+  // TLS on the public listener; null when it speaks plain TCP.
+  const ListenerTls* tls = nullptr;
+  // Bytes held in unfinished client messages, all loops together
+  // (pending_messages_max_bytes); owned by the Gateway.
+  std::atomic<std::size_t>* pending_message_bytes = nullptr;
+  // Client sockets open (sessions alive), all loops together; the listener
+  // stops accepting short of the open-file limit. Owned by the Gateway.
+  std::atomic<std::size_t>* open_client_sockets = nullptr;
+};
+
+}  // namespace wsgateway
