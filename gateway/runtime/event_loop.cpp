@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "gateway/backend/backend_link.hpp"
+#include "gateway/runtime/loop_thread.hpp"
 #include "gateway/runtime/session.hpp"
 
 namespace wsgateway {
@@ -55,6 +56,7 @@ void EventLoop::StopAndJoin(std::chrono::milliseconds deadline) {
 }
 
 void EventLoop::Adopt(LoopSocket&& socket, ConnectionLimits::Admission admission) {
+  WSG_ASSERT_ON_LOOP(*this);
   const auto counter = ++last_counter_;
   auto session = std::make_shared<Session>(*this, std::move(socket), counter, ctx_, std::move(admission));
   sessions_.emplace_hint(sessions_.end(), counter, session);
@@ -63,6 +65,7 @@ void EventLoop::Adopt(LoopSocket&& socket, ConnectionLimits::Admission admission
 }
 
 void EventLoop::Unregister(std::uint64_t counter) {
+  WSG_ASSERT_ON_LOOP(*this);
   sessions_.erase(counter);
   connection_count_.store(sessions_.size(), std::memory_order_relaxed);
   if (stop_timer_ && sessions_.empty()) {
@@ -73,6 +76,7 @@ void EventLoop::Unregister(std::uint64_t counter) {
 }
 
 Session* EventLoop::Find(std::uint64_t counter) const {
+  WSG_ASSERT_ON_LOOP(*this);
   const auto it = sessions_.find(counter);
   return it == sessions_.end() ? nullptr : it->second.get();
 }
@@ -126,6 +130,7 @@ void EventLoop::MakeRoom(std::size_t backend, std::size_t event_bytes) {
 }
 
 void EventLoop::SubmitEvent(std::size_t backend, const v1::Event& event) {
+  WSG_ASSERT_ON_LOOP(*this);
   MakeRoom(backend, event.ByteSizeLong());
   AppendEvent(outboxes_[backend], event);
   ScheduleFlush();
@@ -134,6 +139,7 @@ void EventLoop::SubmitEvent(std::size_t backend, const v1::Event& event) {
 void EventLoop::SubmitOpen(std::size_t backend, std::string_view connection_id, std::uint64_t sequence,
                            std::string_view path, std::string_view query, std::string_view remote_address,
                            std::span<const HeaderField> headers, const OpenNegotiation& negotiated) {
+  WSG_ASSERT_ON_LOOP(*this);
   std::size_t header_bytes = 0;
   for (const auto& header : headers) header_bytes += header.name.size() + header.value.size() + 8;
   MakeRoom(backend, header_bytes + path.size() + query.size() + remote_address.size());
@@ -143,6 +149,7 @@ void EventLoop::SubmitOpen(std::size_t backend, std::string_view connection_id, 
 
 void EventLoop::SubmitMessage(std::size_t backend, std::string_view connection_id, std::uint64_t sequence,
                               v1::Opcode opcode, std::string_view payload) {
+  WSG_ASSERT_ON_LOOP(*this);
   MakeRoom(backend, payload.size() + connection_id.size());
   AppendMessageEvent(outboxes_[backend], connection_id, sequence, opcode, payload);
   ScheduleFlush();
@@ -200,11 +207,13 @@ void EventLoop::FlushEvents() {
 }
 
 void EventLoop::Park(std::shared_ptr<Session> session) {
+  WSG_ASSERT_ON_LOOP(*this);
   parked_.push_back(std::move(session));
   ctx_.metrics.backend_paused_connections().Increment();
 }
 
 void EventLoop::Throttle(std::shared_ptr<Session> session, std::chrono::steady_clock::time_point until) {
+  WSG_ASSERT_ON_LOOP(*this);
   const bool earliest = throttled_.empty() || until < throttled_.begin()->first;
   throttled_.emplace(until, std::move(session));
   if (earliest) ArmThrottleTimer();

@@ -51,6 +51,8 @@ class EventLoop {
   std::size_t connection_count() const { return connection_count_.load(std::memory_order_relaxed); }
 
   std::uint32_t index() const { return index_; }
+  // True on the loop's own thread, inside its run (WSG_ASSERT_ON_LOOP).
+  bool running_on_loop() const { return executor_.running_in_this_thread(); }
   // Per-message counters; only the loop's thread counts here.
   metrics::LoopCounters& counters() { return counters_; }
   boost::asio::io_context& io_context() { return io_context_; }
@@ -116,6 +118,7 @@ class EventLoop {
   const GatewayContext& ctx_;
   metrics::LoopCounters& counters_;
   boost::asio::io_context io_context_{1};
+  const boost::asio::io_context::executor_type executor_ = io_context_.get_executor();
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
   std::thread thread_;
   // Set once a stop was asked for: fires at the deadline, cancelled as soon
