@@ -3,7 +3,8 @@
 // dropped one, a refused handshake; the same for broadcasts) each make the
 // run fail with the right counter. One fanout run goes through a real
 // gateway with the admin trigger. Runs are a few connections for a few
-// hundred milliseconds, so the file stays quick under sanitizers.
+// hundred milliseconds, so the file stays quick under sanitizers. The runs
+// against a single server are one table, SmokeCases(), each case a test.
 //
 // SoakScript runs scripts/soak itself for about a minute, backend restart
 // included (ctest label `soak`, not `bench`).
@@ -16,11 +17,12 @@
 #include <cstdlib>
 #include <memory>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
 #include "tests/support/child_process.hpp"
-#include "tests/support/echo_stack.hpp"
+#include "tests/support/gateway_stack.hpp"
 
 namespace wsgateway::testing {
 namespace {
@@ -122,112 +124,126 @@ BenchRun RunBench(const std::string& program, const std::vector<std::string>& ar
 
 BenchRun RunWsbench(const std::vector<std::string>& args) { return RunBench(WsbenchPath(), args); }
 
-// ---- echo -------------------------------------------------------------------
+// ---- one run per case -------------------------------------------------------
 
-TEST(WsbenchEcho, CleanRunAgainstTheBeastEchoServer) {
-  auto server = Server::BeastEcho();
+// An expectation on a number of the JSON line.
+struct Counter {
+  enum class Is { kEqualTo, kAbove };
+  std::string key;
+  Is is;
+  double value;
+};
+
+// One wsbench run against one server: the flags, and what it must report.
+struct SmokeCase {
+  std::string name;   // the test's name: <Mode>_<What>
+  std::string fault;  // faulty_ws_server's --fault; "" runs beast_echo_server
+  std::string mode;
+  std::string path;               // appended to the server's URL
+  std::vector<std::string> args;  // after the mode and --url
+  int exit_code;
+  std::optional<bool> ok;                  // the JSON's "ok", when checked
+  std::vector<Counter> counters;           // numbers of the JSON line
+  std::vector<std::string> json_has = {};  // fragments the JSON line holds
+};
+
+void PrintTo(const SmokeCase& c, std::ostream* out) { *out << c.name; }
+
+constexpr auto kEq = Counter::Is::kEqualTo;
+constexpr auto kGt = Counter::Is::kAbove;
+
+// clang-format off
+// A two-second soak: no admin API (faulty_ws_server has none) and no
+// compression (nor that).
+const std::vector<std::string> kSoakArgs = {
+    "--clients", "3", "--duration", "2s", "--rate", "100", "--reply-timeout", "1s", "--deflate-share", "0",
+    "--min-lifetime", "500ms", "--max-lifetime", "1s"};
+
+std::vector<SmokeCase> SmokeCases() {
+  return {
+      // ---- echo
+      {"Echo_CleanRunAgainstTheBeastEchoServer", "", "echo", "",
+       {"--connections", "2", "--in-flight", "2", "--warmup", "0", "--duration", "300ms"},
+       0, true, {{"messages", kGt, 0}, {"verify_failures", kEq, 0}}},
+      {"Echo_CountStopsAfterExactlyNReplies", "none", "echo", "",
+       {"--connections", "3", "--count", "500", "--warmup", "0"},
+       0, true, {{"messages", kEq, 500}, {"duration_s", kGt, 0}}, {"\"count_reached\":true"}},
+      {"Echo_FindsAnAlteredReply", "wrong-reply", "echo", "",
+       {"--connections", "2", "--warmup", "0", "--duration", "300ms"},
+       1, false, {{"verify_failures", kGt, 0}}},
+      {"Echo_FindsADroppedReply", "drop", "echo", "",
+       {"--connections", "2", "--warmup", "0", "--duration", "300ms", "--drain", "300ms"},
+       1, std::nullopt, {{"dropped", kGt, 0}, {"verify_failures", kEq, 0}}},
+      {"Echo_FindsARefusedHandshake", "refuse", "echo", "",
+       {"--connections", "3", "--warmup", "0", "--duration", "200ms"},
+       1, std::nullopt, {{"refused", kEq, 1}}},
+      // ---- hold
+      {"Hold_CleanRun", "none", "hold", "",
+       {"--connections", "5", "--hold", "100ms"},
+       0, true, {{"established", kEq, 5}}},
+      {"Hold_FindsARefusedHandshake", "refuse", "hold", "",
+       {"--connections", "3", "--hold", "100ms"},
+       1, std::nullopt, {{"refused", kEq, 1}, {"established", kEq, 2}}},
+      // ---- fanout (the admin trigger runs through a gateway, below)
+      {"Fanout_CleanRunThroughTheBeastEchoServersRelay", "", "fanout", "",
+       {"--connections", "5", "--messages", "20", "--trigger", "ws", "--drain", "5s"},
+       0, true, {{"deliveries", kEq, 100}, {"dropped", kEq, 0}, {"completion_max_us", kGt, 0}}},
+      {"Fanout_FindsAMissingDelivery", "drop", "fanout", "",
+       {"--connections", "3", "--messages", "10", "--trigger", "ws", "--drain", "300ms"},
+       1, std::nullopt, {{"dropped", kGt, 0}, {"verify_failures", kEq, 0}}},
+      {"Fanout_FindsAnAlteredDelivery", "wrong-reply", "fanout", "",
+       {"--connections", "3", "--messages", "10", "--trigger", "ws", "--drain", "300ms"},
+       1, std::nullopt, {{"verify_failures", kGt, 0}}},
+      // ---- connect-rate
+      {"ConnectRate_CleanRun", "none", "connect-rate", "",
+       {"--concurrency", "2", "--warmup", "0", "--duration", "300ms"},
+       0, true, {{"completed", kGt, 0}, {"handshake_p50_us", kGt, 0}}},
+      {"ConnectRate_FindsARefusedHandshake", "refuse", "connect-rate", "",
+       {"--concurrency", "2", "--warmup", "0", "--duration", "300ms"},
+       1, std::nullopt, {{"refused", kGt, 0}}},
+      {"ConnectRate_FindsAnAlteredEcho", "wrong-reply", "connect-rate", "",
+       {"--concurrency", "2", "--warmup", "0", "--duration", "300ms"},
+       1, std::nullopt, {{"verify_failures", kGt, 0}}},
+      // ---- soak
+      {"Soak_CleanRunWithReconnects", "none", "soak", "soak", kSoakArgs,
+       0, true, {{"opened", kGt, 3}, {"echoed", kGt, 0}, {"failures", kEq, 0}}},
+      {"Soak_FindsALostEcho", "drop", "soak", "soak", kSoakArgs,
+       1, std::nullopt, {{"lost", kGt, 0}, {"corrupt", kEq, 0}}},
+      {"Soak_FindsAnAlteredEcho", "wrong-reply", "soak", "soak", kSoakArgs,
+       1, std::nullopt, {{"corrupt", kGt, 0}}},
+      // A 503 is what the gateway answers while its backend is away: retried,
+      // not a failure.
+      {"Soak_RetriesA503", "refuse", "soak", "soak", kSoakArgs,
+       0, std::nullopt, {{"refused_503", kGt, 0}, {"failures", kEq, 0}}},
+  };
+}
+// clang-format on
+
+class WsbenchRun : public ::testing::TestWithParam<SmokeCase> {};
+
+TEST_P(WsbenchRun, ReportsWhatTheServerDid) {
+  const SmokeCase& c = GetParam();
+  auto server = c.fault.empty() ? Server::BeastEcho() : Server::Faulty(c.fault);
   ASSERT_TRUE(server);
-  const auto run = RunWsbench({"echo", "--url", server->Url(), "--connections", "2", "--in-flight", "2", "--warmup",
-                               "0", "--duration", "300ms"});
-  EXPECT_EQ(run.exit_code, 0) << run;
-  EXPECT_TRUE(run.Ok()) << run;
-  EXPECT_GT(run.N("messages"), 0) << run;
-  EXPECT_EQ(run.N("verify_failures"), 0) << run;
+  std::vector<std::string> args = {c.mode, "--url", server->Url() + c.path};
+  args.insert(args.end(), c.args.begin(), c.args.end());
+  const auto run = RunWsbench(args);
+  EXPECT_EQ(run.exit_code, c.exit_code) << run;
+  if (c.ok) {
+    EXPECT_EQ(run.Ok(), *c.ok) << run;
+  }
+  for (const auto& counter : c.counters) {
+    if (counter.is == kEq) {
+      EXPECT_EQ(run.N(counter.key), counter.value) << counter.key << "; " << run;
+    } else {
+      EXPECT_GT(run.N(counter.key), counter.value) << counter.key << "; " << run;
+    }
+  }
+  for (const auto& fragment : c.json_has) EXPECT_NE(run.json.find(fragment), std::string::npos) << run;
 }
 
-TEST(WsbenchEcho, CountStopsAfterExactlyNReplies) {
-  auto server = Server::Faulty("none");
-  ASSERT_TRUE(server);
-  const auto run =
-      RunWsbench({"echo", "--url", server->Url(), "--connections", "3", "--count", "500", "--warmup", "0"});
-  EXPECT_EQ(run.exit_code, 0) << run;
-  EXPECT_TRUE(run.Ok()) << run;
-  EXPECT_EQ(run.N("messages"), 500) << run;
-  EXPECT_NE(run.json.find("\"count_reached\":true"), std::string::npos) << run;
-  EXPECT_GT(run.N("duration_s"), 0) << run;
-}
-
-TEST(WsbenchEcho, FindsAnAlteredReply) {
-  auto server = Server::Faulty("wrong-reply");
-  ASSERT_TRUE(server);
-  const auto run =
-      RunWsbench({"echo", "--url", server->Url(), "--connections", "2", "--warmup", "0", "--duration", "300ms"});
-  EXPECT_EQ(run.exit_code, 1) << run;
-  EXPECT_FALSE(run.Ok()) << run;
-  EXPECT_GT(run.N("verify_failures"), 0) << run;
-}
-
-TEST(WsbenchEcho, FindsADroppedReply) {
-  auto server = Server::Faulty("drop");
-  ASSERT_TRUE(server);
-  const auto run = RunWsbench({"echo", "--url", server->Url(), "--connections", "2", "--warmup", "0", "--duration",
-                               "300ms", "--drain", "300ms"});
-  EXPECT_EQ(run.exit_code, 1) << run;
-  EXPECT_GT(run.N("dropped"), 0) << run;
-  EXPECT_EQ(run.N("verify_failures"), 0) << run;
-}
-
-TEST(WsbenchEcho, FindsARefusedHandshake) {
-  auto server = Server::Faulty("refuse");
-  ASSERT_TRUE(server);
-  const auto run =
-      RunWsbench({"echo", "--url", server->Url(), "--connections", "3", "--warmup", "0", "--duration", "200ms"});
-  EXPECT_EQ(run.exit_code, 1) << run;
-  EXPECT_EQ(run.N("refused"), 1) << run;
-}
-
-// ---- hold -------------------------------------------------------------------
-
-TEST(WsbenchHold, CleanRun) {
-  auto server = Server::Faulty("none");
-  ASSERT_TRUE(server);
-  const auto run = RunWsbench({"hold", "--url", server->Url(), "--connections", "5", "--hold", "100ms"});
-  EXPECT_EQ(run.exit_code, 0) << run;
-  EXPECT_TRUE(run.Ok()) << run;
-  EXPECT_EQ(run.N("established"), 5) << run;
-}
-
-TEST(WsbenchHold, FindsARefusedHandshake) {
-  auto server = Server::Faulty("refuse");
-  ASSERT_TRUE(server);
-  const auto run = RunWsbench({"hold", "--url", server->Url(), "--connections", "3", "--hold", "100ms"});
-  EXPECT_EQ(run.exit_code, 1) << run;
-  EXPECT_EQ(run.N("refused"), 1) << run;
-  EXPECT_EQ(run.N("established"), 2) << run;
-}
-
-// ---- fanout -----------------------------------------------------------------
-
-TEST(WsbenchFanout, CleanRunThroughTheBeastEchoServersRelay) {
-  auto server = Server::BeastEcho();
-  ASSERT_TRUE(server);
-  const auto run = RunWsbench(
-      {"fanout", "--url", server->Url(), "--connections", "5", "--messages", "20", "--trigger", "ws", "--drain", "5s"});
-  EXPECT_EQ(run.exit_code, 0) << run;
-  EXPECT_TRUE(run.Ok()) << run;
-  EXPECT_EQ(run.N("deliveries"), 100) << run;
-  EXPECT_EQ(run.N("dropped"), 0) << run;
-  EXPECT_GT(run.N("completion_max_us"), 0) << run;
-}
-
-TEST(WsbenchFanout, FindsAMissingDelivery) {
-  auto server = Server::Faulty("drop");
-  ASSERT_TRUE(server);
-  const auto run = RunWsbench({"fanout", "--url", server->Url(), "--connections", "3", "--messages", "10", "--trigger",
-                               "ws", "--drain", "300ms"});
-  EXPECT_EQ(run.exit_code, 1) << run;
-  EXPECT_GT(run.N("dropped"), 0) << run;
-  EXPECT_EQ(run.N("verify_failures"), 0) << run;
-}
-
-TEST(WsbenchFanout, FindsAnAlteredDelivery) {
-  auto server = Server::Faulty("wrong-reply");
-  ASSERT_TRUE(server);
-  const auto run = RunWsbench({"fanout", "--url", server->Url(), "--connections", "3", "--messages", "10", "--trigger",
-                               "ws", "--drain", "300ms"});
-  EXPECT_EQ(run.exit_code, 1) << run;
-  EXPECT_GT(run.N("verify_failures"), 0) << run;
-}
+INSTANTIATE_TEST_SUITE_P(Wsbench, WsbenchRun, ::testing::ValuesIn(SmokeCases()),
+                         [](const ::testing::TestParamInfo<SmokeCase>& info) { return info.param.name; });
 
 TEST(WsbenchFanout, AdminTriggerThroughTheGateway) {
   std::string error;
@@ -243,82 +259,7 @@ TEST(WsbenchFanout, AdminTriggerThroughTheGateway) {
   EXPECT_EQ(run.N("admin_short_queued"), 0) << run;
 }
 
-// ---- connect-rate -----------------------------------------------------------
-
-TEST(WsbenchConnectRate, CleanRun) {
-  auto server = Server::Faulty("none");
-  ASSERT_TRUE(server);
-  const auto run = RunWsbench(
-      {"connect-rate", "--url", server->Url(), "--concurrency", "2", "--warmup", "0", "--duration", "300ms"});
-  EXPECT_EQ(run.exit_code, 0) << run;
-  EXPECT_TRUE(run.Ok()) << run;
-  EXPECT_GT(run.N("completed"), 0) << run;
-  EXPECT_GT(run.N("handshake_p50_us"), 0) << run;
-}
-
-TEST(WsbenchConnectRate, FindsARefusedHandshake) {
-  auto server = Server::Faulty("refuse");
-  ASSERT_TRUE(server);
-  const auto run = RunWsbench(
-      {"connect-rate", "--url", server->Url(), "--concurrency", "2", "--warmup", "0", "--duration", "300ms"});
-  EXPECT_EQ(run.exit_code, 1) << run;
-  EXPECT_GT(run.N("refused"), 0) << run;
-}
-
-TEST(WsbenchConnectRate, FindsAnAlteredEcho) {
-  auto server = Server::Faulty("wrong-reply");
-  ASSERT_TRUE(server);
-  const auto run = RunWsbench(
-      {"connect-rate", "--url", server->Url(), "--concurrency", "2", "--warmup", "0", "--duration", "300ms"});
-  EXPECT_EQ(run.exit_code, 1) << run;
-  EXPECT_GT(run.N("verify_failures"), 0) << run;
-}
-
 // ---- soak -------------------------------------------------------------------
-
-// A two-second soak against faulty_ws_server with `fault`: no admin API
-// (the server has none) and no compression (nor that); exit code -1 when
-// the server did not start.
-BenchRun SoakAgainst(const std::string& fault) {
-  auto server = Server::Faulty(fault);
-  if (!server) return {};
-  // clang-format off
-  return RunWsbench({"soak", "--url", server->Url() + "soak", "--clients", "3", "--duration", "2s", "--rate", "100",
-                     "--reply-timeout", "1s", "--deflate-share", "0", "--min-lifetime", "500ms",
-                     "--max-lifetime", "1s"});
-  // clang-format on
-}
-
-TEST(WsbenchSoak, CleanRunWithReconnects) {
-  const auto run = SoakAgainst("none");
-  EXPECT_EQ(run.exit_code, 0) << run;
-  EXPECT_TRUE(run.Ok()) << run;
-  EXPECT_GT(run.N("opened"), 3) << run;
-  EXPECT_GT(run.N("echoed"), 0) << run;
-  EXPECT_EQ(run.N("failures"), 0) << run;
-}
-
-TEST(WsbenchSoak, FindsALostEcho) {
-  const auto run = SoakAgainst("drop");
-  EXPECT_EQ(run.exit_code, 1) << run;
-  EXPECT_GT(run.N("lost"), 0) << run;
-  EXPECT_EQ(run.N("corrupt"), 0) << run;
-}
-
-TEST(WsbenchSoak, FindsAnAlteredEcho) {
-  const auto run = SoakAgainst("wrong-reply");
-  EXPECT_EQ(run.exit_code, 1) << run;
-  EXPECT_GT(run.N("corrupt"), 0) << run;
-}
-
-// A 503 is what the gateway answers while its backend is away: retried, not
-// a failure.
-TEST(WsbenchSoak, RetriesA503) {
-  const auto run = SoakAgainst("refuse");
-  EXPECT_EQ(run.exit_code, 0) << run;
-  EXPECT_GT(run.N("refused_503"), 0) << run;
-  EXPECT_EQ(run.N("failures"), 0) << run;
-}
 
 // Under AddressSanitizer the gateway's RSS grows with ASan's quarantine of
 // freed memory (up to 256 MiB), so only descriptors are checked for growth.

@@ -20,8 +20,9 @@
 #include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
 #include "tests/support/admin_client.hpp"
 #include "tests/support/prometheus_text.hpp"
-#include "tests/support/shared_echo_stack.hpp"
+#include "tests/support/shared_stack.hpp"
 #include "tests/support/test_certificates.hpp"
+#include "tests/support/unique_path.hpp"
 #include "tests/support/ws_client.hpp"
 
 namespace wsgateway::testing {

@@ -13,7 +13,7 @@
 #include <thread>
 
 #include "tests/support/client_swarm.hpp"
-#include "tests/support/echo_stack.hpp"
+#include "tests/support/gateway_stack.hpp"
 #include "tests/support/processes.hpp"
 #include "tests/support/prometheus_text.hpp"
 #include "tests/support/ws_client.hpp"

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "tests/support/admin_client.hpp"
-#include "tests/support/echo_stack.hpp"
+#include "tests/support/processes.hpp"
 #include "tests/support/ws_client.hpp"
 
 namespace wsgateway::testing {

@@ -13,10 +13,9 @@
 #include <vector>
 
 #include "tests/support/admin_client.hpp"
-#include "tests/support/echo_stack.hpp"
 #include "tests/support/http_connection.hpp"
 #include "tests/support/prometheus_text.hpp"
-#include "tests/support/shared_echo_stack.hpp"
+#include "tests/support/shared_stack.hpp"
 #include "tests/support/ws_client.hpp"
 
 namespace wsgateway::testing {

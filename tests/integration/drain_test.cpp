@@ -14,7 +14,7 @@
 
 #include "tests/support/admin_client.hpp"
 #include "tests/support/client_swarm.hpp"
-#include "tests/support/scripted_stack.hpp"
+#include "tests/support/gateway_stack.hpp"
 #include "tests/support/ws_client.hpp"
 
 namespace wsgateway::testing {

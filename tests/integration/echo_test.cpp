@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "tests/support/shared_echo_stack.hpp"
+#include "tests/support/shared_stack.hpp"
 
 namespace wsgateway::testing {
 namespace {

@@ -12,7 +12,8 @@
 #include <vector>
 
 #include "tests/support/admin_client.hpp"
-#include "tests/support/shared_echo_stack.hpp"
+#include "tests/support/shared_stack.hpp"
+#include "tests/support/unique_path.hpp"
 #include "tests/support/ws_client.hpp"
 
 namespace wsgateway::testing {

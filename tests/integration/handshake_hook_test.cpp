@@ -19,12 +19,11 @@
 #include <vector>
 
 #include "tests/support/admin_client.hpp"
-#include "tests/support/echo_stack.hpp"
 #include "tests/support/http_connection.hpp"
 #include "tests/support/prometheus_text.hpp"
 #include "tests/support/raw_ws_client.hpp"
-#include "tests/support/scripted_stack.hpp"
-#include "tests/support/shared_scripted_stack.hpp"
+#include "tests/support/shared_stack.hpp"
+#include "tests/support/unique_path.hpp"
 #include "tests/support/ws_client.hpp"
 
 namespace wsgateway::testing {

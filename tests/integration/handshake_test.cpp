@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "tests/support/shared_echo_stack.hpp"
+#include "tests/support/shared_stack.hpp"
 #include "tests/support/ws_client.hpp"
 
 namespace wsgateway::testing {

@@ -13,10 +13,10 @@
 #include <string>
 
 #include "gateway/websocket/frame_codec.hpp"
-#include "tests/support/echo_stack.hpp"
 #include "tests/support/prometheus_text.hpp"
 #include "tests/support/raw_ws_client.hpp"
-#include "tests/support/shared_scripted_stack.hpp"
+#include "tests/support/shared_stack.hpp"
+#include "tests/support/unique_path.hpp"
 
 namespace wsgateway::testing {
 namespace {

@@ -18,7 +18,8 @@
 #include "tests/support/processes.hpp"
 #include "tests/support/prometheus_text.hpp"
 #include "tests/support/raw_ws_client.hpp"
-#include "tests/support/shared_echo_stack.hpp"
+#include "tests/support/shared_stack.hpp"
+#include "tests/support/unique_path.hpp"
 #include "tests/support/ws_client.hpp"
 
 namespace wsgateway::testing {

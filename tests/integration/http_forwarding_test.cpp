@@ -17,11 +17,10 @@
 #include <vector>
 
 #include "gateway/websocket/frame_codec.hpp"
-#include "tests/support/echo_stack.hpp"
 #include "tests/support/http_connection.hpp"
 #include "tests/support/prometheus_text.hpp"
-#include "tests/support/scripted_stack.hpp"
-#include "tests/support/shared_scripted_stack.hpp"
+#include "tests/support/shared_stack.hpp"
+#include "tests/support/unique_path.hpp"
 #include "tests/support/ws_client.hpp"
 
 namespace wsgateway::testing {

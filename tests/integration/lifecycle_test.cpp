@@ -8,7 +8,7 @@
 
 #include <string>
 
-#include "tests/support/echo_stack.hpp"
+#include "tests/support/gateway_stack.hpp"
 #include "tests/support/ws_client.hpp"
 
 namespace wsgateway::testing {

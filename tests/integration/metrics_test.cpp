@@ -10,7 +10,7 @@
 #include <string>
 
 #include "tests/support/admin_client.hpp"
-#include "tests/support/echo_stack.hpp"
+#include "tests/support/gateway_stack.hpp"
 #include "tests/support/prometheus_text.hpp"
 #include "tests/support/ws_client.hpp"
 

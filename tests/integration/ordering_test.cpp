@@ -6,7 +6,7 @@
 #include <string>
 
 #include "tests/support/client_swarm.hpp"
-#include "tests/support/echo_stack.hpp"
+#include "tests/support/gateway_stack.hpp"
 
 namespace wsgateway::testing {
 namespace {

@@ -8,9 +8,9 @@
 #include <optional>
 #include <string>
 
-#include "tests/support/echo_stack.hpp"
+#include "tests/support/gateway_stack.hpp"
 #include "tests/support/prometheus_text.hpp"
-#include "tests/support/shared_echo_stack.hpp"
+#include "tests/support/shared_stack.hpp"
 #include "tests/support/ws_client.hpp"
 
 namespace wsgateway::testing {

@@ -22,8 +22,9 @@
 #include <vector>
 
 #include "gateway/websocket/frame_codec.hpp"
-#include "tests/support/echo_stack.hpp"
+#include "tests/support/gateway_stack.hpp"
 #include "tests/support/raw_ws_client.hpp"
+#include "tests/support/unique_path.hpp"
 
 namespace wsgateway::testing {
 namespace {

@@ -9,7 +9,8 @@
 
 #include "tests/support/admin_client.hpp"
 #include "tests/support/raw_ws_client.hpp"
-#include "tests/support/shared_echo_stack.hpp"
+#include "tests/support/shared_stack.hpp"
+#include "tests/support/unique_path.hpp"
 
 namespace wsgateway::testing {
 namespace {

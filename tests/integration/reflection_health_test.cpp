@@ -18,7 +18,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
 #include "tests/support/admin_client.hpp"
-#include "tests/support/shared_echo_stack.hpp"
+#include "tests/support/shared_stack.hpp"
 #include "tests/support/ws_client.hpp"
 
 namespace wsgateway::testing {
@@ -30,7 +30,7 @@ namespace pb = ::google::protobuf;
 class ReflectionHealthTest : public SharedEchoStack<ReflectionHealthTest> {
  protected:
   void SetUp() override {
-    ASSERT_NO_FATAL_FAILURE(SharedEchoStack::SetUp());
+    ASSERT_NO_FATAL_FAILURE(SharedStack::SetUp());
     channel_ = LoopbackChannel(admin_port());
   }
 

@@ -8,7 +8,7 @@
 #include <string>
 #include <thread>
 
-#include "tests/support/echo_stack.hpp"
+#include "tests/support/processes.hpp"
 #include "tests/support/prometheus_text.hpp"
 #include "tests/support/ws_client.hpp"
 

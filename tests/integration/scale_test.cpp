@@ -9,7 +9,7 @@
 
 #include "tests/support/admin_client.hpp"
 #include "tests/support/client_swarm.hpp"
-#include "tests/support/echo_stack.hpp"
+#include "tests/support/gateway_stack.hpp"
 
 namespace wsgateway::testing {
 namespace {

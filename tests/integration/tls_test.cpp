@@ -14,10 +14,11 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/gateway_stack.hpp"
 #include "tests/support/prometheus_text.hpp"
-#include "tests/support/scripted_stack.hpp"
-#include "tests/support/shared_echo_stack.hpp"
+#include "tests/support/shared_stack.hpp"
 #include "tests/support/test_certificates.hpp"
+#include "tests/support/unique_path.hpp"
 #include "tests/support/ws_client.hpp"
 
 namespace wsgateway::testing {

@@ -1,29 +1,40 @@
 #pragma once
-// A test suite whose tests share one stack (a backend and a gateway in front
-// of it), started once with the suite's flags: Suite::Flags(), called when
-// the suite starts (so it may prepare files the flags name). Flags() may
-// throw a std::exception when it cannot prepare them; the suite's tests
+// A test suite whose tests share one GatewayStack (a backend and a gateway in
+// front of it), started once with the suite's flags: Suite::Flags(), called
+// when the suite starts (so it may prepare files the flags name). Flags()
+// may throw a std::exception when it cannot prepare them; the suite's tests
 // then fail with its message instead of starting a gateway that cannot
 // work. Suites without flags leave Flags() out. CRTP keeps one stack per
-// suite. SharedEchoStack and SharedScriptedStack are the two kinds.
+// suite. SharedEchoStack and SharedScriptedStack name the two backends.
+//
+// With a ScriptedBackend, the backend is back to its default answers and
+// holds no call after every test, so that no test's script answers for the
+// next one.
+//
+// Thread-safety: gtest's main thread only.
 
 #include <gtest/gtest.h>
 
+#include <concepts>
 #include <cstdint>
 #include <exception>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "tests/support/admin_client.hpp"
-#include "tests/support/echo_stack.hpp"
+#include "tests/support/gateway_stack.hpp"
+#include "tests/support/unique_path.hpp"
 #include "tests/support/ws_client.hpp"
 
 namespace wsgateway::testing {
 
-template <typename Suite, typename Stack>
+template <typename Suite, typename Backend>
 class SharedStack : public ::testing::Test {
  public:
+  using Stack = GatewayStack<Backend>;
+
   static void SetUpTestSuite() {
     try {
       stack_ = Stack::Start(Suite::Flags(), &error_);
@@ -41,9 +52,18 @@ class SharedStack : public ::testing::Test {
 
  protected:
   void SetUp() override { ASSERT_NE(stack_, nullptr) << error_; }
+  void TearDown() override {
+    if constexpr (std::is_same_v<Backend, ScriptedBackend>) {
+      if (!started()) return;
+      backend().ResetHandlers();
+      backend().ReleaseHeld();
+    }
+  }
+
   // False when the stack failed to start (then every SetUp fails).
   static bool started() { return stack_ != nullptr; }
   static Stack& stack() { return *stack_; }
+  static Backend& backend() { return *stack_->backend; }
   static std::uint16_t port() { return stack_->gateway->ws_port(); }
   static std::uint16_t admin_port() { return stack_->gateway->admin_port(); }
   static std::uint16_t metrics_port() { return stack_->gateway->metrics_port(); }
@@ -69,10 +89,25 @@ class SharedStack : public ::testing::Test {
     return info ? info->connection_id() : std::string();
   }
 
+  // Proves that nothing else is queued for the client: its next message is
+  // the echo of a fresh marker. Only the echo backend answers with echoes.
+  static void ExpectNothingMoreThan(WsClient& client) requires std::same_as<Backend, EchoBackendProcess> {
+    const std::string marker = "marker-" + UniquePath();
+    ASSERT_FALSE(client.SendText(marker));
+    const auto next = client.Read();
+    ASSERT_FALSE(next.ec) << next.ec.message();
+    EXPECT_EQ(next.payload, marker) << "an unexpected message arrived before the marker";
+  }
+
  private:
   static inline std::unique_ptr<Stack> stack_;
   static inline std::unique_ptr<AdminClient> admin_;
   static inline std::string error_;
 };
+
+template <typename Suite>
+using SharedEchoStack = SharedStack<Suite, EchoBackendProcess>;
+template <typename Suite>
+using SharedScriptedStack = SharedStack<Suite, ScriptedBackend>;
 
 }  // namespace wsgateway::testing
