@@ -4,22 +4,12 @@
 
 #include <algorithm>
 #include <random>
-#include <unordered_set>
 
 namespace wsgateway {
 namespace {
 
-// Batches grow to about this size under load (amortising the cost of a
-// stream message), and never past backend_max_message_bytes.
-constexpr std::size_t kTargetBatchBytes = 1024 * 1024;
-// The batch_sequence field in front of the events.
-constexpr std::size_t kBatchSequenceBytes = 16;
 constexpr auto kReadyPollInterval = std::chrono::milliseconds(20);
 constexpr auto kSweepInterval = std::chrono::seconds(1);
-// The generic stub names the method itself; it must outlive every call.
-constexpr char kConnectMethod[] = "/wsgateway.v1.Backend/Connect";
-// Most command batches fit in the arena's first block, which Reset keeps.
-constexpr std::size_t kCommandArenaBlock = 16 * 1024;
 
 // A slice that owns `bytes`: gRPC frees them when its last reference goes,
 // which may be after the write completed.
@@ -27,18 +17,6 @@ grpc::Slice OwningSlice(std::string&& bytes) {
   auto* owned = new std::string(std::move(bytes));
   return grpc::Slice(
       owned->data(), owned->size(), [](void* p) { delete static_cast<std::string*>(p); }, owned);
-}
-
-// Decodes a held batch again; only for the rare paths that need its events.
-v1::EventBatch DecodeBatch(const grpc::ByteBuffer& buffer) {
-  std::vector<grpc::Slice> slices;
-  std::string bytes;
-  if (buffer.Dump(&slices).ok()) {
-    for (const auto& slice : slices) bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
-  }
-  v1::EventBatch batch;
-  batch.ParseFromString(bytes);
-  return batch;
 }
 
 std::shared_ptr<grpc::Channel> MakeChannel(const Config& config, const std::string& target) {
@@ -54,72 +32,20 @@ std::shared_ptr<grpc::Channel> MakeChannel(const Config& config, const std::stri
   return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
 }
 
+// The receive limit a gRPC server states when it refuses a message:
+// "... larger than max (5242938 vs. 4194304)"; 0 when the message says
+// none.
+std::size_t StatedLimit(const std::string& message) {
+  const auto vs = message.find(" vs. ");
+  if (vs == std::string::npos) return 0;
+  std::size_t limit = 0;
+  for (std::size_t i = vs + 5; i < message.size() && message[i] >= '0' && message[i] <= '9'; ++i) {
+    limit = limit * 10 + static_cast<std::size_t>(message[i] - '0');
+  }
+  return limit;
+}
+
 }  // namespace
-
-// One Connect call. Deleted in exactly one place, OnDone. The link holds it
-// open (AddHold) while it may still start writes on it.
-//
-// Each CommandBatch is parsed onto an arena that is reset after the batch was
-// applied: commands and frames cost no allocation of their own.
-class BackendStream final : public grpc::ClientBidiReactor<grpc::ByteBuffer, v1::CommandBatch> {
- public:
-  BackendStream(BackendLink& link, grpc::TemplatedGenericStub<grpc::ByteBuffer, v1::CommandBatch>& stub)
-      : link_(link), arena_(ArenaOptions(arena_block_)) {
-    // Not wait-for-ready: while the backend is unreachable each attempt
-    // fails (UNAVAILABLE) and counts in wsgateway_backend_stream_failures_total,
-    // so an alert on it fires for a backend that is down from the start;
-    // the link's own backoff paces the next attempt.
-    context_.set_wait_for_ready(false);
-    stub.PrepareBidiStreamingCall(&context_, kConnectMethod, grpc::StubOptions(), this);
-    AddHold();
-  }
-
-  void Begin() {
-    NextRead();
-    StartCall();
-  }
-
-  void Cancel() { context_.TryCancel(); }
-
-  void OnReadDone(bool ok) override {
-    link_.OnStreamRead(this, ok, incoming_);
-    if (!ok) return;
-    NextRead();
-  }
-
-  void OnWriteDone(bool ok) override { link_.OnStreamWriteDone(this, ok); }
-
-  void OnDone(const grpc::Status& status) override {
-    link_.OnStreamDone(this, status);
-    delete this;
-  }
-
-  // Guarded by the link's mutex.
-  bool dead = false;
-  bool hold_released = false;
-  bool cancel_pending = false;
-  std::chrono::steady_clock::time_point ready_at;
-
- private:
-  static google::protobuf::ArenaOptions ArenaOptions(char (&block)[kCommandArenaBlock]) {
-    google::protobuf::ArenaOptions options;
-    options.initial_block = block;
-    options.initial_block_size = sizeof block;
-    return options;
-  }
-
-  void NextRead() {
-    arena_.Reset();
-    incoming_ = google::protobuf::Arena::CreateMessage<v1::CommandBatch>(&arena_);
-    StartRead(incoming_);
-  }
-
-  BackendLink& link_;
-  grpc::ClientContext context_;
-  alignas(std::max_align_t) char arena_block_[kCommandArenaBlock];
-  google::protobuf::Arena arena_;
-  v1::CommandBatch* incoming_ = nullptr;
-};
 
 void BackendLink::PendingWrite::Start() const {
   if (stream != nullptr) stream->StartWrite(batch);
@@ -136,7 +62,7 @@ BackendLink::BackendLink(std::string target, const Config& config, metrics::Gate
       poll_timer_(control_),
       sweep_timer_(control_),
       backoff_(config.backend_reconnect_min),
-      batch_limit_(config.backend_max_message_bytes) {}
+      log_(config.backend_buffer_bytes, config.backend_max_message_bytes) {}
 
 BackendLink::~BackendLink() { Stop(); }
 
@@ -148,7 +74,7 @@ void BackendLink::Start() {
     return;
   }
   channel_ = MakeChannel(config_, target_);
-  stub_ = std::make_unique<grpc::TemplatedGenericStub<grpc::ByteBuffer, v1::CommandBatch>>(channel_);
+  stub_ = std::make_unique<BackendStub>(channel_);
   unary_stub_ = v1::Backend::NewStub(channel_);
   spdlog::info("backend target {}", target_);
   StartStream();
@@ -182,10 +108,11 @@ void BackendLink::PollReady() {
       stream_->ready_at = std::chrono::steady_clock::now();
       up_ = true;
       logged_down_ = false;
-      next_send_sequence_ = log_.empty() ? next_sequence_ : log_.front().sequence;
+      logged_bogus_ack_ = false;
+      log_.Rewind();
       backend_metrics_.up->Set(1);
       backend_metrics_.connects->Increment();
-      spdlog::info("backend stream up: {} (replaying {} unacknowledged batches)", target_, log_.size());
+      spdlog::info("backend stream up: {} (replaying {} unacknowledged batches)", target_, log_.batches());
       write = TakeNextWriteLocked();
     }
   }
@@ -206,63 +133,19 @@ void BackendLink::Submit(EventChunk&& chunk) {
   PendingWrite write;
   {
     std::lock_guard lock(mutex_);
-    if (building_.empty()) building_since_ = std::chrono::steady_clock::now();
-    held_bytes_ += slice.size();
-    held_events_ += events;
-    building_.push_back({std::move(slice), events});
-    settled_ = false;
-    UpdatePauseLocked();
-    PublishGaugesLocked();
+    const bool was_paused = log_.paused();
+    log_.Append(std::move(slice), events, std::chrono::steady_clock::now());
+    SyncLocked(was_paused);  // appending only ever pauses
     write = TakeNextWriteLocked();
   }
   write.Start();
 }
 
 BackendLink::PendingWrite BackendLink::TakeNextWriteLocked() {
-  if (stream_ == nullptr || !ready_ || write_in_flight_) return {};
-  const std::uint64_t first_held = log_.empty() ? next_sequence_ : log_.front().sequence;
-  next_send_sequence_ = std::max(next_send_sequence_, first_held);
-  if (next_send_sequence_ == next_sequence_) {
-    if (building_.empty()) return {};
-    SealLocked();
-  }
-  const HeldBatch& held = log_[next_send_sequence_ - log_.front().sequence];
-  write_in_flight_ = true;
-  in_flight_sequence_ = held.sequence;
-  ++next_send_sequence_;
-  return {stream_, &held.batch};
-}
-
-void BackendLink::SealLocked() {
-  HeldBatch held;
-  held.sequence = next_sequence_++;
-  held.oldest_event_at = building_since_;
-  std::vector<grpc::Slice> slices;
-  slices.push_back(grpc::Slice(EncodeBatchSequence(held.sequence)));
-  std::size_t taken = 0;
-  // A loop hands over chunks that fit one batch (EventLoop::MakeRoom).
-  while (taken < building_.size() &&
-         (taken == 0 || (held.bytes < kTargetBatchBytes &&
-                         held.bytes + building_[taken].slice.size() + kBatchSequenceBytes <= batch_limit_))) {
-    held.bytes += building_[taken].slice.size();
-    held.events += building_[taken].events;
-    slices.push_back(std::move(building_[taken].slice));
-    ++taken;
-  }
-  held.batch = grpc::ByteBuffer(slices.data(), slices.size());
-  building_.erase(building_.begin(), building_.begin() + static_cast<std::ptrdiff_t>(taken));
-  if (!building_.empty()) building_since_ = std::chrono::steady_clock::now();
-  log_.push_back(std::move(held));
-}
-
-void BackendLink::TrimAcknowledgedLocked() {
-  while (!log_.empty() && log_.front().sequence <= acknowledged_ &&
-         !(write_in_flight_ && log_.front().sequence == in_flight_sequence_)) {
-    held_bytes_ -= std::min(held_bytes_, log_.front().bytes);
-    held_events_ -= std::min(held_events_, log_.front().events);
-    log_.pop_front();
-  }
-  if (log_.empty() && building_.empty()) changed_.notify_all();
+  if (stream_ == nullptr || !ready_) return {};
+  const grpc::ByteBuffer* batch = log_.StartWrite(std::chrono::steady_clock::now());
+  if (batch == nullptr) return {};
+  return {stream_, batch};
 }
 
 bool BackendLink::SettledOrWakeWhenSettled() {
@@ -270,99 +153,101 @@ bool BackendLink::SettledOrWakeWhenSettled() {
   return settled_;
 }
 
-bool BackendLink::UpdateSettledLocked() {
-  // An acknowledged batch may still be the write in flight, so the log
-  // cannot tell; the sequence numbers can.
-  const bool settled = building_.empty() && (log_.empty() || acknowledged_ + 1 == next_sequence_);
-  if (!settled || settled_) return false;
-  settled_ = true;
-  return settle_wanted_.exchange(false);
-}
-
-bool BackendLink::UpdatePauseLocked() {
-  if (!paused_ && held_bytes_ > config_.backend_buffer_bytes) {
+BackendLink::Wake BackendLink::SyncLocked(bool was_paused) {
+  Wake wake;
+  if (log_.paused() && !was_paused) {
     paused_ = true;
-    spdlog::warn("backend buffer full ({} bytes held): pausing client reads", held_bytes_);
-    return false;
-  }
-  if (paused_ && held_bytes_ <= config_.backend_buffer_bytes / 2) {
+    spdlog::warn("backend buffer full ({} bytes held): pausing client reads", log_.held_bytes());
+  } else if (!log_.paused() && was_paused) {
     paused_ = false;
-    spdlog::info("backend buffer drained ({} bytes held): resuming client reads", held_bytes_);
-    return true;
+    spdlog::info("backend buffer drained ({} bytes held): resuming client reads", log_.held_bytes());
+    wake.resume = true;
   }
-  return false;
+  if (!log_.settled()) {
+    settled_ = false;
+  } else if (!settled_) {
+    settled_ = true;
+    wake.settled = settle_wanted_.exchange(false);
+  }
+  backend_metrics_.buffered_events->Set(static_cast<double>(log_.held_events()));
+  backend_metrics_.buffered_bytes->Set(static_cast<double>(log_.held_bytes()));
+  if (log_.empty()) changed_.notify_all();
+  return wake;
 }
 
-void BackendLink::PublishGaugesLocked() {
-  backend_metrics_.buffered_events->Set(static_cast<double>(held_events_));
-  backend_metrics_.buffered_bytes->Set(static_cast<double>(held_bytes_));
+void BackendLink::Notify(const Wake& wake) {
+  if (wake.resume) hooks_.on_resume();
+  if (wake.settled) hooks_.on_settled();
 }
 
 bool BackendLink::ReleasableLocked(BackendStream* stream) {
   if (!stream->dead || stream->hold_released || stream->cancel_pending) return false;
-  if (write_in_flight_) return false;
+  if (log_.write_in_flight()) return false;
   stream->hold_released = true;
   return true;
 }
 
 void BackendLink::OnStreamRead(BackendStream* stream, bool ok, v1::CommandBatch* commands) {
-  if (!ok) {
-    bool release = false;
-    {
-      std::lock_guard lock(mutex_);
-      stream->dead = true;
-      if (stream_ == stream) {
-        stream_ = nullptr;
-        ready_ = false;
-        up_ = false;
-        backend_metrics_.up->Set(0);
-        changed_.notify_all();
-      }
-      release = ReleasableLocked(stream);
-    }
-    if (release) stream->RemoveHold();
-    return;
-  }
+  if (!ok) return OnStreamBroken(stream);
   const auto ack = commands->ack();
   if (commands->commands_size() > 0) hooks_.on_commands(*commands);
-  bool resume = false;
-  bool settled = false;
+  OnAcknowledged(ack);
+}
+
+void BackendLink::OnStreamBroken(BackendStream* stream) {
+  bool release = false;
   {
     std::lock_guard lock(mutex_);
-    if (ack > acknowledged_) {
-      acknowledged_ = std::min(ack, next_sequence_ - 1);
-      TrimAcknowledgedLocked();
-      resume = UpdatePauseLocked();
-      settled = UpdateSettledLocked();
-      PublishGaugesLocked();
+    stream->dead = true;
+    if (stream_ == stream) {
+      stream_ = nullptr;
+      ready_ = false;
+      up_ = false;
+      backend_metrics_.up->Set(0);
+      changed_.notify_all();
     }
+    release = ReleasableLocked(stream);
   }
-  if (resume) hooks_.on_resume();
-  if (settled) hooks_.on_settled();
+  if (release) stream->RemoveHold();
+}
+
+void BackendLink::OnAcknowledged(std::uint64_t ack) {
+  Wake wake;
+  {
+    std::lock_guard lock(mutex_);
+    const bool was_paused = log_.paused();
+    const EventLog::Ack outcome = log_.Acknowledge(ack);
+    if (outcome == EventLog::Ack::kDuplicate) return;
+    if (outcome == EventLog::Ack::kPastSent && !logged_bogus_ack_) {
+      logged_bogus_ack_ = true;
+      spdlog::error("backend {} acknowledged batch {}, past the last batch sent ({}); taken as acknowledging that",
+                    target_, ack, log_.last_sealed());
+    }
+    wake = SyncLocked(was_paused);
+  }
+  Notify(wake);
 }
 
 void BackendLink::OnStreamWriteDone(BackendStream* stream, bool ok) {
   bool release = false;
-  bool resume = false;
+  Wake wake;
   PendingWrite write;
   {
     std::lock_guard lock(mutex_);
-    if (ok && !log_.empty() && in_flight_sequence_ >= log_.front().sequence) {
-      const auto& held = log_[in_flight_sequence_ - log_.front().sequence];
+    const bool was_paused = log_.paused();
+    const std::size_t events = log_.FinishWrite();
+    if (ok && events > 0) {
       backend_metrics_.batches_sent->Increment();
-      backend_metrics_.events_sent->Increment(static_cast<double>(held.events));
+      backend_metrics_.events_sent->Increment(static_cast<double>(events));
     }
-    write_in_flight_ = false;
-    TrimAcknowledgedLocked();
-    resume = UpdatePauseLocked();
-    PublishGaugesLocked();
+    wake = SyncLocked(was_paused);
     if (stream == stream_ && ok) {
       write = TakeNextWriteLocked();
     } else {
       release = ReleasableLocked(stream);
     }
   }
-  if (resume) hooks_.on_resume();
+  Notify(wake);
   if (release) stream->RemoveHold();
   write.Start();
 }
@@ -370,6 +255,7 @@ void BackendLink::OnStreamWriteDone(BackendStream* stream, bool ok) {
 void BackendLink::OnStreamDone(BackendStream* stream, const grpc::Status& status) {
   bool was_up = false;
   bool stopping = false;
+  bool log_warning = false;
   {
     std::lock_guard lock(mutex_);
     if (stream_ == stream) {
@@ -381,39 +267,25 @@ void BackendLink::OnStreamDone(BackendStream* stream, const grpc::Status& status
     --live_streams_;
     stopping = stopping_;
     // The next stream starts from the oldest unacknowledged batch.
-    next_send_sequence_ = log_.empty() ? next_sequence_ : log_.front().sequence;
+    log_.Rewind();
     changed_.notify_all();
+    if (!stopping) {
+      log_warning = was_up || !logged_down_;
+      logged_down_ = true;
+    }
   }
   backend_metrics_.up->Set(0);
   backend_metrics_.disconnects->Increment();
   if (stopping) return;
   if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) GiveUpOversizedBatches(status);
-  if (was_up || !logged_down_) {
+  if (log_warning) {
     spdlog::warn("backend stream down: {} ({}: {})", target_, static_cast<int>(status.error_code()),
                  status.error_message());
-    logged_down_ = true;
   } else {
     spdlog::debug("backend stream attempt failed: {}", status.error_message());
   }
   boost::asio::post(control_, [this, was_up] { ScheduleReconnect(was_up); });
 }
-
-namespace {
-
-// The receive limit a gRPC server states when it refuses a message:
-// "... larger than max (5242938 vs. 4194304)"; 0 when the message says
-// none.
-std::size_t StatedLimit(const std::string& message) {
-  const auto vs = message.find(" vs. ");
-  if (vs == std::string::npos) return 0;
-  std::size_t limit = 0;
-  for (std::size_t i = vs + 5; i < message.size() && message[i] >= '0' && message[i] <= '9'; ++i) {
-    limit = limit * 10 + static_cast<std::size_t>(message[i] - '0');
-  }
-  return limit;
-}
-
-}  // namespace
 
 void BackendLink::GiveUpOversizedBatches(const grpc::Status& status) {
   // Replaying a batch the backend cannot take would fail the stream again
@@ -425,30 +297,17 @@ void BackendLink::GiveUpOversizedBatches(const grpc::Status& status) {
   std::size_t limit = StatedLimit(status.error_message());
   {
     std::lock_guard lock(mutex_);
-    if (log_.empty()) return;
-    if (limit == 0) {
-      std::size_t largest = 0;
-      for (const auto& held : log_) largest = std::max(largest, held.bytes);
-      limit = largest - 1;
-    }
-    batch_limit_ = std::max<std::size_t>(std::min(batch_limit_, limit), 1);
-    std::deque<HeldBatch> kept;
-    for (auto& held : log_) {
-      if (held.bytes + kBatchSequenceBytes <= limit) {
-        kept.push_back(std::move(held));
-        continue;
-      }
-      GiveUpLocked(held, given_up);
-    }
-    log_ = std::move(kept);
-    next_send_sequence_ = log_.empty() ? next_sequence_ : log_.front().sequence;
-    AfterGivingUpLocked(given_up);
+    if (log_.batches() == 0) return;
+    if (limit == 0) limit = log_.largest_batch_bytes() - 1;
+    const bool was_paused = log_.paused();
+    given_up.lost = log_.GiveUpLargerThan(limit);
+    given_up.wake = SyncLocked(was_paused);
   }
   spdlog::error(
       "backend {} refused an event batch as too large ({}); set backend_max_message_bytes to at most {} or raise "
       "the backend's gRPC receive limit. Gave up {} events; closing their connections with 1011",
-      target_, status.error_message(), limit, given_up.events);
-  if (given_up.events == 0) return;
+      target_, status.error_message(), limit, given_up.lost.events);
+  if (given_up.lost.events == 0) return;
   ReportGivenUp(std::move(given_up));
 }
 
@@ -478,53 +337,30 @@ void BackendLink::SweepExpired() {
   GivenUp given_up;
   {
     std::lock_guard lock(mutex_);
-    const auto cutoff = std::chrono::steady_clock::now() - config_.backend_event_timeout;
-    while (!building_.empty() && building_since_ < cutoff) SealLocked();
-    while (!log_.empty() && log_.front().oldest_event_at < cutoff &&
-           !(write_in_flight_ && log_.front().sequence == in_flight_sequence_)) {
-      GiveUpLocked(log_.front(), given_up);
-      log_.pop_front();
-    }
-    if (given_up.events == 0) return;
-    next_send_sequence_ = std::max(next_send_sequence_, log_.empty() ? next_sequence_ : log_.front().sequence);
-    AfterGivingUpLocked(given_up);
+    const auto now = std::chrono::steady_clock::now();
+    const bool was_paused = log_.paused();
+    given_up.lost = log_.Expire(now - config_.backend_event_timeout, now);
+    if (given_up.lost.events == 0) return;
+    given_up.wake = SyncLocked(was_paused);
   }
-  spdlog::error("gave up on {} events unacknowledged for {} ms; closing their connections with 1011", given_up.events,
-                config_.backend_event_timeout.count());
+  spdlog::error("gave up on {} events unacknowledged for {} ms; closing their connections with 1011",
+                given_up.lost.events, config_.backend_event_timeout.count());
   ReportGivenUp(std::move(given_up));
 }
 
-void BackendLink::GiveUpLocked(const HeldBatch& held, GivenUp& given_up) {
-  const v1::EventBatch decoded = DecodeBatch(held.batch);
-  for (const auto& event : decoded.events()) {
-    if (!event.has_close()) given_up.connections.push_back(event.connection_id());
-  }
-  given_up.events += held.events;
-  held_bytes_ -= std::min(held_bytes_, held.bytes);
-  held_events_ -= std::min(held_events_, held.events);
-}
-
-void BackendLink::AfterGivingUpLocked(GivenUp& given_up) {
-  given_up.resume = UpdatePauseLocked();
-  given_up.settled = UpdateSettledLocked();
-  PublishGaugesLocked();
-  if (log_.empty() && building_.empty()) changed_.notify_all();
-}
-
 void BackendLink::ReportGivenUp(GivenUp&& given_up) {
-  auto& lost = given_up.connections;
+  auto& lost = given_up.lost.connections;
   std::sort(lost.begin(), lost.end());
   lost.erase(std::unique(lost.begin(), lost.end()), lost.end());
-  backend_metrics_.events_lost->Increment(static_cast<double>(given_up.events));
+  backend_metrics_.events_lost->Increment(static_cast<double>(given_up.lost.events));
   hooks_.on_events_lost(std::move(lost));
-  if (given_up.resume) hooks_.on_resume();
-  if (given_up.settled) hooks_.on_settled();
+  Notify(given_up.wake);
 }
 
 void BackendLink::Drain(std::chrono::milliseconds deadline) {
   std::unique_lock lock(mutex_);
   // Nothing can drain while the stream is down (its timers are stopped).
-  changed_.wait_for(lock, deadline, [this] { return (log_.empty() && building_.empty()) || !ready_; });
+  changed_.wait_for(lock, deadline, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) { return log_.empty() || !ready_; });
 }
 
 void BackendLink::Stop() {
@@ -554,7 +390,8 @@ void BackendLink::Stop() {
     if (release) stream->RemoveHold();
   }
   std::unique_lock lock(mutex_);
-  changed_.wait_for(lock, std::chrono::seconds(5), [this] { return live_streams_ == 0; });
+  changed_.wait_for(lock, std::chrono::seconds(5),
+                    [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) { return live_streams_ == 0; });
 }
 
 }  // namespace wsgateway

@@ -1,22 +1,27 @@
 #pragma once
-// The gateway's side of the Backend.Connect event stream.
+// The gateway's side of the Backend.Connect event stream: the driver that
+// keeps an EventLog (event_log.hpp) flowing over one gRPC stream at a time.
 //
-// Loops hand their events over in batches (Submit), already encoded as
-// EventBatch fields (event_wire.hpp). The link seals them, without copying
-// the bytes, into EventBatch messages, writes one at a time on the current stream and
-// keeps every batch until the backend acknowledges it, so batches that were
-// in flight when a stream broke are sent again, in order, on the next one.
-// Everything held counts against backend_buffer_bytes: above it the link
-// reports paused() and loops stop reading from their sockets; below half of
-// it they are resumed. Events unacknowledged for backend_event_timeout are
-// given up on and their connections closed with 1011.
+// Loops hand their events over in chunks (Submit), already encoded as
+// EventBatch fields (event_wire.hpp). The log seals them, without copying
+// the bytes, into EventBatch messages; the link writes one at a time on the
+// current stream (a BackendStream, backend_stream.hpp) and trims what the
+// backend acknowledges. A new stream replays the unacknowledged batches, in
+// order. Above backend_buffer_bytes held the link reports paused() and
+// loops stop reading from their sockets; below half of it they are
+// resumed. Events unacknowledged for backend_event_timeout are given up on
+// and their connections closed with 1011. The link also reconnects with
+// backoff, watches the channel's readiness and carries the unary calls.
 //
-// Thread-safety: Submit, up() and paused() may be called from any thread.
-// gRPC reactions run on gRPC's threads; timers run on the control executor.
-// One mutex guards the log; it is never held while calling into gRPC, since
-// gRPC may run a reaction inline.
+// Threads: Submit, SettledOrWakeWhenSettled, Handshake and HandleRequest
+// run on loop threads; up(), paused() and target() on any thread; the
+// stream's reactions on gRPC's threads; Start, Drain, Stop and the timers
+// (reconnect, readiness poll, expiry sweep) on the control thread. One
+// mutex guards the log and the stream's state; it is never held while
+// calling into gRPC, since gRPC may run a reaction inline, nor while
+// calling a hook.
 
-#include <grpcpp/generic/generic_stub.h>
+#include <absl/base/thread_annotations.h>
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
@@ -25,13 +30,14 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <condition_variable>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
+#include "gateway/backend/backend_stream.hpp"
+#include "gateway/backend/event_log.hpp"
 #include "gateway/backend/event_wire.hpp"
 #include "gateway/config/config.hpp"
 #include "metrics/gateway_metrics.hpp"
@@ -39,9 +45,7 @@
 
 namespace wsgateway {
 
-class BackendStream;
-
-class BackendLink {
+class BackendLink final : private BackendStream::Listener {
  public:
   struct Hooks {
     // Commands from the backend, in order (called on a gRPC thread). The
@@ -65,19 +69,23 @@ class BackendLink {
   BackendLink(const BackendLink&) = delete;
   BackendLink& operator=(const BackendLink&) = delete;
 
-  // Starts dialing. Without a configured backend the link stays down.
+  // Control thread. Starts dialing. Without a configured backend the link
+  // stays down.
   void Start();
-  // Waits until every held event is acknowledged, the stream is down, or
-  // `deadline` passed.
-  void Drain(std::chrono::milliseconds deadline);
-  // Cancels the stream and waits for it to end.
-  void Stop();
+  // Control thread. Waits until every held event is acknowledged, the
+  // stream is down, or `deadline` passed.
+  void Drain(std::chrono::milliseconds deadline) ABSL_LOCKS_EXCLUDED(mutex_);
+  // Control thread (or the destructor). Cancels the stream and waits for it
+  // to end.
+  void Stop() ABSL_LOCKS_EXCLUDED(mutex_);
 
-  void Submit(EventChunk&& chunk);
+  // Loop threads. Takes a loop's chunk and writes it if the stream is idle.
+  void Submit(EventChunk&& chunk) ABSL_LOCKS_EXCLUDED(mutex_);
 
-  // True when the backend has acknowledged every event submitted so far.
-  // Otherwise asks for on_settled to run once that becomes true and returns
-  // false; when it returns true, one spurious on_settled may follow.
+  // Loop threads, without the lock. True when the backend has acknowledged
+  // every event submitted so far. Otherwise asks for on_settled to run once
+  // that becomes true and returns false; when it returns true, one spurious
+  // on_settled may follow.
   bool SettledOrWakeWhenSettled();
 
   bool up() const { return up_.load(std::memory_order_relaxed); }
@@ -101,23 +109,24 @@ class BackendLink {
   bool paused() const { return paused_.load(std::memory_order_relaxed); }
 
  private:
-  friend class BackendStream;
-
-  // One EventBatch in wire form: the batch_sequence field followed by the
-  // events of the chunks sealed into it, as slices that own their bytes.
-  struct HeldBatch {
-    std::uint64_t sequence = 0;
-    grpc::ByteBuffer batch;
-    std::size_t events = 0;
-    std::size_t bytes = 0;
-    std::chrono::steady_clock::time_point oldest_event_at;
-  };
-
   // A write chosen under the lock and started after it is released.
   struct PendingWrite {
     BackendStream* stream = nullptr;
     const grpc::ByteBuffer* batch = nullptr;
     void Start() const;
+  };
+
+  // What the loops must hear once the lock is released.
+  struct Wake {
+    bool resume = false;
+    bool settled = false;
+  };
+
+  // Events given up on (timed out, or in a batch the backend refused),
+  // with what the loops must hear.
+  struct GivenUp {
+    EventLog::GivenUp lost;
+    Wake wake;
   };
 
   template <typename Call, typename Start>
@@ -134,57 +143,48 @@ class BackendLink {
     });
   }
 
-  void StartStream();
-  // After the backend refused a batch as too large.
-  void GiveUpOversizedBatches(const grpc::Status& status);
+  // Control thread.
+  void StartStream() ABSL_LOCKS_EXCLUDED(mutex_);
   void ScheduleReconnect(bool was_up);
-  void PollReady();
-  void SweepExpired();
-
-  // Events given up on (timed out, or in a batch the backend refused):
-  // their connections, and what the loops must hear once the lock is free.
-  struct GivenUp {
-    std::vector<std::string> connections;
-    std::size_t events = 0;
-    bool resume = false;
-    bool settled = false;
-  };
-  // Takes a batch's events out of the held counts (the caller drops it).
-  void GiveUpLocked(const HeldBatch& held, GivenUp& given_up);
-  void AfterGivingUpLocked(GivenUp& given_up);
-  // Counts the events lost and closes their connections (1011).
-  void ReportGivenUp(GivenUp&& given_up);
+  void PollReady() ABSL_LOCKS_EXCLUDED(mutex_);
   void ScheduleSweep();
+  void SweepExpired() ABSL_LOCKS_EXCLUDED(mutex_);
 
-  // Reactions of the current stream.
-  void OnStreamRead(BackendStream* stream, bool ok, v1::CommandBatch* commands);
-  void OnStreamWriteDone(BackendStream* stream, bool ok);
-  void OnStreamDone(BackendStream* stream, const grpc::Status& status);
+  // gRPC threads: reactions of a stream (BackendStream::Listener).
+  void OnStreamRead(BackendStream* stream, bool ok, v1::CommandBatch* commands) ABSL_LOCKS_EXCLUDED(mutex_) override;
+  void OnStreamWriteDone(BackendStream* stream, bool ok) ABSL_LOCKS_EXCLUDED(mutex_) override;
+  void OnStreamDone(BackendStream* stream, const grpc::Status& status) ABSL_LOCKS_EXCLUDED(mutex_) override;
+  void OnStreamBroken(BackendStream* stream) ABSL_LOCKS_EXCLUDED(mutex_);
+  void OnAcknowledged(std::uint64_t ack) ABSL_LOCKS_EXCLUDED(mutex_);
+  // After the backend refused a batch as too large.
+  void GiveUpOversizedBatches(const grpc::Status& status) ABSL_LOCKS_EXCLUDED(mutex_);
 
-  PendingWrite TakeNextWriteLocked();
-  void SealLocked();
-  void TrimAcknowledgedLocked();
-  // Recomputes settled_; true when the caller must run on_settled.
-  bool UpdateSettledLocked();
-  // True when this call ended a pause: the caller resumes the loops.
-  bool UpdatePauseLocked();
-  bool ReleasableLocked(BackendStream* stream);
-  void PublishGaugesLocked();
+  PendingWrite TakeNextWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // After the log changed: publishes paused(), the settled flag and the
+  // gauges, and wakes Drain once the log is empty.
+  Wake SyncLocked(bool was_paused) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  bool ReleasableLocked(BackendStream* stream) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Runs the hooks a change asked for; never under the lock.
+  void Notify(const Wake& wake) ABSL_LOCKS_EXCLUDED(mutex_);
+  // Counts the events lost and closes their connections (1011).
+  void ReportGivenUp(GivenUp&& given_up) ABSL_LOCKS_EXCLUDED(mutex_);
 
   const std::string target_;
   const Config& config_;
   metrics::BackendMetrics backend_metrics_;
   boost::asio::any_io_executor control_;
   Hooks hooks_;
+  // Set once by Start; read-only after.
   std::shared_ptr<grpc::Channel> channel_;
-  // Generic on the request side: batches are written as the bytes the loops
-  // encoded. Commands arrive as typed messages.
-  std::unique_ptr<grpc::TemplatedGenericStub<grpc::ByteBuffer, v1::CommandBatch>> stub_;
+  std::unique_ptr<BackendStub> stub_;
   std::unique_ptr<v1::Backend::Stub> unary_stub_;
+  // Control thread only.
   boost::asio::steady_timer reconnect_timer_;
   boost::asio::steady_timer poll_timer_;
   boost::asio::steady_timer sweep_timer_;
+  std::chrono::milliseconds backoff_;
 
+  // Written under the mutex, read without it.
   std::atomic<bool> up_{false};
   std::atomic<bool> paused_{false};
   // Written under the mutex, read by loops without it. Sequentially
@@ -195,30 +195,18 @@ class BackendLink {
 
   mutable std::mutex mutex_;
   std::condition_variable changed_;
-  std::deque<HeldBatch> log_;
-  // Chunks not yet sealed into a batch, with their sizes.
-  struct PendingChunk {
-    grpc::Slice slice;
-    std::size_t events;
-  };
-  std::vector<PendingChunk> building_;
-  std::chrono::steady_clock::time_point building_since_;
-  std::size_t held_bytes_ = 0;
-  std::size_t held_events_ = 0;
-  std::uint64_t next_sequence_ = 1;
-  std::uint64_t next_send_sequence_ = 1;
-  std::uint64_t acknowledged_ = 0;
-  BackendStream* stream_ = nullptr;
-  bool ready_ = false;
-  bool write_in_flight_ = false;
-  std::uint64_t in_flight_sequence_ = 0;
-  int live_streams_ = 0;
-  bool stopping_ = false;
-  std::chrono::milliseconds backoff_;
-  bool logged_down_ = false;
-  // Largest batch sealed: backend_max_message_bytes, or less once the
-  // backend refused a batch as too large.
-  std::size_t batch_limit_;
+  EventLog log_ ABSL_GUARDED_BY(mutex_);
+  // The current stream; a stream ending stays alive until OnDone.
+  BackendStream* stream_ ABSL_GUARDED_BY(mutex_) = nullptr;
+  // The current stream's channel became ready: writes may start.
+  bool ready_ ABSL_GUARDED_BY(mutex_) = false;
+  int live_streams_ ABSL_GUARDED_BY(mutex_) = 0;
+  bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
+  // The stream's failure was logged at warn since it was last up; further
+  // failed attempts go to debug.
+  bool logged_down_ ABSL_GUARDED_BY(mutex_) = false;
+  // An acknowledgement past the last batch sent was logged on this stream.
+  bool logged_bogus_ack_ ABSL_GUARDED_BY(mutex_) = false;
 };
 
 }  // namespace wsgateway

@@ -15,22 +15,19 @@
 #include <string_view>
 #include <utility>
 
+#include "gateway/backend/batch_policy.hpp"
 #include "wsgateway/v1/backend.pb.h"
 
 namespace wsgateway {
 
 // Wire bytes of consecutive `events` fields and how many events they hold.
+// Sized by the batching policy (batch_policy.hpp): a chunk fits one batch.
 struct EventChunk {
   std::string wire;
   std::size_t events = 0;
 
   bool empty() const { return events == 0; }
 };
-
-// Room an event batch needs around one message's payload: the batch's
-// sequence, the event's id, sequence and opcode, and the length prefixes.
-// A message of (backend_max_message_bytes - this) always fits a batch.
-inline constexpr std::size_t kEventEnvelopeBytes = 1024;
 
 // Appends Event{connection_id, sequence, message{opcode, payload}}.
 void AppendMessageEvent(EventChunk& chunk, std::string_view connection_id, std::uint64_t sequence, v1::Opcode opcode,

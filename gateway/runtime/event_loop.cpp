@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "gateway/backend/backend_link.hpp"
+#include "gateway/backend/batch_policy.hpp"
 #include "gateway/runtime/loop_thread.hpp"
 #include "gateway/runtime/session.hpp"
 
@@ -12,13 +13,6 @@ namespace wsgateway {
 namespace {
 // Large enough that a busy connection's socket buffer drains in one read.
 constexpr std::size_t kReadScratchBytes = 64 * 1024;
-// Batches below this many events do not wait out backend_batch_interval
-// when the backend owes nothing. Request/response traffic of a few clients
-// stays below it. Above it the interval holds: at the rates where batching
-// pays (tens of events per millisecond), even batches clocked by
-// acknowledgements alone are larger, and flushing on every acknowledgement
-// cost the connect benchmark half a context switch per connection more.
-constexpr std::size_t kSmallBatchEvents = 8;
 }  // namespace
 
 EventLoop::EventLoop(std::uint32_t index, const GatewayContext& ctx)
@@ -118,12 +112,10 @@ void EventLoop::DrainSome() {
 }
 
 void EventLoop::MakeRoom(std::size_t backend, std::size_t event_bytes) {
-  // One loop's events go to the link as one chunk, and a chunk travels in
-  // one batch: it is handed over early rather than grow past what the
-  // backend accepts in one stream message.
+  // A chunk travels in one batch (batch_policy.hpp): it is handed over
+  // early rather than grow past what the backend accepts in one message.
   auto& outbox = outboxes_[backend];
-  if (outbox.empty() ||
-      outbox.wire.size() + event_bytes + kEventEnvelopeBytes <= ctx_.config.backend_max_message_bytes) {
+  if (outbox.empty() || ChunkHasRoomFor(outbox.wire.size(), event_bytes, ctx_.config.backend_max_message_bytes)) {
     return;
   }
   ctx_.backends[backend]->Submit(std::exchange(outbox, EventChunk{}));
@@ -155,15 +147,9 @@ void EventLoop::SubmitMessage(std::size_t backend, std::string_view connection_i
   ScheduleFlush();
 }
 
-// When to hand queued events to the backend links. Like Nagle's algorithm,
-// with a clock: a stream message costs the gateway, gRPC and the backend an
-// order of magnitude more than an event in it, plus a thread wake on each
-// side, so under load batches are spaced backend_batch_interval apart and
-// grow large (at 50k messages/s: about 9 events per batch without the
-// interval, about 45 with 1 ms, and a quarter less server CPU). Traffic
-// that only ever fills small batches, such as a few clients each waiting
-// for its reply, would spend that interval waiting for nothing: its events
-// go as soon as the backend has acknowledged everything sent before them.
+// When to hand queued events to the backend links: backend_batch_interval
+// after the previous hand-over, or at once after a small one when the
+// backend owes nothing (the batching policy, batch_policy.hpp).
 void EventLoop::ScheduleFlush() {
   if (flush_scheduled_) return;
   flush_scheduled_ = true;
@@ -178,7 +164,7 @@ void EventLoop::ScheduleFlush() {
   });
 }
 
-bool EventLoop::LastBatchWasSmall() const { return last_flush_events_ < kSmallBatchEvents; }
+bool EventLoop::LastBatchWasSmall() const { return IsSmallBatch(last_flush_events_); }
 
 bool EventLoop::BackendsSettledOrWake() {
   bool settled = true;
