@@ -37,11 +37,12 @@ void LogSecurity(const std::string& address, const Config& config, const BearerT
 
 }  // namespace
 
-AdminServer::AdminServer(const std::string& address, Gateway& gateway, metrics::GatewayMetrics& metrics)
+AdminServer::AdminServer(const std::string& address, DataPlane& data_plane, const Config& config,
+                         metrics::GatewayMetrics& metrics)
     : address_(address),
-      config_(gateway.config()),
+      config_(config),
       tokens_(config_.admin_token_file, config_.admin_tokens),
-      service_(gateway, metrics, tokens_),
+      service_(data_plane, config_, metrics, tokens_),
       credentials_(ListenerCredentials(config_)) {}
 
 void AdminServer::Start() {

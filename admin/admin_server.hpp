@@ -18,7 +18,9 @@ class AdminServer {
  public:
   // Reads the TLS and token files. Throws when one cannot be used, so
   // construct it before anything listens: start-up only.
-  AdminServer(const std::string& address, Gateway& gateway, metrics::GatewayMetrics& metrics);
+  // Admin calls reach connections through `data_plane` only.
+  AdminServer(const std::string& address, DataPlane& data_plane, const Config& config,
+              metrics::GatewayMetrics& metrics);
   ~AdminServer();
 
   // Binds and starts serving. Throws on failure: start-up only.

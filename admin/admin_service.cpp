@@ -1,16 +1,13 @@
 #include "admin/admin_service.hpp"
 
 #include <algorithm>
-#include <atomic>
-#include <memory>
-#include <unordered_set>
+#include <string>
 #include <vector>
 
 #include "admin/admin_call.hpp"
-#include "admin/connection_filter.hpp"
 #include "admin/status_mapping.hpp"
+#include "gateway/data_plane/connection_filter.hpp"
 #include "gateway/data_plane/group_rules.hpp"
-#include "gateway/runtime/session.hpp"
 #include "gateway/websocket/protocol_rules.hpp"
 
 namespace wsgateway::admin {
@@ -22,147 +19,11 @@ constexpr std::uint32_t kMaxPageSize = 1000;
 
 grpc::Status InvalidArgument(std::string message) { return {grpc::StatusCode::INVALID_ARGUMENT, std::move(message)}; }
 
-// Work fanned out to several loops; the last loop to finish ends the call.
-template <typename Shared>
-void FanOut(Gateway& gateway, const std::shared_ptr<Shared>& shared) {
-  shared->remaining = static_cast<int>(gateway.loop_count());
-  for (std::size_t i = 0; i < gateway.loop_count(); ++i) {
-    auto& loop = gateway.loop(i);
-    loop.Post([&loop, shared] {
-      shared->RunOn(loop);
-      if (shared->remaining.fetch_sub(1) == 1) shared->Done();
-    });
-  }
-}
-
-struct BroadcastWork {
-  AdminCall call;
-  v1::BroadcastResponse* response;
-  OutboundFrame frame;
-  v1::ConnectionFilter filter;
-  std::unordered_set<std::string> excluded;
-  std::atomic<int> remaining{0};
-  std::atomic<std::uint32_t> queued{0};
-  std::atomic<std::uint32_t> dropped{0};
-  // Connections whose open text message this piece would make invalid.
-  std::atomic<std::uint32_t> refused{0};
-
-  void RunOn(EventLoop& loop) {
-    std::uint32_t local_queued = 0;
-    std::uint32_t local_dropped = 0;
-    std::uint32_t local_refused = 0;
-    const auto& sessions = loop.sessions();
-    for (auto it = sessions.begin(); it != sessions.end();) {
-      // A slow consumer unregisters itself while we are here; step first.
-      Session& session = *(it++)->second;
-      if (session.state() != v1::CONNECTION_STATE_ACTIVE || !Matches(session, filter)) continue;
-      if (!excluded.empty() && excluded.contains(session.id())) continue;
-      const auto result = session.Enqueue(frame);
-      if (result == Session::EnqueueResult::kQueued) ++local_queued;
-      if (result == Session::EnqueueResult::kQueueFull) ++local_dropped;
-      if (result == Session::EnqueueResult::kInvalidUtf8) ++local_refused;
-    }
-    queued += local_queued;
-    dropped += local_dropped;
-    refused += local_refused;
-  }
-
-  void Done() {
-    if (refused > 0) {
-      return call.Finish({grpc::StatusCode::INVALID_ARGUMENT,
-                          "this piece would make the fragmented text message open on " + std::to_string(refused) +
-                              " connections invalid UTF-8 (or it ends the message inside a character); it was "
-                              "not sent to them and their message is still open (" +
-                              std::to_string(queued) + " other connections took it): continue with valid UTF-8"});
-    }
-    response->set_queued(queued);
-    response->set_dropped_slow_consumers(dropped);
-    call.Finish(grpc::Status::OK);
-  }
-};
-
-struct MultiPushWork {
-  AdminCall call;
-  v1::PushResponse* response;
-  OutboundFrame frame;
-  std::size_t queue_limit;
-  // Per loop: indexes into response->results owned by that loop.
-  std::vector<std::vector<int>> targets;
-  std::vector<std::uint64_t> counters;
-  std::atomic<int> remaining{0};
-  std::atomic<std::uint32_t> queued{0};
-
-  void RunOn(EventLoop& loop) {
-    std::uint32_t local_queued = 0;
-    for (const int index : targets[loop.index()]) {
-      auto* result = response->mutable_results(index);
-      Session* session = loop.Find(counters[static_cast<std::size_t>(index)]);
-      grpc::Status status = ConnectionNotFound(result->connection_id());
-      if (session != nullptr) {
-        const auto state = session->state();
-        status = EnqueueStatus(session->Enqueue(frame), result->connection_id(), state, queue_limit);
-      }
-      if (status.ok()) ++local_queued;
-      result->set_code(static_cast<int>(status.error_code()));
-      result->set_message(status.error_message());
-    }
-    queued += local_queued;
-  }
-
-  void Done() {
-    response->set_queued(queued);
-    call.Finish(grpc::Status::OK);
-  }
-};
-
-// Lists connections loop by loop, each loop's in id order; the page token
-// is the id of the last connection returned.
-struct ListWork : std::enable_shared_from_this<ListWork> {
-  AdminCall call;
-  v1::ListConnectionsResponse* response;
-  Gateway& gateway;
-  v1::ConnectionFilter filter;
-  std::uint32_t page_size;
-  std::size_t loop;
-  std::uint64_t after;
-
-  ListWork(AdminCall c, v1::ListConnectionsResponse* r, Gateway& g, v1::ConnectionFilter f, std::uint32_t size,
-           std::size_t start_loop, std::uint64_t start_after)
-      : call(c), response(r), gateway(g), filter(std::move(f)), page_size(size), loop(start_loop), after(start_after) {}
-
-  void Step() {
-    if (loop >= gateway.loop_count()) return call.Finish(grpc::Status::OK);
-    auto& event_loop = gateway.loop(loop);
-    event_loop.Post([self = shared_from_this(), &event_loop] { self->RunOn(event_loop); });
-  }
-
-  void RunOn(EventLoop& event_loop) {
-    const auto& sessions = event_loop.sessions();
-    for (auto it = sessions.upper_bound(after); it != sessions.end(); ++it) {
-      if (!Matches(*it->second, filter)) continue;
-      if (static_cast<std::uint32_t>(response->connections_size()) == page_size) {
-        // One more matches: the page ends at the last one returned.
-        response->set_next_page_token(response->connections(response->connections_size() - 1).connection_id());
-        return call.Finish(grpc::Status::OK);
-      }
-      it->second->Describe(response->add_connections());
-    }
-    ++loop;
-    after = 0;
-    Step();
-  }
-};
-
-// Refuses an empty id, else runs `work(session)` on the loop that owns it.
-template <typename Work>
-grpc::ServerUnaryReactor* OnConnection(Gateway& gateway, const AdminCall& call, const std::string& connection_id,
-                                       Work&& work) {
-  if (connection_id.empty()) {
-    call.Finish(MissingConnectionId("connection_id"));
-  } else {
-    gateway.WithSession(connection_id, std::forward<Work>(work));
-  }
-  return call.reactor();
+// Refuses a call naming no connection; false when it did.
+bool NamesConnection(const AdminCall& call, const std::string& connection_id) {
+  if (!connection_id.empty()) return true;
+  call.Finish(MissingConnectionId("connection_id"));
+  return false;
 }
 
 using GroupNames = google::protobuf::RepeatedPtrField<std::string>;
@@ -190,49 +51,33 @@ std::vector<std::string> DistinctNames(const GroupNames& groups) {
   return names;
 }
 
-// All or nothing: the limit is checked before the first join.
-grpc::Status JoinAll(std::string_view id, ConnectionTags& tags, const std::vector<std::string>& names) {
-  const auto joining = static_cast<std::size_t>(
-      std::count_if(names.begin(), names.end(), [&tags](const std::string& name) { return !tags.InGroup(name); }));
-  if (tags.groups().size() + joining > kMaxGroupsPerConnection) {
-    return TooManyGroups(id, tags.groups().size(), joining);
-  }
-  for (const auto& name : names) tags.Join(name);
-  return grpc::Status::OK;
-}
-
-grpc::Status LeaveAll(std::string_view, ConnectionTags& tags, const std::vector<std::string>& names) {
-  for (const auto& name : names) tags.Leave(name);
-  return grpc::Status::OK;
-}
-
-// Checks the request on the gRPC thread, then applies `change` on the loop
-// owning the connection if it is ACTIVE and answers its groups afterwards.
-template <typename Change>
-grpc::ServerUnaryReactor* ChangeGroups(Gateway& gateway, const AdminCall& call, const std::string& connection_id,
-                                       const GroupNames& groups, GroupNames* answer, std::string_view action,
-                                       Change change) {
+// Checks the request on the gRPC thread, then has the data plane apply
+// `kind` to the connection and answers its groups afterwards.
+grpc::ServerUnaryReactor* ChangeGroups(DataPlane& data_plane, const AdminCall& call, const std::string& connection_id,
+                                       const GroupNames& groups, GroupNames* answer, GroupChange::Kind kind,
+                                       std::string_view action) {
   if (auto error = CheckGroupList(groups); !error.empty()) {
     call.Finish(InvalidArgument(std::move(error)));
     return call.reactor();
   }
-  return OnConnection(
-      gateway, call, connection_id,
-      [call, id = connection_id, names = DistinctNames(groups), answer, action, change](Session* session) {
-        if (session == nullptr) return call.Finish(ConnectionNotFound(id));
-        if (session->state() != v1::CONNECTION_STATE_ACTIVE) {
-          return call.Finish(NotActive(id, session->state(), action));
-        }
-        const auto status = change(id, session->tags(), names);
-        if (status.ok()) answer->Assign(session->tags().groups().begin(), session->tags().groups().end());
-        call.Finish(status);
-      });
+  if (!NamesConnection(call, connection_id)) return call.reactor();
+  data_plane.ChangeGroups(connection_id, GroupChange{kind, DistinctNames(groups)},
+                          [call, id = connection_id, answer, action](GroupsResult changed) {
+                            const auto status = ResultStatus(changed.result, {.connection_id = id,
+                                                                              .action = action,
+                                                                              .member_of = changed.member_of,
+                                                                              .joining = changed.joining});
+                            if (status.ok()) answer->Assign(changed.groups.begin(), changed.groups.end());
+                            call.Finish(status);
+                          });
+  return call.reactor();
 }
 
 }  // namespace
 
-AdminService::AdminService(Gateway& gateway, metrics::GatewayMetrics& metrics, const BearerTokens& tokens)
-    : gateway_(gateway), metrics_(metrics), tokens_(tokens) {}
+AdminService::AdminService(DataPlane& data_plane, const Config& config, metrics::GatewayMetrics& metrics,
+                           const BearerTokens& tokens)
+    : data_plane_(data_plane), config_(config), metrics_(metrics), tokens_(tokens) {}
 
 template <typename Handle>
 grpc::ServerUnaryReactor* AdminService::Serve(grpc::CallbackServerContext* context, std::string_view method,
@@ -265,42 +110,35 @@ grpc::ServerUnaryReactor* AdminService::Push(grpc::CallbackServerContext* contex
       }
     }
     v1::Frame frame = request->frame();
-    auto check = MakeOutboundFrame(std::move(frame), gateway_.config().max_message_bytes);
+    auto check = MakeOutboundFrame(std::move(frame), config_.max_message_bytes);
     if (!check.error.empty()) {
       call.Finish(InvalidArgument(std::move(check.error)));
       return call.reactor();
     }
-    const auto queue_limit = gateway_.config().send_queue_max_bytes;
-
-    if (ids.size() == 1) {
-      gateway_.WithSession(
-          ids[0], [call, frame = std::move(check.frame), id = ids[0], response, queue_limit](Session* session) {
-            if (session == nullptr) return call.Finish(ConnectionNotFound(id));
-            const auto state = session->state();
-            const auto status = EnqueueStatus(session->Enqueue(frame), id, state, queue_limit);
-            if (status.ok()) response->set_queued(1);
-            call.Finish(status);
-          });
-      return call.reactor();
-    }
-
-    auto work = std::make_shared<MultiPushWork>(call, response, std::move(check.frame), queue_limit);
-    work->targets.resize(gateway_.loop_count());
-    work->counters.resize(static_cast<std::size_t>(ids.size()));
-    for (int i = 0; i < ids.size(); ++i) {
-      auto* result = response->add_results();
-      result->set_connection_id(ids[i]);
-      const auto route = gateway_.Resolve(ids[i]);
-      if (!route) {
-        const auto status = ConnectionNotFound(ids[i]);
-        result->set_code(static_cast<int>(status.error_code()));
-        result->set_message(status.error_message());
-        continue;
-      }
-      work->targets[route->loop].push_back(i);
-      work->counters[static_cast<std::size_t>(i)] = route->counter;
-    }
-    FanOut(gateway_, work);
+    const auto queue_limit = config_.send_queue_max_bytes;
+    // The request outlives the call, so the answer reads the ids from it.
+    data_plane_.Push({ids.begin(), ids.end()}, std::move(check.frame),
+                     [call, request, response, queue_limit](std::vector<ConnectionResult> results) {
+                       const auto& ids = request->connection_ids();
+                       if (ids.size() == 1) {
+                         // One connection: its status is the call's.
+                         const auto status = EnqueueStatus(results[0].outcome, ids[0], results[0].state, queue_limit);
+                         if (status.ok()) response->set_queued(1);
+                         return call.Finish(status);
+                       }
+                       std::uint32_t queued = 0;
+                       for (int i = 0; i < ids.size(); ++i) {
+                         const auto& result = results[static_cast<std::size_t>(i)];
+                         const auto status = EnqueueStatus(result.outcome, ids[i], result.state, queue_limit);
+                         if (status.ok()) ++queued;
+                         auto* answer = response->add_results();
+                         answer->set_connection_id(ids[i]);
+                         answer->set_code(static_cast<int>(status.error_code()));
+                         answer->set_message(status.error_message());
+                       }
+                       response->set_queued(queued);
+                       call.Finish(grpc::Status::OK);
+                     });
     return call.reactor();
   });
 }
@@ -310,7 +148,7 @@ grpc::ServerUnaryReactor* AdminService::Broadcast(grpc::CallbackServerContext* c
                                                   v1::BroadcastResponse* response) {
   return Serve(context, "Broadcast", [&](const AdminCall& call) -> grpc::ServerUnaryReactor* {
     v1::Frame frame = request->frame();
-    auto check = MakeOutboundFrame(std::move(frame), gateway_.config().max_message_bytes);
+    auto check = MakeOutboundFrame(std::move(frame), config_.max_message_bytes);
     if (!check.error.empty()) {
       call.Finish(InvalidArgument(std::move(check.error)));
       return call.reactor();
@@ -319,9 +157,23 @@ grpc::ServerUnaryReactor* AdminService::Broadcast(grpc::CallbackServerContext* c
       call.Finish(InvalidArgument(std::move(error)));
       return call.reactor();
     }
-    auto work = std::make_shared<BroadcastWork>(call, response, std::move(check.frame), request->filter());
-    work->excluded.insert(request->exclude_connection_ids().begin(), request->exclude_connection_ids().end());
-    FanOut(gateway_, work);
+    const auto& exclude = request->exclude_connection_ids();
+    data_plane_.Broadcast(
+        request->filter(), std::move(check.frame), {exclude.begin(), exclude.end()},
+        [call, response](BroadcastTally tally) {
+          if (tally.refused_invalid_utf8 > 0) {
+            return call.Finish(
+                {grpc::StatusCode::INVALID_ARGUMENT,
+                 "this piece would make the fragmented text message open on " +
+                     std::to_string(tally.refused_invalid_utf8) +
+                     " connections invalid UTF-8 (or it ends the message inside a character); it was "
+                     "not sent to them and their message is still open (" +
+                     std::to_string(tally.queued) + " other connections took it): continue with valid UTF-8"});
+          }
+          response->set_queued(tally.queued);
+          response->set_dropped_slow_consumers(tally.dropped_slow_consumers);
+          call.Finish(grpc::Status::OK);
+        });
     return call.reactor();
   });
 }
@@ -333,26 +185,25 @@ grpc::ServerUnaryReactor* AdminService::Disconnect(grpc::CallbackServerContext* 
       call.Finish(InvalidArgument(std::move(error)));
       return call.reactor();
     }
-    const auto code = static_cast<std::uint16_t>(request->code() == 0 ? 1000 : request->code());
-    return OnConnection(gateway_, call, request->connection_id(),
-                        [call, code, reason = request->reason(), id = request->connection_id()](Session* session) {
-                          if (session == nullptr) return call.Finish(ConnectionNotFound(id));
-                          const auto state = session->state();
-                          if (!session->RequestClose(code, reason, v1::CLOSED_BY_BACKEND)) {
-                            return call.Finish(NotActive(id, state, "can be disconnected"));
-                          }
-                          call.Finish(grpc::Status::OK);
-                        });
+    if (!NamesConnection(call, request->connection_id())) return call.reactor();
+    data_plane_.Close(request->connection_id(), static_cast<std::uint16_t>(request->code()), request->reason(),
+                      [call, request](ConnectionResult result) {
+                        call.Finish(ResultStatus(
+                            result, {.connection_id = request->connection_id(), .action = "can be disconnected"}));
+                      });
+    return call.reactor();
   });
 }
 
 grpc::ServerUnaryReactor* AdminService::Exist(grpc::CallbackServerContext* context, const v1::ExistRequest* request,
                                               v1::ExistResponse* response) {
   return Serve(context, "Exist", [&](const AdminCall& call) -> grpc::ServerUnaryReactor* {
-    return OnConnection(gateway_, call, request->connection_id(), [call, response](Session* session) {
-      response->set_exists(session != nullptr);
+    if (!NamesConnection(call, request->connection_id())) return call.reactor();
+    data_plane_.Find(request->connection_id(), [call, response](ConnectionResult result) {
+      response->set_exists(result.outcome != Outcome::kNotFound);
       call.Finish(grpc::Status::OK);
     });
+    return call.reactor();
   });
 }
 
@@ -360,10 +211,12 @@ grpc::ServerUnaryReactor* AdminService::IsEstablished(grpc::CallbackServerContex
                                                       const v1::IsEstablishedRequest* request,
                                                       v1::IsEstablishedResponse* response) {
   return Serve(context, "IsEstablished", [&](const AdminCall& call) -> grpc::ServerUnaryReactor* {
-    return OnConnection(gateway_, call, request->connection_id(), [call, response](Session* session) {
-      response->set_established(session != nullptr && session->state() == v1::CONNECTION_STATE_ACTIVE);
+    if (!NamesConnection(call, request->connection_id())) return call.reactor();
+    data_plane_.Find(request->connection_id(), [call, response](ConnectionResult result) {
+      response->set_established(result.outcome == Outcome::kOk && result.state == v1::CONNECTION_STATE_ACTIVE);
       call.Finish(grpc::Status::OK);
     });
+    return call.reactor();
   });
 }
 
@@ -371,12 +224,15 @@ grpc::ServerUnaryReactor* AdminService::GetClientInfo(grpc::CallbackServerContex
                                                       const v1::GetClientInfoRequest* request,
                                                       v1::GetClientInfoResponse* response) {
   return Serve(context, "GetClientInfo", [&](const AdminCall& call) -> grpc::ServerUnaryReactor* {
-    return OnConnection(gateway_, call, request->connection_id(),
-                        [call, response, id = request->connection_id()](Session* session) {
-                          if (session == nullptr) return call.Finish(ConnectionNotFound(id));
-                          session->Describe(response->mutable_info());
-                          call.Finish(grpc::Status::OK);
-                        });
+    if (!NamesConnection(call, request->connection_id())) return call.reactor();
+    data_plane_.Describe(request->connection_id(),
+                         [call, request, response](std::pair<ConnectionResult, v1::ClientInfo> described) {
+                           const auto status =
+                               ResultStatus(described.first, {.connection_id = request->connection_id()});
+                           if (status.ok()) response->mutable_info()->Swap(&described.second);
+                           call.Finish(status);
+                         });
+    return call.reactor();
   });
 }
 
@@ -394,18 +250,15 @@ grpc::ServerUnaryReactor* AdminService::ListConnections(grpc::CallbackServerCont
       return call.reactor();
     }
     const std::uint32_t page_size = request->page_size() == 0 ? kDefaultPageSize : request->page_size();
-    std::size_t start_loop = 0;
-    std::uint64_t start_after = 0;
-    if (!request->page_token().empty()) {
-      const auto route = gateway_.Resolve(request->page_token());
-      if (!route) {
-        call.Finish(InvalidArgument("page_token was not issued by this gateway process; start again without one"));
-        return call.reactor();
+    data_plane_.List(request->filter(), page_size, request->page_token(), [call, response](ListPage page) {
+      if (page.bad_page_token) {
+        return call.Finish(
+            InvalidArgument("page_token was not issued by this gateway process; start again without one"));
       }
-      start_loop = route->loop;
-      start_after = route->counter;
-    }
-    std::make_shared<ListWork>(call, response, gateway_, request->filter(), page_size, start_loop, start_after)->Step();
+      for (auto& info : page.connections) response->add_connections()->Swap(&info);
+      response->set_next_page_token(std::move(page.next_page_token));
+      call.Finish(grpc::Status::OK);
+    });
     return call.reactor();
   });
 }
@@ -414,8 +267,8 @@ grpc::ServerUnaryReactor* AdminService::JoinGroup(grpc::CallbackServerContext* c
                                                   const v1::JoinGroupRequest* request,
                                                   v1::JoinGroupResponse* response) {
   return Serve(context, "JoinGroup", [&](const AdminCall& call) -> grpc::ServerUnaryReactor* {
-    return ChangeGroups(gateway_, call, request->connection_id(), request->groups(), response->mutable_groups(),
-                        "can join groups", JoinAll);
+    return ChangeGroups(data_plane_, call, request->connection_id(), request->groups(), response->mutable_groups(),
+                        GroupChange::Kind::kJoin, "can join groups");
   });
 }
 
@@ -423,8 +276,8 @@ grpc::ServerUnaryReactor* AdminService::LeaveGroup(grpc::CallbackServerContext* 
                                                    const v1::LeaveGroupRequest* request,
                                                    v1::LeaveGroupResponse* response) {
   return Serve(context, "LeaveGroup", [&](const AdminCall& call) -> grpc::ServerUnaryReactor* {
-    return ChangeGroups(gateway_, call, request->connection_id(), request->groups(), response->mutable_groups(),
-                        "can leave groups", LeaveAll);
+    return ChangeGroups(data_plane_, call, request->connection_id(), request->groups(), response->mutable_groups(),
+                        GroupChange::Kind::kLeave, "can leave groups");
   });
 }
 

@@ -1,14 +1,16 @@
 #pragma once
-// wsgateway.v1.Admin on gRPC's callback API. Each call is validated on the
-// gRPC thread, then its work is posted to the loop(s) owning the
-// connections; the loop finishes the call, so no gRPC thread ever waits for
-// a loop and no loop ever blocks. Every method passes through Serve, which
-// checks the caller's bearer token before the method sees the request.
+// wsgateway.v1.Admin on gRPC's callback API: a thin caller of the data
+// plane. Each call is validated on the gRPC thread, then handed to the
+// DataPlane, whose answer (on whatever thread finished the work) finishes
+// the call with a status from status_mapping; no gRPC thread ever waits for
+// the data plane. Every method passes through Serve, which checks the
+// caller's bearer token before the method sees the request.
 
 #include <grpcpp/grpcpp.h>
 
 #include "admin/bearer_tokens.hpp"
-#include "gateway/runtime/gateway.hpp"
+#include "gateway/config/config.hpp"
+#include "gateway/data_plane/data_plane.hpp"
 #include "metrics/gateway_metrics.hpp"
 #include "wsgateway/v1/admin.grpc.pb.h"
 
@@ -16,7 +18,10 @@ namespace wsgateway::admin {
 
 class AdminService final : public v1::Admin::CallbackService {
  public:
-  AdminService(Gateway& gateway, metrics::GatewayMetrics& metrics, const BearerTokens& tokens);
+  // `config`: the limits checked at this edge (max_message_bytes) and named
+  // in statuses (send_queue_max_bytes).
+  AdminService(DataPlane& data_plane, const Config& config, metrics::GatewayMetrics& metrics,
+               const BearerTokens& tokens);
 
   grpc::ServerUnaryReactor* Push(grpc::CallbackServerContext* context, const v1::PushRequest* request,
                                  v1::PushResponse* response) override;
@@ -45,7 +50,8 @@ class AdminService final : public v1::Admin::CallbackService {
   template <typename Handle>
   grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* context, std::string_view method, Handle&& handle);
 
-  Gateway& gateway_;
+  DataPlane& data_plane_;
+  const Config& config_;
   metrics::GatewayMetrics& metrics_;
   const BearerTokens& tokens_;
 };

@@ -63,26 +63,36 @@ grpc::Status InvalidFragmentText(std::string_view connection_id) {
               "valid UTF-8, or send the message as OPCODE_BINARY"};
 }
 
-grpc::Status EnqueueStatus(Session::EnqueueResult result, std::string_view connection_id,
-                           v1::ConnectionState state_before, std::size_t queue_limit) {
-  switch (result) {
-    case Session::EnqueueResult::kQueued:
+grpc::Status ResultStatus(const ConnectionResult& result, const StatusSubject& subject) {
+  const auto id = subject.connection_id;
+  switch (result.outcome) {
+    case Outcome::kOk:
       return grpc::Status::OK;
-    case Session::EnqueueResult::kNotActive:
-      return NotActive(connection_id, state_before, "accept messages");
-    case Session::EnqueueResult::kNoMessageToContinue:
+    case Outcome::kNotFound:
+      return ConnectionNotFound(id);
+    case Outcome::kNotActive:
+      return NotActive(id, result.state, subject.action);
+    case Outcome::kNoMessageToContinue:
       return {grpc::StatusCode::FAILED_PRECONDITION,
-              "connection " + QuotedInput(connection_id) +
+              "connection " + QuotedInput(id) +
                   " has no fragmented message of this opcode open: send the first frame with fin false and "
                   "continuation false, then continue it with the same opcode"};
-    case Session::EnqueueResult::kInvalidUtf8:
-      return InvalidFragmentText(connection_id);
-    case Session::EnqueueResult::kQueueFull:
+    case Outcome::kInvalidUtf8:
+      return InvalidFragmentText(id);
+    case Outcome::kTooManyGroups:
+      return TooManyGroups(id, subject.member_of, subject.joining);
+    case Outcome::kQueueFull:
       break;
   }
-  return {grpc::StatusCode::RESOURCE_EXHAUSTED, "send queue of connection " + QuotedInput(connection_id) +
-                                                    " passed its limit of " + std::to_string(queue_limit) +
+  return {grpc::StatusCode::RESOURCE_EXHAUSTED, "send queue of connection " + QuotedInput(id) +
+                                                    " passed its limit of " + std::to_string(subject.queue_limit) +
                                                     " bytes; the client is not reading and was closed with 1008"};
+}
+
+grpc::Status EnqueueStatus(Outcome outcome, std::string_view connection_id, v1::ConnectionState state_before,
+                           std::size_t queue_limit) {
+  return ResultStatus({outcome, state_before},
+                      {.connection_id = connection_id, .action = "accept messages", .queue_limit = queue_limit});
 }
 
 }  // namespace wsgateway::admin

@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "gateway/runtime/session.hpp"
+#include "gateway/data_plane/data_plane.hpp"
 #include "wsgateway/v1/types.pb.h"
 
 namespace wsgateway::admin {
@@ -34,10 +34,28 @@ grpc::Status TooManyGroups(std::string_view connection_id, std::size_t member_of
 grpc::Status MissingBearerToken();
 grpc::Status BearerTokenNotAccepted();
 
-// The status of queueing a frame for a connection in `state_before`.
 // A piece of a fragmented text message that would make it invalid UTF-8.
 grpc::Status InvalidFragmentText(std::string_view connection_id);
-grpc::Status EnqueueStatus(Session::EnqueueResult result, std::string_view connection_id,
-                           v1::ConnectionState state_before, std::size_t queue_limit);
+
+// What a status about one connection names besides the outcome.
+struct StatusSubject {
+  std::string_view connection_id = {};
+  // What only ACTIVE connections do, for kNotActive: "accept messages",
+  // "can be disconnected", ...
+  std::string_view action = {};
+  // send_queue_max_bytes, for kQueueFull.
+  std::size_t queue_limit = 0;
+  // For kTooManyGroups (GroupsResult).
+  std::size_t member_of = 0;
+  std::size_t joining = 0;
+};
+
+// The one mapping from what the data plane did to a connection to the
+// status a call answers (OK for kOk).
+grpc::Status ResultStatus(const ConnectionResult& result, const StatusSubject& subject);
+
+// The status of queueing a frame for a connection in `state_before`.
+grpc::Status EnqueueStatus(Outcome outcome, std::string_view connection_id, v1::ConnectionState state_before,
+                           std::size_t queue_limit);
 
 }  // namespace wsgateway::admin

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gateway/websocket/outbound_frame.hpp"
@@ -62,7 +63,8 @@ struct Delivery {
   std::string connection_id;
   Kind kind = Kind::kPush;
   // kPush: the frame, already checked (MakeOutboundFrame). kClose: a close
-  // frame (MakeCloseFrame) whose code and reason start the close handshake.
+  // frame (MakeCloseFrame) whose code and reason start the close handshake,
+  // after the frames already queued, as Close does; code 0 stands for 1000.
   OutboundFrame frame;
 };
 

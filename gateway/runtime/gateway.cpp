@@ -9,23 +9,14 @@
 
 #include "gateway/backend/event_wire.hpp"
 #include "gateway/config/endpoint.hpp"
+#include "gateway/runtime/backend_commands.hpp"
 #include "gateway/runtime/session.hpp"
-#include "gateway/websocket/protocol_rules.hpp"
 
 namespace wsgateway {
 
 namespace net = boost::asio;
-using metrics::CommandKind;
-using metrics::CommandResult;
 
 namespace {
-
-// A command for one connection, resolved to its loop.
-struct LoopCommand {
-  std::uint64_t counter;
-  CommandKind kind;
-  OutboundFrame frame;  // push: the frame; disconnect: a close frame
-};
 
 // Descriptors kept free of client connections, so that /healthz, /readyz,
 // /metrics, the admin API and the backend streams keep working while the
@@ -35,21 +26,6 @@ std::size_t ClientSocketCap() {
   if (getrlimit(RLIMIT_NOFILE, &files) != 0 || files.rlim_cur == RLIM_INFINITY) return SIZE_MAX;
   const auto limit = static_cast<std::size_t>(files.rlim_cur);
   return limit - std::min<std::size_t>(256, limit / 4);
-}
-
-CommandResult ToCommandResult(Session::EnqueueResult result) {
-  switch (result) {
-    case Session::EnqueueResult::kQueued:
-      return CommandResult::kOk;
-    case Session::EnqueueResult::kNotActive:
-      return CommandResult::kNotActive;
-    case Session::EnqueueResult::kQueueFull:
-      return CommandResult::kQueueFull;
-    case Session::EnqueueResult::kNoMessageToContinue:
-    case Session::EnqueueResult::kInvalidUtf8:
-      return CommandResult::kInvalid;
-  }
-  return CommandResult::kInvalid;
 }
 
 }  // namespace
@@ -249,57 +225,7 @@ void Gateway::WithSession(std::string_view connection_id, std::function<void(Ses
   loop.Post([&loop, counter = route->counter, work = std::move(work)] { work(loop.Find(counter)); });
 }
 
-void Gateway::ApplyCommands(v1::CommandBatch& batch) {
-  std::vector<std::vector<LoopCommand>> per_loop(loops_.size());
-  auto route_to = [&](const std::string& id, CommandKind kind, const OutboundFrame& frame) {
-    const auto route = Resolve(id);
-    if (!route) {
-      metrics_.loop_counters().shared().Command(kind, CommandResult::kNotFound);
-      return;
-    }
-    per_loop[route->loop].push_back({route->counter, kind, frame});
-  };
-  for (auto& command : *batch.mutable_commands()) {
-    if (command.has_push()) {
-      auto* push = command.mutable_push();
-      auto check = MakeOutboundFrame(std::move(*push->mutable_frame()), config_.max_message_bytes);
-      if (!check.error.empty()) {
-        spdlog::debug("backend push refused: {}", check.error);
-        metrics_.loop_counters().shared().Command(CommandKind::kPush, CommandResult::kInvalid);
-        continue;
-      }
-      for (const auto& id : push->connection_ids()) route_to(id, CommandKind::kPush, check.frame);
-    } else if (command.has_disconnect()) {
-      auto* disconnect = command.mutable_disconnect();
-      if (const auto error = CheckCloseRequest(disconnect->code(), disconnect->reason()); !error.empty()) {
-        spdlog::debug("backend disconnect refused: {}", error);
-        metrics_.loop_counters().shared().Command(CommandKind::kDisconnect, CommandResult::kInvalid);
-        continue;
-      }
-      const auto code = static_cast<std::uint16_t>(disconnect->code() == 0 ? 1000 : disconnect->code());
-      route_to(disconnect->connection_id(), CommandKind::kDisconnect,
-               MakeCloseFrame(code, std::move(*disconnect->mutable_reason())));
-    }
-  }
-  for (std::size_t i = 0; i < loops_.size(); ++i) {
-    if (per_loop[i].empty()) continue;
-    auto& loop = *loops_[i];
-    loop.Post([&loop, commands = std::move(per_loop[i])]() mutable {
-      for (auto& command : commands) {
-        Session* session = loop.Find(command.counter);
-        CommandResult result = CommandResult::kNotFound;
-        if (session != nullptr && command.kind == CommandKind::kPush) {
-          result = ToCommandResult(session->Enqueue(std::move(command.frame)));
-        } else if (session != nullptr) {
-          result = session->RequestClose(command.frame.close_code, *command.frame.payload, v1::CLOSED_BY_BACKEND)
-                       ? CommandResult::kOk
-                       : CommandResult::kNotActive;
-        }
-        loop.counters().Command(command.kind, result);
-      }
-    });
-  }
-}
+void Gateway::ApplyCommands(v1::CommandBatch& batch) { ApplyBackendCommands(batch, *this, data_plane_); }
 
 void Gateway::CloseLost(std::vector<std::string>&& connection_ids) {
   for (const auto& id : connection_ids) {

@@ -24,6 +24,7 @@
 #include "gateway/runtime/connection_limits.hpp"
 #include "gateway/runtime/event_loop.hpp"
 #include "gateway/runtime/gateway_context.hpp"
+#include "gateway/runtime/local_data_plane.hpp"
 #include "gateway/tls/listener_tls.hpp"
 #include "metrics/gateway_metrics.hpp"
 
@@ -78,8 +79,9 @@ class Gateway {
   // with nullptr when there is no such connection (then possibly inline).
   void WithSession(std::string_view connection_id, std::function<void(Session*)> work);
 
-  // Applies commands from the backend stream, one post per loop. Payloads
-  // are moved out of `batch`.
+  // Applies commands from the backend stream through the data plane
+  // (ApplyBackendCommands): one post per loop. Payloads and ids are moved
+  // out of `batch`.
   void ApplyCommands(v1::CommandBatch& batch);
 
   // Re-reads tls_cert_file and tls_key_file for new connections (open ones
@@ -122,6 +124,8 @@ class Gateway {
   boost::asio::ip::tcp::endpoint listen_endpoint_;
   std::size_t next_loop_ = 0;
   std::atomic<bool> draining_{false};
+  // What the backend's commands go through.
+  LocalDataPlane data_plane_{*this};
 };
 
 }  // namespace wsgateway

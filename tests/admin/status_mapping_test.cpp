@@ -87,7 +87,7 @@ TEST(StatusMappingTest, TooManyGroupsIsFailedPreconditionNamingIdCountsAndRemedy
 
 // A queued frame is OK, with no message.
 TEST(StatusMappingTest, EnqueueStatusOfQueuedIsOk) {
-  const auto status = EnqueueStatus(Session::EnqueueResult::kQueued, kId, v1::CONNECTION_STATE_ACTIVE, 1024);
+  const auto status = EnqueueStatus(Outcome::kOk, kId, v1::CONNECTION_STATE_ACTIVE, 1024);
   EXPECT_TRUE(status.ok());
   EXPECT_EQ(status.error_code(), grpc::StatusCode::OK);
   EXPECT_TRUE(status.error_message().empty());
@@ -100,7 +100,7 @@ TEST(StatusMappingTest, EnqueueStatusOfNotActiveIsFailedPreconditionNamingIdAndS
        std::vector<std::pair<v1::ConnectionState, std::string>>{{v1::CONNECTION_STATE_CONNECTION, "CONNECTION"},
                                                                 {v1::CONNECTION_STATE_HANDSHAKE, "HANDSHAKE"},
                                                                 {v1::CONNECTION_STATE_CLOSING, "CLOSING"}}) {
-    const auto status = EnqueueStatus(Session::EnqueueResult::kNotActive, kId, state, 1024);
+    const auto status = EnqueueStatus(Outcome::kNotActive, kId, state, 1024);
     EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << name;
     EXPECT_THAT(status.error_message(), HasSubstr(std::string("'") + kId + "'")) << name;
     EXPECT_THAT(status.error_message(), HasSubstr("is " + name + ";")) << name;
@@ -112,7 +112,7 @@ TEST(StatusMappingTest, EnqueueStatusOfNotActiveIsFailedPreconditionNamingIdAndS
 // limit in bytes and the 1008 the slow client was closed with.
 TEST(StatusMappingTest, EnqueueStatusOfQueueFullIsResourceExhaustedNamingIdLimitAndCloseCode) {
   const auto status =
-      EnqueueStatus(Session::EnqueueResult::kQueueFull, kId, v1::CONNECTION_STATE_ACTIVE, 4 * 1024 * 1024);
+      EnqueueStatus(Outcome::kQueueFull, kId, v1::CONNECTION_STATE_ACTIVE, 4 * 1024 * 1024);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_THAT(status.error_message(), HasSubstr(std::string("'") + kId + "'"));
   EXPECT_THAT(status.error_message(), HasSubstr("4194304 bytes"));
@@ -145,9 +145,9 @@ TEST(StatusMappingTest, StatusesQuoteAHugeIdAsAShortPrefix) {
       ConnectionNotFound(huge),
       NotActive(huge, v1::CONNECTION_STATE_CLOSING, "accept messages"),
       TooManyGroups(huge, 64, 1),
-      EnqueueStatus(Session::EnqueueResult::kNotActive, huge, v1::CONNECTION_STATE_CLOSING, 1024),
-      EnqueueStatus(Session::EnqueueResult::kNoMessageToContinue, huge, v1::CONNECTION_STATE_ACTIVE, 1024),
-      EnqueueStatus(Session::EnqueueResult::kQueueFull, huge, v1::CONNECTION_STATE_ACTIVE, 1024)};
+      EnqueueStatus(Outcome::kNotActive, huge, v1::CONNECTION_STATE_CLOSING, 1024),
+      EnqueueStatus(Outcome::kNoMessageToContinue, huge, v1::CONNECTION_STATE_ACTIVE, 1024),
+      EnqueueStatus(Outcome::kQueueFull, huge, v1::CONNECTION_STATE_ACTIVE, 1024)};
   for (const auto& status : statuses) {
     EXPECT_LT(status.error_message().size(), 400u) << status.error_message().substr(0, 200);
     EXPECT_THAT(status.error_message(), HasSubstr(QuotedInput(huge)));

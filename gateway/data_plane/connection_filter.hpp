@@ -7,10 +7,9 @@
 #include <string_view>
 
 #include "gateway/data_plane/connection_tags.hpp"
-#include "gateway/runtime/session.hpp"
 #include "wsgateway/v1/admin.pb.h"
 
-namespace wsgateway::admin {
+namespace wsgateway {
 
 // Empty when `filter` may match some connection; otherwise a sentence naming
 // the field at fault (a group no connection can be in, for instance).
@@ -26,7 +25,4 @@ std::string CheckBroadcastFilter(const v1::ConnectionFilter& filter);
 bool Matches(v1::ConnectionState state, std::string_view path, const ConnectionTags& tags,
              const v1::ConnectionFilter& filter);
 
-// The same for a session; on its loop's thread only.
-bool Matches(const Session& session, const v1::ConnectionFilter& filter);
-
-}  // namespace wsgateway::admin
+}  // namespace wsgateway

@@ -1,8 +1,8 @@
-#include "admin/connection_filter.hpp"
+#include "gateway/data_plane/connection_filter.hpp"
 
 #include "gateway/data_plane/group_rules.hpp"
 
-namespace wsgateway::admin {
+namespace wsgateway {
 namespace {
 
 bool HasEveryEntry(const ConnectionTags& tags, const google::protobuf::Map<std::string, std::string>& wanted) {
@@ -40,8 +40,4 @@ bool Matches(v1::ConnectionState state, std::string_view path, const ConnectionT
   return filter.metadata().empty() || HasEveryEntry(tags, filter.metadata());
 }
 
-bool Matches(const Session& session, const v1::ConnectionFilter& filter) {
-  return Matches(session.state(), session.path(), session.tags(), filter);
-}
-
-}  // namespace wsgateway::admin
+}  // namespace wsgateway

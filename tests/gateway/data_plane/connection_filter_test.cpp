@@ -2,14 +2,14 @@
 // every connection, and a filter no connection could match is refused up
 // front.
 
-#include "admin/connection_filter.hpp"
+#include "gateway/data_plane/connection_filter.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <string>
 
-namespace wsgateway::admin {
+namespace wsgateway {
 namespace {
 
 using ::testing::HasSubstr;
@@ -152,4 +152,4 @@ TEST(ConnectionFilterTest, BroadcastCheckRefusesWhatCheckRefuses) {
 }
 
 }  // namespace
-}  // namespace wsgateway::admin
+}  // namespace wsgateway
