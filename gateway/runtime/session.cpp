@@ -1,27 +1,25 @@
+// Session: what both lives of a connection share. The phase and its
+// gauges, the timer, the one failure path, the close policy, the teardown
+// and Describe.
+
 #include "gateway/runtime/session.hpp"
 
 #include <algorithm>
 
 #include <google/protobuf/util/time_util.h>
 #include <spdlog/spdlog.h>
-#include <boost/asio/write.hpp>
 
 #include "gateway/backend/backend_link.hpp"
 #include "gateway/config/endpoint.hpp"
-#include "gateway/data_plane/group_rules.hpp"
-#include "gateway/http/http_response_rules.hpp"
 #include "gateway/runtime/connection_id.hpp"
 #include "gateway/runtime/event_loop.hpp"
-#include "gateway/websocket/permessage_deflate.hpp"
-#include "gateway/websocket/protocol_rules.hpp"
+#include "gateway/runtime/loop_thread.hpp"
 
 namespace wsgateway {
 
 namespace beast = boost::beast;
 namespace http = beast::http;
 namespace net = boost::asio;
-namespace fc = frame_codec;
-using metrics::FrameKind;
 using std::chrono::steady_clock;
 
 namespace {
@@ -75,7 +73,8 @@ Session::Session(EventLoop& loop, LoopSocket&& socket, std::uint64_t counter, co
       route_(&ctx.routes.back()),
       remote_address_(RemoteAddressOf(socket_)),
       connected_at_(std::chrono::system_clock::now()),
-      last_received_(steady_clock::now()) {
+      last_received_(steady_clock::now()),
+      life_(std::in_place_type<HttpSession>, *this) {
   if (ctx_.open_client_sockets != nullptr) ctx_.open_client_sockets->fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -84,76 +83,172 @@ Session::~Session() {
 }
 
 void Session::Start() {
-  SetState(v1::CONNECTION_STATE_CONNECTION);
+  ctx_.metrics.Connections(ToStateLabel(state())).Increment();
   beast::error_code ignored;
   socket_.set_option(net::ip::tcp::no_delay(true), ignored);
   // handshake_timeout covers the TLS handshake too: a client that stalls
   // in it holds a connection like one that stalls in its request.
-  ArmTimer(TimerPhase::kHandshake, ctx_.config.handshake_timeout);
-  if (ctx_.tls != nullptr) return StartTls();
-  ReadRequest();
+  ArmTimer(ctx_.config.handshake_timeout);
+  http().Start();
 }
 
-// ---- Timers and teardown -----------------------------------------------------
+// ---- Public entry points (loop thread) ----------------------------------------
 
-void Session::ArmTimer(TimerPhase phase, steady_clock::duration after) {
-  timer_phase_ = phase;
-  if (phase == TimerPhase::kNone) {
-    timer_.cancel();
-    return;
+Session::EnqueueResult Session::Enqueue(OutboundFrame frame) {
+  WSG_ASSERT_ON_LOOP(loop_);
+  auto* ws = websocket();
+  if (ws == nullptr) return EnqueueResult::kNotActive;
+  return ws->Enqueue(std::move(frame));
+}
+
+bool Session::RequestClose(std::uint16_t code, std::string reason, v1::ClosedBy closed_by) {
+  WSG_ASSERT_ON_LOOP(loop_);
+  auto* ws = websocket();
+  return ws != nullptr && ws->RequestClose(code, std::move(reason), closed_by);
+}
+
+// The close policy: the phase alone decides between the handshake and the
+// abort.
+void Session::Close(std::uint16_t code, std::string reason, v1::ClosedBy closed_by) {
+  WSG_ASSERT_ON_LOOP(loop_);
+  switch (CloseWayFor(phase_)) {
+    case CloseWay::kHandshake:
+      websocket()->RequestClose(code, std::move(reason), closed_by);
+      return;
+    case CloseWay::kAbort:
+      return Abort(code, std::move(reason), closed_by);
+    case CloseWay::kNothing:
+      return;
   }
+}
+
+void Session::Abort(std::uint16_t code, std::string reason, v1::ClosedBy closed_by) {
+  WSG_ASSERT_ON_LOOP(loop_);
+  if (finished()) return;
+  if (!close_info_) close_info_ = CloseInfo{code, std::move(reason), closed_by};
+  // An HTTP connection keeps its phase until it finishes; a WebSocket one
+  // is tearing down now.
+  if (IsWebSocketPhase(phase_)) SetPhase(ConnectionPhase::kTeardown);
+  beast::error_code ignored;
+  socket_.close(ignored);
+  // A pending read completes with operation_aborted and finishes the
+  // session; without one (paused, or between steps) finish here.
+  if (!reading_) Finish(*close_info_);
+}
+
+void Session::ResumeReading() {
+  WSG_ASSERT_ON_LOOP(loop_);
+  if (auto* ws = websocket()) ws->ResumeReading();
+}
+
+void Session::EndThrottle() {
+  WSG_ASSERT_ON_LOOP(loop_);
+  if (auto* ws = websocket()) ws->EndThrottle();
+}
+
+// ---- Lifecycle -----------------------------------------------------------------
+
+void Session::SetPhase(ConnectionPhase phase) {
+  const auto before = StateOf(phase_);
+  const auto after = StateOf(phase);
+  phase_ = phase;
+  if (before == after) return;
+  if (before != v1::CONNECTION_STATE_UNSPECIFIED) ctx_.metrics.Connections(ToStateLabel(before)).Decrement();
+  if (after != v1::CONNECTION_STATE_UNSPECIFIED) ctx_.metrics.Connections(ToStateLabel(after)).Increment();
+}
+
+void Session::ArmTimer(steady_clock::duration after) {
   timer_.expires_after(after);
   timer_.async_wait(beast::bind_front_handler(&Session::OnTimer, shared_from_this()));
 }
 
+void Session::CancelTimer() { timer_.cancel(); }
+
 void Session::OnTimer(beast::error_code ec) {
-  if (ec || finished_) return;
-  switch (timer_phase_) {
-    case TimerPhase::kNone:
+  if (ec || finished()) return;
+  switch (DeadlineOf(phase_)) {
+    case PhaseDeadline::kNone:
       return;
-    case TimerPhase::kHandshake:
+    case PhaseDeadline::kHandshake:
       ctx_.metrics.HandshakeRejected("timeout").Increment();
       ctx_.metrics.Rejected(metrics::RejectionReason::kHandshakeTimeout).Increment();
       return Abort(1006, "handshake timeout", v1::CLOSED_BY_SERVER);
-    case TimerPhase::kHttpIdle:
+    case PhaseDeadline::kKeepAlive:
       return Abort(1006, "keep-alive timeout", v1::CLOSED_BY_SERVER);
-    case TimerPhase::kHeartbeat:
-    case TimerPhase::kPong:
-      return OnHeartbeat();
-    case TimerPhase::kCloseReply:
+    case PhaseDeadline::kHeartbeat:
+      return websocket()->OnHeartbeat();
+    case PhaseDeadline::kCloseReply:
       return Abort(close_info_ ? close_info_->code : 1006,
                    close_info_ ? close_info_->reason : "no close reply within close_timeout", v1::CLOSED_BY_SERVER);
-    case TimerPhase::kTeardown:
+    case PhaseDeadline::kTeardown:
       return Abort(close_info_ ? close_info_->code : 1006, close_info_ ? close_info_->reason : "teardown timeout",
                    v1::CLOSED_BY_SERVER);
   }
 }
 
-void Session::OnHeartbeat() {
-  if (state_ != v1::CONNECTION_STATE_ACTIVE) return;
-  const auto now = steady_clock::now();
-  const auto interval = ctx_.config.ping_interval;
-  if (timer_phase_ == TimerPhase::kPong && last_received_ < ping_sent_at_) {
-    ctx_.metrics.heartbeat_timeouts().Increment();
-    spdlog::debug("connection {} sent nothing within pong_timeout of a ping", id_);
-    return Abort(1006, "no pong within pong_timeout", v1::CLOSED_BY_SERVER);
+void Session::Fail(IoStep step, beast::error_code ec) {
+  if (finished()) return;
+  const bool aborted = ec == net::error::operation_aborted;
+  switch (step) {
+    case IoStep::kTlsHandshake:
+      if (aborted) return Finish(close_info_.value_or(CloseInfo{}));
+      if (IsConnectionGone(ec)) return Finish({1006, "closed during the TLS handshake", v1::CLOSED_BY_CLIENT});
+      if (IsPlainHttpOnTls(ec)) {
+        // OpenSSL has taken the request's bytes; the refusal goes out in
+        // the clear, where such a client can read it (as nginx does).
+        transport_.DropTls();
+        return http().Reject(http::status::bad_request, "plain_http_on_tls",
+                             "this port speaks TLS: use https:// or wss://");
+      }
+      ctx_.metrics.HandshakeRejected("tls").Increment();
+      spdlog::debug("TLS handshake with {} failed: {}", remote_address_, ec.message());
+      return Finish({1006, "TLS handshake failed", v1::CLOSED_BY_SERVER});
+    case IoStep::kRequest:
+      if (ec == http::error::header_limit) {
+        ctx_.metrics.Rejected(metrics::RejectionReason::kHandshakeTooLarge).Increment();
+        return http().Reject(http::status::request_header_fields_too_large, "header_too_large",
+                             "request header larger than max_handshake_bytes");
+      }
+      if (ec == http::error::body_limit) {
+        return http().Reject(http::status::payload_too_large, "body_too_large",
+                             "request body larger than max_request_body_bytes");
+      }
+      // A peer that hangs up mid-request (or between keep-alive requests)
+      // is gone, not refused.
+      if (ec == http::error::end_of_stream || ec == http::error::partial_message || IsConnectionGone(ec)) {
+        return Finish({1006, "closed before the handshake", v1::CLOSED_BY_CLIENT});
+      }
+      if (aborted) return Finish(close_info_.value_or(CloseInfo{}));
+      return http().Reject(http::status::bad_request, "malformed", "malformed HTTP request");
+    case IoStep::kResponse:
+      return Finish({1006, "HTTP response not delivered", v1::CLOSED_BY_SERVER});
+    case IoStep::kLinger:
+      return Finish({1006, "HTTP connection closed", v1::CLOSED_BY_SERVER});
+    case IoStep::kUpgrade:
+      ctx_.metrics.HandshakeRejected("malformed").Increment();
+      return Finish({1006, "handshake failed", v1::CLOSED_BY_SERVER});
+    case IoStep::kFrameRead: {
+      // After a close was started the end of the stream is the expected end.
+      if (close_info_) return Finish(*close_info_);
+      if (aborted) return Finish(CloseInfo{});
+      const bool eof = ec == net::error::eof || ec == net::ssl::error::stream_truncated;
+      return Finish({1006, eof ? "connection closed without a close frame" : ec.message(), v1::CLOSED_BY_ERROR});
+    }
+    case IoStep::kFrameWrite:
+      // A failed write after our close is the peer going away: finish with
+      // what the close said.
+      return Abort(1006, ec.message(), v1::CLOSED_BY_ERROR);
   }
-  const auto silent = now - last_received_;
-  if (silent < interval) return ArmTimer(TimerPhase::kHeartbeat, interval - silent);
-  ping_sent_at_ = now;
-  if (!SendControl(FrameType::kPing, {})) return;
-  ArmTimer(TimerPhase::kPong, ctx_.config.pong_timeout);
 }
 
-void Session::StartTeardown() {
-  // Our FIN after the close frames; reading on to the client's FIN keeps
-  // late bytes from turning the close into a reset.
-  discarding_ = true;
-  ArmTimer(TimerPhase::kTeardown, ctx_.config.close_timeout);
-  if (transport_.tls()) return SendCloseNotify();
-  beast::error_code ignored;
-  socket_.shutdown(net::ip::tcp::socket::shutdown_send, ignored);
-  WaitReadable();
+void Session::OnUpgradeWritten(beast::error_code ec) {
+  if (finished()) return;
+  if (ec) return Fail(IoStep::kUpgrade, ec);
+  auto handover = http().TakeHandover();
+  const auto request = std::move(handover.request);
+  // Ends the HTTP life; nothing of it is on the stack here.
+  auto& ws = life_.emplace<WebSocketSession>(*this, std::move(handover));
+  ws.Open(*request);
 }
 
 void Session::SendCloseNotify() {
@@ -162,70 +257,34 @@ void Session::SendCloseNotify() {
   // pending may see the client's close_notify first; whichever completes
   // first finishes the session, and the armed timer bounds both.
   transport_.tls_stream().async_shutdown([self = shared_from_this()](beast::error_code) {
-    if (self->finished_) return;
+    if (self->finished()) return;
     self->Finish(self->close_info_.value_or(CloseInfo{1006, "closed", v1::CLOSED_BY_SERVER}));
   });
 }
 
 void Session::Finish(const CloseInfo& info) {
-  if (finished_) return;
-  finished_ = true;
+  if (finished()) return;
+  auto* ws = websocket();
+  SetPhase(ConnectionPhase::kFinished);
   // Unregistering may drop the last owner other than this call.
   const auto self = shared_from_this();
-  if (opened_) {
-    EmitClose(info);
+  if (ws != nullptr) {
+    ws->EmitClose(info);
     ctx_.metrics.Closed(info.code, ClosedByLabel(info.closed_by)).Increment();
-  } else if (http_requests_ > 0) {
-    EmitDisconnect();
+    ws->AccountPendingBytes();
+  } else if (http().requests() > 0) {
+    http().EmitDisconnect();
   }
-  SetState(v1::CONNECTION_STATE_UNSPECIFIED);
-  AccountPendingBytes();
-  timer_phase_ = TimerPhase::kNone;
-  timer_.cancel();
+  CancelTimer();
   beast::error_code ignored;
   socket_.close(ignored);
-  queue_.clear();
-  deferred_.clear();
-  queued_bytes_ = 0;
-  request_.reset();
-  parser_.reset();
+  if (ws != nullptr) {
+    ws->Release();
+  } else {
+    http().Release();
+  }
   admission_.slot.Release();
   loop_.Unregister(counter_);
-}
-
-void Session::SetState(v1::ConnectionState state) {
-  if (state == state_) return;
-  if (state_ != v1::CONNECTION_STATE_UNSPECIFIED) ctx_.metrics.Connections(ToStateLabel(state_)).Decrement();
-  if (state != v1::CONNECTION_STATE_UNSPECIFIED) ctx_.metrics.Connections(ToStateLabel(state)).Increment();
-  state_ = state;
-}
-
-// ---- Events ----------------------------------------------------------------
-
-void Session::EmitOpen() {
-  opened_ = true;
-  // Lower-cased names go into one buffer, sized first so views stay valid.
-  std::size_t names_size = 0;
-  std::size_t count = 0;
-  for (const auto& field : *request_) {
-    names_size += field.name_string().size();
-    ++count;
-  }
-  std::string names;
-  names.reserve(names_size);
-  std::vector<HeaderField> headers;
-  headers.reserve(count);
-  for (const auto& field : *request_) {
-    const auto name = field.name_string();
-    const std::size_t start = names.size();
-    for (const char c : name) names.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
-    headers.push_back({std::string_view(names).substr(start, name.size()), field.value()});
-  }
-  std::stable_sort(headers.begin(), headers.end(),
-                   [](const HeaderField& a, const HeaderField& b) { return a.name < b.name; });
-  // As answered in Sec-WebSocket-Extensions, the spelling of ClientInfo too.
-  loop_.SubmitOpen(route_->backend_index, id_, next_event_sequence_++, path_, query_, remote_address_, headers,
-                   {subprotocol_, extensions_, tags_.metadata()});
 }
 
 v1::Event Session::NewEvent() {
@@ -235,38 +294,8 @@ v1::Event Session::NewEvent() {
   return event;
 }
 
-void Session::EmitClose(const CloseInfo& info) {
-  auto event = NewEvent();
-  auto* close = event.mutable_close();
-  close->set_code(info.code);
-  close->set_reason(info.reason);
-  close->set_closed_by(info.closed_by);
-  loop_.SubmitEvent(route_->backend_index, event);
-}
-
-void Session::EmitDisconnect() {
-  auto event = NewEvent();
-  event.mutable_disconnect()->set_requests(http_requests_);
-  loop_.SubmitEvent(route_->backend_index, event);
-}
-
-void Session::EmitControlFrame(v1::Opcode opcode, std::string_view payload) {
-  auto event = NewEvent();
-  auto* frame = event.mutable_control_frame();
-  frame->set_opcode(opcode);
-  frame->set_payload(payload.data(), payload.size());
-  loop_.SubmitEvent(route_->backend_index, event);
-}
-
-void Session::EmitCloseFrame(std::uint16_t code, std::string_view reason) {
-  auto event = NewEvent();
-  auto* frame = event.mutable_close_frame();
-  frame->set_code(code);
-  frame->set_reason(reason.data(), reason.size());
-  loop_.SubmitEvent(route_->backend_index, event);
-}
-
 void Session::Describe(v1::ClientInfo* info) const {
+  WSG_ASSERT_ON_LOOP(loop_);
   // Loop times are steady; the API speaks wall-clock time.
   const auto steady_now = steady_clock::now();
   const auto system_now = std::chrono::system_clock::now();
@@ -274,24 +303,20 @@ void Session::Describe(v1::ClientInfo* info) const {
     return ToTimestamp(system_now - std::chrono::duration_cast<std::chrono::system_clock::duration>(steady_now - t));
   };
   info->set_connection_id(id_);
-  info->set_state(state_);
+  info->set_state(state());
   info->set_remote_address(remote_address_);
   info->set_local_address(LocalAddressOf(socket_));
   info->set_event_loop(loop_.index());
   info->set_route(route_->path_prefix);
   info->set_path(path_);
   info->set_query(query_);
-  info->set_subprotocol(subprotocol_);
-  if (!extensions_.empty()) info->add_extensions(extensions_);
   *info->mutable_connected_at() = ToTimestamp(connected_at_);
   *info->mutable_last_received_at() = wall(last_received_);
-  if (last_sent_) *info->mutable_last_sent_at() = wall(*last_sent_);
-  *info->mutable_last_activity_at() = wall(last_sent_ ? std::max(last_received_, *last_sent_) : last_received_);
-  info->set_bytes_in(bytes_in_);
-  info->set_bytes_out(bytes_out_);
-  info->set_messages_in(messages_in_);
-  info->set_messages_out(messages_out_);
-  info->set_send_queue_bytes(queued_bytes_ + deferred_bytes_);
+  const auto* ws = websocket();
+  const auto last_sent = ws != nullptr ? ws->last_sent() : std::nullopt;
+  if (last_sent) *info->mutable_last_sent_at() = wall(*last_sent);
+  *info->mutable_last_activity_at() = wall(last_sent ? std::max(last_received_, *last_sent) : last_received_);
+  if (ws != nullptr) ws->Describe(info);
   for (const auto& [key, value] : tags_.metadata()) (*info->mutable_metadata())[key] = value;
   for (const auto& group : tags_.groups()) info->add_groups(group);
 }

@@ -1,8 +1,9 @@
-// Session, part two: the HTTP phase. Reading the request, refusals, the
-// handshake hook (onHandShake), plain HTTP through HandleRequest
-// (onRequest / onDisconnect) with keep-alive, and the upgrade itself.
+// HttpSession: the HTTP life of a connection. Reading the request,
+// refusals, the handshake hook (onHandShake), plain HTTP through
+// HandleRequest (onRequest / onDisconnect) with keep-alive, and the
+// upgrade itself. I/O errors go to Session::Fail.
 
-#include "gateway/runtime/session.hpp"
+#include "gateway/runtime/http_session.hpp"
 
 #include <algorithm>
 
@@ -13,6 +14,7 @@
 #include "gateway/data_plane/group_rules.hpp"
 #include "gateway/http/http_response_rules.hpp"
 #include "gateway/runtime/event_loop.hpp"
+#include "gateway/runtime/session.hpp"
 #include "gateway/tls/listener_tls.hpp"
 #include "gateway/websocket/permessage_deflate.hpp"
 
@@ -21,8 +23,6 @@ namespace wsgateway {
 namespace beast = boost::beast;
 namespace http = beast::http;
 namespace net = boost::asio;
-namespace fc = frame_codec;
-using metrics::FrameKind;
 using std::chrono::steady_clock;
 
 namespace {
@@ -65,60 +65,61 @@ std::optional<std::string_view> OriginOf(const HttpRequest& request) {
 
 }  // namespace
 
+void HttpSession::Start() {
+  if (s_.ctx_.tls != nullptr) return StartTls();
+  ReadRequest();
+}
+
 // ---- TLS -------------------------------------------------------------------
 
-void Session::StartTls() {
-  transport_.UseTls(ctx_.tls->Current());
+void HttpSession::StartTls() {
+  s_.SetPhase(ConnectionPhase::kTlsHandshake);
+  s_.transport_.UseTls(s_.ctx_.tls->Current());
   // Pending like a read: an abort (the handshake timeout) finishes through
   // its handler.
-  reading_ = true;
-  transport_.tls_stream().async_handshake(net::ssl::stream_base::server,
-                                          beast::bind_front_handler(&Session::OnTlsHandshake, shared_from_this()));
+  s_.reading_ = true;
+  s_.transport_.tls_stream().async_handshake(net::ssl::stream_base::server,
+                                             [self = s_.shared_from_this(), this](beast::error_code ec) {
+                                               s_.reading_ = false;
+                                               OnTlsHandshake(ec);
+                                             });
 }
 
-void Session::OnTlsHandshake(beast::error_code ec) {
-  reading_ = false;
-  if (finished_) return;
-  if (!ec) return ReadRequest();
-  if (ec == net::error::operation_aborted) return Finish(close_info_.value_or(CloseInfo{}));
-  if (IsConnectionGone(ec)) return Finish({1006, "closed during the TLS handshake", v1::CLOSED_BY_CLIENT});
-  if (IsPlainHttpOnTls(ec)) {
-    // OpenSSL has taken the request's bytes; the refusal goes out in the
-    // clear, where such a client can read it (as nginx does).
-    transport_.DropTls();
-    return Reject(http::status::bad_request, "plain_http_on_tls", "this port speaks TLS: use https:// or wss://");
-  }
-  ctx_.metrics.HandshakeRejected("tls").Increment();
-  spdlog::debug("TLS handshake with {} failed: {}", remote_address_, ec.message());
-  Finish({1006, "TLS handshake failed", v1::CLOSED_BY_SERVER});
+void HttpSession::OnTlsHandshake(beast::error_code ec) {
+  if (s_.finished()) return;
+  if (ec) return s_.Fail(Session::IoStep::kTlsHandshake, ec);
+  s_.SetPhase(ConnectionPhase::kAccepting);
+  ReadRequest();
 }
 
-// ---- Handshake -------------------------------------------------------------
+// ---- Reading the request -----------------------------------------------------
 
-void Session::ReadRequest() {
-  reading_ = true;
+void HttpSession::ReadRequest() {
+  s_.reading_ = true;
   // The first bytes move the connection from CONNECTION to HANDSHAKE.
-  transport_.With([&](auto& stream) {
+  s_.transport_.With([&](auto& stream) {
     stream.async_read_some(buffer_.prepare(kFirstReadBytes),
-                           beast::bind_front_handler(&Session::OnRequestStarted, shared_from_this()));
+                           [self = s_.shared_from_this(), this](beast::error_code ec, std::size_t bytes) {
+                             OnRequestStarted(ec, bytes);
+                           });
   });
 }
 
-void Session::OnRequestStarted(beast::error_code ec, std::size_t bytes) {
-  reading_ = false;
-  if (finished_) return;
-  if (ec) return OnRequestReadFailed(ec);
+void HttpSession::OnRequestStarted(beast::error_code ec, std::size_t bytes) {
+  s_.reading_ = false;
+  if (s_.finished()) return;
+  if (ec) return s_.Fail(Session::IoStep::kRequest, ec);
   buffer_.commit(bytes);
-  SetState(v1::CONNECTION_STATE_HANDSHAKE);
   // A keep-alive request gets the whole handshake_timeout from its first
   // byte, as the first request did from the accept.
-  if (timer_phase_ == TimerPhase::kHttpIdle) ArmTimer(TimerPhase::kHandshake, ctx_.config.handshake_timeout);
+  if (s_.phase_ == ConnectionPhase::kHttpKeepAlive) s_.ArmTimer(s_.ctx_.config.handshake_timeout);
+  s_.SetPhase(ConnectionPhase::kReadingRequest);
   ReadRequestHeader();
 }
 
-void Session::ReadRequestHeader() {
+void HttpSession::ReadRequestHeader() {
   parser_ = std::make_unique<http::request_parser<http::string_body>>();
-  parser_->body_limit(ctx_.config.max_request_body_bytes);
+  parser_->body_limit(s_.ctx_.config.max_request_body_bytes);
   header_bytes_ = 0;
   ParseRequestHeader();
 }
@@ -128,8 +129,8 @@ void Session::ReadRequestHeader() {
 // pieces could pass the limit by any amount. The gateway counts what earlier
 // puts consumed and gives each put only the rest of max_handshake_bytes, so
 // the limit holds for the header as a whole.
-void Session::ParseRequestHeader() {
-  const std::size_t limit = ctx_.config.max_handshake_bytes;
+void HttpSession::ParseRequestHeader() {
+  const std::size_t limit = s_.ctx_.config.max_handshake_bytes;
   while (buffer_.size() > 0 && !parser_->is_header_done()) {
     parser_->header_limit(static_cast<std::uint32_t>(limit - header_bytes_));
     beast::error_code ec;
@@ -137,59 +138,40 @@ void Session::ParseRequestHeader() {
     buffer_.consume(used);
     header_bytes_ += used;
     if (ec == http::error::need_more) break;
-    if (ec) return OnRequestReadFailed(ec);
+    if (ec) return s_.Fail(Session::IoStep::kRequest, ec);
   }
-  if (parser_->is_header_done()) return OnReadHeader({}, 0);
+  if (parser_->is_header_done()) return OnReadHeader();
   // Beast may wait for more without reporting the limit when the unparsed
   // rest fills it; a header that needs more than the limit holds is over it.
-  if (header_bytes_ + buffer_.size() >= limit) return OnRequestReadFailed(http::error::header_limit);
-  reading_ = true;
-  transport_.With([&](auto& stream) {
+  if (header_bytes_ + buffer_.size() >= limit) return s_.Fail(Session::IoStep::kRequest, http::error::header_limit);
+  s_.reading_ = true;
+  s_.transport_.With([&](auto& stream) {
     stream.async_read_some(buffer_.prepare(kHeaderReadBytes),
-                           beast::bind_front_handler(&Session::OnRequestHeaderBytes, shared_from_this()));
+                           [self = s_.shared_from_this(), this](beast::error_code ec, std::size_t bytes) {
+                             OnRequestHeaderBytes(ec, bytes);
+                           });
   });
 }
 
-void Session::OnRequestHeaderBytes(beast::error_code ec, std::size_t bytes) {
-  reading_ = false;
-  if (finished_) return;
+void HttpSession::OnRequestHeaderBytes(beast::error_code ec, std::size_t bytes) {
+  s_.reading_ = false;
+  if (s_.finished()) return;
   if (ec == net::error::eof)
     ec = buffer_.size() == 0 && header_bytes_ == 0 ? http::error::end_of_stream : http::error::partial_message;
-  if (ec) return OnRequestReadFailed(ec);
+  if (ec) return s_.Fail(Session::IoStep::kRequest, ec);
   buffer_.commit(bytes);
   ParseRequestHeader();
 }
 
-void Session::OnRequestReadFailed(beast::error_code ec) {
-  if (ec == http::error::header_limit) {
-    ctx_.metrics.Rejected(metrics::RejectionReason::kHandshakeTooLarge).Increment();
-    return Reject(http::status::request_header_fields_too_large, "header_too_large",
-                  "request header larger than max_handshake_bytes");
-  }
-  if (ec == http::error::body_limit) {
-    return Reject(http::status::payload_too_large, "body_too_large", "request body larger than max_request_body_bytes");
-  }
-  // A peer that hangs up mid-request (or between keep-alive requests) is
-  // gone, not refused.
-  if (ec == http::error::end_of_stream || ec == http::error::partial_message || IsConnectionGone(ec)) {
-    return Finish({1006, "closed before the handshake", v1::CLOSED_BY_CLIENT});
-  }
-  if (ec == net::error::operation_aborted) return Finish(close_info_.value_or(CloseInfo{}));
-  Reject(http::status::bad_request, "malformed", "malformed HTTP request");
-}
-
-void Session::OnReadHeader(beast::error_code ec, std::size_t) {
-  reading_ = false;
-  if (finished_) return;
-  if (ec) return OnRequestReadFailed(ec);
-  if (admission_.verdict != ConnectionLimits::Verdict::kAdmitted) return RejectOverLimit();
+void HttpSession::OnReadHeader() {
+  if (s_.admission_.verdict != ConnectionLimits::Verdict::kAdmitted) return RejectOverLimit();
 
   const auto& header = parser_->get();
   const std::string_view target = header.target();
   const auto question = target.find('?');
-  path_ = std::string(target.substr(0, question));
-  query_ = question == std::string_view::npos ? std::string() : std::string(target.substr(question + 1));
-  route_ = &MatchRoute(ctx_.routes, path_);
+  s_.path_ = std::string(target.substr(0, question));
+  s_.query_ = question == std::string_view::npos ? std::string() : std::string(target.substr(question + 1));
+  s_.route_ = &MatchRoute(s_.ctx_.routes, s_.path_);
 
   if (!IsWebSocketUpgrade(header)) return OnPlainRequestHeader();
   request_ = std::make_unique<HttpRequest>(parser_->release());
@@ -198,43 +180,45 @@ void Session::OnReadHeader(beast::error_code ec, std::size_t) {
     return Reject(refusal->status, refusal->reason_label, refusal->message);
   }
   if (!OriginAllowed()) {
-    ctx_.metrics.Rejected(metrics::RejectionReason::kOrigin).Increment();
+    s_.ctx_.metrics.Rejected(metrics::RejectionReason::kOrigin).Increment();
     return Reject(http::status::forbidden, "origin", "this origin is not allowed to open WebSockets here");
   }
-  if (ctx_.config.reject_upgrades_without_backend && !backend().up()) {
+  if (s_.ctx_.config.reject_upgrades_without_backend && !s_.backend().up()) {
     return Reject(http::status::service_unavailable, "backend_unavailable",
                   "no backend is reachable; try again shortly");
   }
-  if (route_->options.handshake_hook) return CallHandshakeHook();
-  Upgrade(SelectSubprotocol(*request_, route_->options.subprotocols), {});
+  if (s_.route_->options.handshake_hook) return CallHandshakeHook();
+  Upgrade(SelectSubprotocol(*request_, s_.route_->options.subprotocols), {});
 }
 
-bool Session::OriginAllowed() const {
+bool HttpSession::OriginAllowed() const {
   const auto origin = OriginOf(*request_);
-  if (ctx_.origins.Allows(origin)) return true;
-  spdlog::debug("upgrade {} from origin '{}' refused: not in allowed_origins", id_, origin.value_or(""));
+  if (s_.ctx_.origins.Allows(origin)) return true;
+  spdlog::debug("upgrade {} from origin '{}' refused: not in allowed_origins", s_.id_, origin.value_or(""));
   return false;
 }
 
-void Session::RejectOverLimit() {
+// ---- Refusals ------------------------------------------------------------------
+
+void HttpSession::RejectOverLimit() {
   parser_.reset();
   // Whole seconds, rounded up so that a client never comes back too early.
-  const auto retry_after = std::chrono::ceil<std::chrono::seconds>(ctx_.config.retry_after);
-  if (admission_.verdict == ConnectionLimits::Verdict::kOverTotal) {
-    ctx_.metrics.Rejected(metrics::RejectionReason::kConnectionLimit).Increment();
-    spdlog::debug("connection {} from {} refused: max_connections reached", id_, remote_address_);
+  const auto retry_after = std::chrono::ceil<std::chrono::seconds>(s_.ctx_.config.retry_after);
+  if (s_.admission_.verdict == ConnectionLimits::Verdict::kOverTotal) {
+    s_.ctx_.metrics.Rejected(metrics::RejectionReason::kConnectionLimit).Increment();
+    spdlog::debug("connection {} from {} refused: max_connections reached", s_.id_, s_.remote_address_);
     return Reject(http::status::service_unavailable, "connection_limit",
                   "the gateway holds as many connections as it may; try again later", retry_after);
   }
-  ctx_.metrics.Rejected(metrics::RejectionReason::kAddressLimit).Increment();
-  spdlog::debug("connection {} from {} refused: max_connections_per_address reached", id_, remote_address_);
+  s_.ctx_.metrics.Rejected(metrics::RejectionReason::kAddressLimit).Increment();
+  spdlog::debug("connection {} from {} refused: max_connections_per_address reached", s_.id_, s_.remote_address_);
   Reject(http::status::too_many_requests, "address_limit", "too many connections from your address; try again later",
          retry_after);
 }
 
-void Session::Reject(http::status status, std::string_view reason_label, std::string_view body,
-                     std::optional<std::chrono::seconds> retry_after) {
-  ctx_.metrics.HandshakeRejected(reason_label).Increment();
+void HttpSession::Reject(http::status status, std::string_view reason_label, std::string_view body,
+                         std::optional<std::chrono::seconds> retry_after) {
+  s_.ctx_.metrics.HandshakeRejected(reason_label).Increment();
   HttpResponse response{status, 11};
   response.set(http::field::content_type, "text/plain; charset=utf-8");
   if (retry_after) {
@@ -251,11 +235,11 @@ void Session::Reject(http::status status, std::string_view reason_label, std::st
   SendResponse(std::move(response), /*keep_alive=*/false);
 }
 
-void Session::SendResponse(HttpResponse&& response, bool keep_alive, bool head) {
+void HttpSession::SendResponse(HttpResponse&& response, bool keep_alive, bool head) {
   // A connection refused (or answered for the last time) is over for the
   // admin API now, not when its lingering close ends; the pending write
   // keeps the session alive until then.
-  if (!keep_alive) loop_.Unregister(counter_);
+  if (!keep_alive) s_.loop_.Unregister(s_.counter_);
   response.set(http::field::server, "wsgateway");
   response.keep_alive(keep_alive);
   // Only a bodiless answer to HEAD, or a 304, arrives with a Content-Length
@@ -270,15 +254,15 @@ void Session::SendResponse(HttpResponse&& response, bool keep_alive, bool head) 
     http::response_serializer<http::string_body> serializer;
   };
   auto shared = std::make_shared<Outgoing>(std::move(response));
-  writing_ = true;
-  auto done = [self = shared_from_this(), shared, keep_alive](beast::error_code ec, std::size_t) {
-    self->writing_ = false;
-    if (self->finished_) return;
-    if (ec) return self->Finish({1006, "HTTP response not delivered", v1::CLOSED_BY_SERVER});
-    if (keep_alive) return self->AwaitNextRequest();
-    self->LingerAndClose();
+  s_.writing_ = true;
+  auto done = [self = s_.shared_from_this(), this, shared, keep_alive](beast::error_code ec, std::size_t) {
+    s_.writing_ = false;
+    if (s_.finished()) return;
+    if (ec) return s_.Fail(Session::IoStep::kResponse, ec);
+    if (keep_alive) return AwaitNextRequest();
+    LingerAndClose();
   };
-  transport_.With([&](auto& stream) {
+  s_.transport_.With([&](auto& stream) {
     if (head) {
       http::async_write_header(stream, shared->serializer, std::move(done));
     } else {
@@ -287,52 +271,55 @@ void Session::SendResponse(HttpResponse&& response, bool keep_alive, bool head) 
   });
 }
 
-void Session::LingerAndClose() {
-  ArmTimer(TimerPhase::kTeardown, kLingerTime);
-  if (transport_.tls()) return SendCloseNotify();
+void HttpSession::LingerAndClose() {
+  s_.SetPhase(ConnectionPhase::kLingering);
+  s_.ArmTimer(kLingerTime);
+  if (s_.transport_.tls()) return s_.SendCloseNotify();
   beast::error_code ignored;
-  socket_.shutdown(net::ip::tcp::socket::shutdown_send, ignored);
+  s_.socket_.shutdown(net::ip::tcp::socket::shutdown_send, ignored);
   DrainUntilPeerCloses();
 }
 
-void Session::DrainUntilPeerCloses() {
+void HttpSession::DrainUntilPeerCloses() {
   // Closing with unread request bytes would send a reset that can destroy
   // the response before the client reads it (nginx's lingering close).
-  reading_ = true;
+  s_.reading_ = true;
   buffer_.clear();
-  socket_.async_read_some(buffer_.prepare(kFirstReadBytes),
-                          [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                            self->reading_ = false;
-                            if (self->finished_) return;
-                            if (!ec) return self->DrainUntilPeerCloses();
-                            self->Finish({1006, "HTTP connection closed", v1::CLOSED_BY_SERVER});
-                          });
+  s_.socket_.async_read_some(buffer_.prepare(kFirstReadBytes),
+                             [self = s_.shared_from_this(), this](beast::error_code ec, std::size_t) {
+                               s_.reading_ = false;
+                               if (s_.finished()) return;
+                               if (!ec) return DrainUntilPeerCloses();
+                               s_.Fail(Session::IoStep::kLinger, ec);
+                             });
 }
 
 // ---- Handshake hook (onHandShake) ---------------------------------------------
 
-void Session::CallHandshakeHook() {
+void HttpSession::CallHandshakeHook() {
+  s_.SetPhase(ConnectionPhase::kAwaitingHook);
   auto call = std::make_shared<HandshakeCall>();
   auto& request = call->request;
-  request.set_connection_id(id_);
-  request.set_path(path_);
-  request.set_query(query_);
-  request.set_remote_address(remote_address_);
-  request.set_route(route_->path_prefix);
+  request.set_connection_id(s_.id_);
+  request.set_path(s_.path_);
+  request.set_query(s_.query_);
+  request.set_remote_address(s_.remote_address_);
+  request.set_route(s_.route_->path_prefix);
   CopyHeaders(*request_, *request.mutable_headers());
   for (const auto offered : OfferedSubprotocols(*request_)) request.add_offered_subprotocols(std::string(offered));
-  auto& loop = loop_;
-  backend().Handshake(call, ctx_.config.handshake_hook_timeout, [self = shared_from_this(), call, &loop] {
-    loop.Post([self, call] { self->OnHandshakeDecided(*call); });
-  });
+  auto& loop = s_.loop_;
+  s_.backend().Handshake(call, s_.ctx_.config.handshake_hook_timeout,
+                         [self = s_.shared_from_this(), this, call, &loop] {
+                           loop.Post([self, this, call] { OnHandshakeDecided(*call); });
+                         });
 }
 
-void Session::OnHandshakeDecided(const HandshakeCall& call) {
-  if (finished_) return;
+void HttpSession::OnHandshakeDecided(const HandshakeCall& call) {
+  if (s_.finished()) return;
   if (!call.status.ok()) {
     const bool timeout = call.status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
-    ctx_.metrics.HandshakeHookFailed(timeout ? "timeout" : "error").Increment();
-    spdlog::debug("handshake hook for {} failed: {}", id_, call.status.error_message());
+    s_.ctx_.metrics.HandshakeHookFailed(timeout ? "timeout" : "error").Increment();
+    spdlog::debug("handshake hook for {} failed: {}", s_.id_, call.status.error_message());
     return Reject(
         http::status::service_unavailable, "hook_failed",
         timeout ? "the backend did not decide the upgrade in time" : "the backend could not decide the upgrade");
@@ -341,14 +328,14 @@ void Session::OnHandshakeDecided(const HandshakeCall& call) {
   if (decision.has_reject()) return RejectAsDecided(decision.reject());
   std::string headers;
   if (const auto error = CheckDecision(decision, headers); !error.empty()) return RejectBadDecision(error);
-  for (const auto& [key, value] : decision.metadata()) tags_.SetMetadata(key, value);
-  for (const auto& group : decision.groups()) tags_.Join(group);
-  auto subprotocol = decision.subprotocol().empty() ? SelectSubprotocol(*request_, route_->options.subprotocols)
+  for (const auto& [key, value] : decision.metadata()) s_.tags_.SetMetadata(key, value);
+  for (const auto& group : decision.groups()) s_.tags_.Join(group);
+  auto subprotocol = decision.subprotocol().empty() ? SelectSubprotocol(*request_, s_.route_->options.subprotocols)
                                                     : decision.subprotocol();
   Upgrade(std::move(subprotocol), std::move(headers));
 }
 
-std::string Session::CheckDecision(const v1::HandshakeResponse& decision, std::string& header_lines) const {
+std::string HttpSession::CheckDecision(const v1::HandshakeResponse& decision, std::string& header_lines) const {
   if (!decision.subprotocol().empty()) {
     const auto offered = OfferedSubprotocols(*request_);
     if (std::find(offered.begin(), offered.end(), decision.subprotocol()) == offered.end()) {
@@ -372,26 +359,26 @@ std::string Session::CheckDecision(const v1::HandshakeResponse& decision, std::s
   return {};
 }
 
-void Session::RejectBadDecision(std::string_view error) {
-  ctx_.metrics.HandshakeHookFailed("bad_response").Increment();
-  spdlog::warn("handshake hook answer for {} refused: {}", id_, error);
+void HttpSession::RejectBadDecision(std::string_view error) {
+  s_.ctx_.metrics.HandshakeHookFailed("bad_response").Increment();
+  spdlog::warn("handshake hook answer for {} refused: {}", s_.id_, error);
   Reject(http::status::bad_gateway, "hook_failed", "the backend's answer to the upgrade was invalid");
 }
 
-void Session::RejectAsDecided(const v1::HttpResponse& decided) {
+void HttpSession::RejectAsDecided(const v1::HttpResponse& decided) {
   if (decided.status() < 400 || decided.status() > 599) {
     return RejectBadDecision("reject status " + std::to_string(decided.status()) + " is not 400-599");
   }
   HttpResponse response;
   if (const auto invalid = ToHttpResponse(decided, response)) return RejectBadDecision(invalid->detail);
-  ctx_.metrics.HandshakeRejected("hook").Increment();
+  s_.ctx_.metrics.HandshakeRejected("hook").Increment();
   SendResponse(std::move(response), /*keep_alive=*/false);
 }
 
 // ---- Plain HTTP (onRequest / onDisconnect) ------------------------------------
 
-void Session::OnPlainRequestHeader() {
-  if (!route_->options.http_forwarding) {
+void HttpSession::OnPlainRequestHeader() {
+  if (!s_.route_->options.http_forwarding) {
     parser_.reset();
     return Reject(http::status::bad_request, "not_websocket",
                   "this endpoint serves WebSocket upgrades only (RFC 6455)");
@@ -400,123 +387,126 @@ void Session::OnPlainRequestHeader() {
     // Clients that ask wait for this before they send the body.
     static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
     beast::error_code ignored;
-    transport_.With([&](auto& stream) { net::write(stream, net::buffer(kContinue), ignored); });
+    s_.transport_.With([&](auto& stream) { net::write(stream, net::buffer(kContinue), ignored); });
   }
-  reading_ = true;
-  transport_.With([&](auto& stream) {
-    http::async_read(stream, buffer_, *parser_, beast::bind_front_handler(&Session::OnReadBody, shared_from_this()));
+  s_.reading_ = true;
+  s_.transport_.With([&](auto& stream) {
+    http::async_read(stream, buffer_, *parser_,
+                     [self = s_.shared_from_this(), this](beast::error_code ec, std::size_t bytes) {
+                       OnReadBody(ec, bytes);
+                     });
   });
 }
 
-void Session::OnReadBody(beast::error_code ec, std::size_t) {
-  reading_ = false;
-  if (finished_) return;
-  if (ec) return OnRequestReadFailed(ec);
+void HttpSession::OnReadBody(beast::error_code ec, std::size_t) {
+  s_.reading_ = false;
+  if (s_.finished()) return;
+  if (ec) return s_.Fail(Session::IoStep::kRequest, ec);
   request_ = std::make_unique<HttpRequest>(parser_->release());
   parser_.reset();
   ++http_requests_;
   auto call = std::make_shared<HttpCall>();
   auto& request = call->request;
-  request.set_connection_id(id_);
+  request.set_connection_id(s_.id_);
   request.set_method(std::string(request_->method_string()));
-  request.set_path(path_);
-  request.set_query(query_);
-  request.set_remote_address(remote_address_);
+  request.set_path(s_.path_);
+  request.set_query(s_.query_);
+  request.set_remote_address(s_.remote_address_);
   CopyHeaders(*request_, *request.mutable_headers());
   request.set_body(std::move(request_->body()));
   // The call's own deadline (http_request_timeout) bounds the wait now.
-  ArmTimer(TimerPhase::kNone, {});
-  auto& loop = loop_;
-  backend().HandleRequest(call, ctx_.config.http_request_timeout, [self = shared_from_this(), call, &loop] {
-    loop.Post([self, call] { self->OnRequestHandled(*call); });
-  });
+  s_.SetPhase(ConnectionPhase::kForwarding);
+  s_.CancelTimer();
+  auto& loop = s_.loop_;
+  s_.backend().HandleRequest(call, s_.ctx_.config.http_request_timeout,
+                             [self = s_.shared_from_this(), this, call, &loop] {
+                               loop.Post([self, this, call] { OnRequestHandled(*call); });
+                             });
 }
 
-void Session::OnRequestHandled(const HttpCall& call) {
-  if (finished_) return;
-  const bool keep_alive = request_->keep_alive() && http_requests_ < ctx_.config.http_keepalive_requests;
+void HttpSession::OnRequestHandled(const HttpCall& call) {
+  if (s_.finished()) return;
+  const bool keep_alive = request_->keep_alive() && http_requests_ < s_.ctx_.config.http_keepalive_requests;
   if (!call.status.ok()) {
     const bool timeout = call.status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
-    ctx_.metrics.HttpForwardingFailed(timeout ? "timeout" : "error").Increment();
-    spdlog::debug("HandleRequest for {} failed: {}", id_, call.status.error_message());
+    s_.ctx_.metrics.HttpForwardingFailed(timeout ? "timeout" : "error").Increment();
+    spdlog::debug("HandleRequest for {} failed: {}", s_.id_, call.status.error_message());
     return Reject(timeout ? http::status::gateway_timeout : http::status::bad_gateway, "backend_error",
                   timeout ? "the backend did not answer in time" : "the backend could not answer the request");
   }
   const bool head = request_->method() == http::verb::head;
   HttpResponse response;
   if (const auto invalid = ToHttpResponse(call.response, response, head)) {
-    ctx_.metrics.HttpForwardingFailed(invalid->reason).Increment();
-    spdlog::warn("HandleRequest answer for {} refused ({}): {}", id_, invalid->reason, invalid->detail);
+    s_.ctx_.metrics.HttpForwardingFailed(invalid->reason).Increment();
+    spdlog::warn("HandleRequest answer for {} refused ({}): {}", s_.id_, invalid->reason, invalid->detail);
     return Reject(http::status::bad_gateway, "backend_error", "the backend's answer was invalid");
   }
   request_.reset();
   SendResponse(std::move(response), keep_alive, head);
 }
 
-void Session::AwaitNextRequest() {
+void HttpSession::AwaitNextRequest() {
   // Pipelined bytes start the next request at once; otherwise the
   // connection idles under the keep-alive timeout until its first byte.
   if (buffer_.size() > 0) {
-    ArmTimer(TimerPhase::kHandshake, ctx_.config.handshake_timeout);
+    s_.SetPhase(ConnectionPhase::kReadingRequest);
+    s_.ArmTimer(s_.ctx_.config.handshake_timeout);
     return ReadRequestHeader();
   }
-  ArmTimer(TimerPhase::kHttpIdle, ctx_.config.http_keepalive_timeout);
+  s_.SetPhase(ConnectionPhase::kHttpKeepAlive);
+  s_.ArmTimer(s_.ctx_.config.http_keepalive_timeout);
   ReadRequest();
+}
+
+void HttpSession::EmitDisconnect() {
+  auto event = s_.NewEvent();
+  event.mutable_disconnect()->set_requests(http_requests_);
+  s_.loop_.SubmitEvent(s_.route_->backend_index, event);
 }
 
 // ---- Upgrade -----------------------------------------------------------------
 
-void Session::Upgrade(std::string subprotocol, std::string extra_headers) {
+void HttpSession::Upgrade(std::string subprotocol, std::string extra_headers) {
+  s_.SetPhase(ConnectionPhase::kUpgrading);
   subprotocol_ = std::move(subprotocol);
-  MessageReader::Options options;
-  options.max_message_bytes = route_->options.max_message_bytes;
-  if (route_->options.permessage_deflate) {
+  const auto& options = s_.route_->options;
+  MessageReader::Options reader_options;
+  reader_options.max_message_bytes = options.max_message_bytes;
+  if (options.permessage_deflate) {
     const auto offers = JoinedFieldValues(*request_, http::field::sec_websocket_extensions);
-    if (auto agreement = NegotiateDeflate(offers, PolicyFrom(ctx_.config))) {
+    if (auto agreement = NegotiateDeflate(offers, PolicyFrom(s_.ctx_.config))) {
       extensions_ = std::move(agreement->response);
       deflate_window_bits_ = agreement->server_max_window_bits;
-      options.compression = true;
-      options.client_no_context_takeover = agreement->client_no_context_takeover;
-      options.client_max_window_bits = agreement->client_max_window_bits;
+      reader_options.compression = true;
+      reader_options.client_no_context_takeover = agreement->client_no_context_takeover;
+      reader_options.client_max_window_bits = agreement->client_max_window_bits;
     }
   }
-  reader_ = std::make_unique<MessageReader>(options, loop_.compression().inflater());
+  reader_ = std::make_unique<MessageReader>(reader_options, s_.loop_.compression().inflater());
 
-  extra_headers.append(route_->options.response_header_lines);
+  extra_headers.append(options.response_header_lines);
   const auto accept = WebSocketAccept((*request_)[http::field::sec_websocket_key]);
   auto response =
       std::make_shared<const std::string>(BuildUpgradeResponse({accept, subprotocol_, extensions_, extra_headers}));
-  writing_ = true;
-  transport_.With([&](auto& stream) {
+  s_.writing_ = true;
+  s_.transport_.With([&](auto& stream) {
+    // The handler reaches the Session, not this life, which the upgrade ends.
     net::async_write(stream, net::buffer(*response),
-                     [self = shared_from_this(), response](beast::error_code ec, std::size_t) {
+                     [self = s_.shared_from_this(), response](beast::error_code ec, std::size_t) {
                        self->writing_ = false;
                        self->OnUpgradeWritten(ec);
                      });
   });
 }
 
-void Session::OnUpgradeWritten(beast::error_code ec) {
-  if (finished_) return;
-  if (ec) {
-    ctx_.metrics.HandshakeRejected("malformed").Increment();
-    return Finish({1006, "handshake failed", v1::CLOSED_BY_SERVER});
-  }
-  SetState(v1::CONNECTION_STATE_ACTIVE);
-  ctx_.metrics.opened().Increment();
-  EmitOpen();
+WebSocketHandover HttpSession::TakeHandover() {
+  return {std::move(buffer_), std::move(request_), std::move(reader_), std::move(subprotocol_),
+          std::move(extensions_), deflate_window_bits_};
+}
+
+void HttpSession::Release() {
   request_.reset();
-  if (ctx_.config.ping_interval.count() > 0) {
-    ArmTimer(TimerPhase::kHeartbeat, ctx_.config.ping_interval);
-  } else {
-    ArmTimer(TimerPhase::kNone, {});
-  }
-  beast::error_code ignored;
-  socket_.non_blocking(true, ignored);
-  // Frames the client sent right behind its request are already here.
-  if (buffer_.size() > 0 && !ProcessBuffered()) return;
-  if (!writing_) DoWrite();
-  WaitReadable();
+  parser_.reset();
 }
 
 }  // namespace wsgateway
