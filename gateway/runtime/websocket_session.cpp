@@ -38,7 +38,12 @@ WebSocketSession::WebSocketSession(Session& session, WebSocketHandover&& handove
       reader_(std::move(handover.reader)),
       subprotocol_(std::move(handover.subprotocol)),
       extensions_(std::move(handover.extensions)),
-      deflate_window_bits_(handover.deflate_window_bits) {}
+      send_queue_({.max_bytes = session.ctx_.config.send_queue_max_bytes,
+                   .compression_threshold = session.ctx_.config.compression_threshold}) {
+  if (handover.deflate_window_bits != 0) {
+    send_queue_.EnableCompression(session.loop_.compression(), handover.deflate_window_bits);
+  }
+}
 
 void WebSocketSession::Open(const HttpRequest& request) {
   s_.SetPhase(ConnectionPhase::kOpen);
@@ -53,7 +58,7 @@ void WebSocketSession::Open(const HttpRequest& request) {
   s_.socket_.non_blocking(true, ignored);
   // Frames the client sent right behind its request are already here.
   if (buffer_.size() > 0 && !ProcessBuffered()) return;
-  if (!s_.writing_) DoWrite();
+  DoWrite();
   WaitReadable();
 }
 
@@ -313,9 +318,9 @@ bool WebSocketSession::RequestClose(std::uint16_t code, std::string reason, v1::
   if (s_.phase_ != ConnectionPhase::kOpen) return false;
   s_.close_info_ = CloseInfo{code, reason, closed_by};
   s_.SetPhase(ConnectionPhase::kCloseQueued);
-  TakeDeferred();
-  queue_.push_back(MakeCloseFrame(code, std::move(reason)));
-  if (!s_.writing_) DoWrite();
+  send_queue_.DropDeferred();
+  send_queue_.QueueClose(MakeCloseFrame(code, std::move(reason)));
+  DoWrite();
   return true;
 }
 
@@ -338,14 +343,14 @@ void WebSocketSession::OnClientClose(std::uint16_t code, std::string_view reason
   // Our own close may already be queued; it then serves as the reply.
   const bool close_queued = s_.phase_ == ConnectionPhase::kCloseQueued;
   s_.SetPhase(ConnectionPhase::kCloseReceived);
-  TakeDeferred();
+  send_queue_.DropDeferred();
   if (!close_queued) {
     // Echo the code (section 5.5.1); a close without one gets one without.
     const std::uint16_t echo = code == 1005 ? 0 : code;
-    queue_.push_back(MakeCloseFrame(echo, {}));
+    send_queue_.QueueClose(MakeCloseFrame(echo, {}));
   }
   s_.ArmTimer(s_.ctx_.config.close_timeout);
-  if (!s_.writing_) DoWrite();
+  DoWrite();
   WaitReadable();
 }
 
@@ -355,17 +360,17 @@ void WebSocketSession::FailConnection(std::uint16_t code, std::string_view reaso
   if (s_.phase_ == ConnectionPhase::kCloseSent) return StartTeardown();
   // Input is over: our close with the failure's code is the last frame.
   s_.SetPhase(ConnectionPhase::kCloseReceived);
-  DropUnsentFrames();
-  queue_.push_back(MakeCloseFrame(code, std::string(reason)));
+  send_queue_.DropUnsent();
+  send_queue_.QueueClose(MakeCloseFrame(code, std::string(reason)));
   s_.ArmTimer(s_.ctx_.config.close_timeout);
-  if (!s_.writing_) DoWrite();
+  DoWrite();
   // Keep reading: a client still sending must not get a reset that
   // destroys the close frame before it reads it.
   WaitReadable();
 }
 
 void WebSocketSession::AfterCloseSent() {
-  DropUnsentFrames();
+  send_queue_.DropUnsent();
   if (s_.phase_ == ConnectionPhase::kCloseReceived) return StartTeardown();
   if (s_.phase_ != ConnectionPhase::kCloseQueued) return;
   // We closed first: wait for the client's close frame.
@@ -443,7 +448,7 @@ void WebSocketSession::Describe(v1::ClientInfo* info) const {
   info->set_bytes_out(bytes_out_);
   info->set_messages_in(messages_in_);
   info->set_messages_out(messages_out_);
-  info->set_send_queue_bytes(queued_bytes_ + deferred_bytes_);
+  info->set_send_queue_bytes(send_queue_.unwritten_bytes());
 }
 
 }  // namespace wsgateway

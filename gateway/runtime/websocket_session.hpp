@@ -10,8 +10,9 @@
 // scratch buffer; through TLS it reads into a buffer of the transport's.
 // Loop thread only, like its Session, which it lives inside.
 //
-// The outbound half (queue, deferred pushes, compression, gathered writes)
-// is kept together in websocket_session_write.cpp.
+// What waits to be written is a SendQueue, which holds the outbound rules
+// (accounting, deferred pushes, compression, the gather list) without I/O;
+// the writes themselves are in websocket_session_write.cpp.
 
 #include <boost/beast/core/flat_buffer.hpp>
 #include <chrono>
@@ -27,7 +28,7 @@
 #include "gateway/runtime/token_bucket.hpp"
 #include "gateway/websocket/message_reader.hpp"
 #include "gateway/websocket/outbound_frame.hpp"
-#include "gateway/websocket/utf8_validator.hpp"
+#include "gateway/websocket/send_queue.hpp"
 #include "wsgateway/v1/backend.pb.h"
 
 namespace wsgateway {
@@ -126,23 +127,12 @@ class WebSocketSession {
   void StartTeardown();
 
   // Writing (websocket_session_write.cpp).
-  EnqueueResult Admit(OutboundFrame&& frame);
-  void Defer(OutboundFrame&& frame);
-  void ReleaseDeferred();
-  // Empties the deferred messages (to send them, or to drop them at a close).
-  std::vector<OutboundFrame> TakeDeferred();
-  // Checks a text frame as part of its message; false when it must be
-  // refused. Keeps the open message's UTF-8 state.
-  bool ContinuesValidText(const OutboundFrame& frame);
-  void MaybeCompress(OutboundFrame& frame);
   // False when the queue was over its limit and the client was closed.
   bool SendControl(FrameType type, std::string_view payload);
-  // Unwritten pongs at the end of the queue (counted up to the number
-  // that starts coalescing).
-  std::size_t PongsWaitingAtTheBack() const;
+  // The client does not read what it is sent: closed with 1008.
+  void CloseSlowConsumer();
   void DoWrite();
   void OnWrite(boost::beast::error_code ec, std::size_t bytes);
-  void DropUnsentFrames();
 
   // Events to the backend.
   void EmitOpen(const HttpRequest& request);
@@ -155,24 +145,9 @@ class WebSocketSession {
   std::unique_ptr<MessageReader> reader_;
   std::string subprotocol_;
   std::string extensions_;
-  int deflate_window_bits_ = 0;  // 0: no compression
 
-  // Frames not yet written; [queue_head_, end) are pending, the first
-  // write_count_ of them in flight.
-  std::vector<OutboundFrame> queue_;
-  std::size_t queue_head_ = 0;
-  std::size_t queued_bytes_ = 0;
-  std::size_t write_count_ = 0;
-  // Headers and buffers of the write in flight.
-  std::vector<std::uint8_t> write_headers_;
-  std::vector<boost::asio::const_buffer> write_buffers_;
-  // Messages pushed while a fragmented one is open wait here for its end.
-  std::vector<OutboundFrame> deferred_;
-  std::size_t deferred_bytes_ = 0;
-  bool fragment_open_ = false;
-  FrameType fragment_type_ = FrameType::kText;
-  // UTF-8 state of the fragmented text message open towards the client.
-  Utf8Validator outbound_text_;
+  // What waits to be written to the client.
+  SendQueue send_queue_;
 
   std::optional<std::chrono::steady_clock::time_point> last_sent_;
   // A ping is unanswered while nothing arrived since it was sent.
