@@ -12,14 +12,12 @@
 #include "gateway/runtime/gateway.hpp"
 #include "gateway/runtime/loop_thread.hpp"
 #include "gateway/runtime/session.hpp"
+#include "gateway/websocket/protocol_rules.hpp"
 
 namespace wsgateway {
 namespace {
 
 using Results = std::vector<ConnectionResult>;
-
-// The close code a caller's 0 stands for: a normal closure.
-std::uint16_t CloseCode(std::uint16_t requested) { return requested == 0 ? 1000 : requested; }
 
 Outcome ToOutcome(Session::EnqueueResult result) {
   switch (result) {
@@ -52,7 +50,7 @@ ConnectionResult PushTo(Session* session, OutboundFrame frame) {
 ConnectionResult CloseOn(Session* session, std::uint16_t code, std::string reason) {
   if (session == nullptr) return {};
   const auto state = session->state();
-  const bool started = session->RequestClose(CloseCode(code), std::move(reason), v1::CLOSED_BY_BACKEND);
+  const bool started = session->RequestClose(RequestedCloseCode(code), std::move(reason), v1::CLOSED_BY_BACKEND);
   return {started ? Outcome::kOk : Outcome::kNotActive, state};
 }
 

@@ -27,8 +27,7 @@ OutboundFrameCheck MakePushedClose(v1::Frame&& frame) {
     check.error = std::move(error);
     return check;
   }
-  const auto code = static_cast<std::uint16_t>(close.code() == 0 ? 1000 : close.code());
-  check.frame = MakeCloseFrame(code, std::move(*frame.mutable_close()->mutable_reason()));
+  check.frame = MakeCloseFrame(RequestedCloseCode(close.code()), std::move(*frame.mutable_close()->mutable_reason()));
   return check;
 }
 

@@ -26,4 +26,10 @@ bool IsValidReceivedCloseCode(std::uint32_t code);
 // sentence that says what is wrong. Code 0 stands for 1000.
 std::string CheckCloseRequest(std::uint32_t code, std::string_view reason);
 
+// The close code a request's code stands for: 0 (left unset) is a normal
+// closure, 1000; any other code was checked by CheckCloseRequest.
+constexpr std::uint16_t RequestedCloseCode(std::uint32_t code) {
+  return code == 0 ? 1000 : static_cast<std::uint16_t>(code);
+}
+
 }  // namespace wsgateway

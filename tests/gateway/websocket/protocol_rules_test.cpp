@@ -117,6 +117,13 @@ TEST(CheckCloseRequestTest, AcceptsNormalAndApplicationCodes) {
   }
 }
 
+// One default for every caller: an unset code is a normal closure.
+TEST(RequestedCloseCodeTest, ZeroStandsForNormalClosure) {
+  EXPECT_EQ(RequestedCloseCode(0), 1000);
+  EXPECT_EQ(RequestedCloseCode(1000), 1000);
+  EXPECT_EQ(RequestedCloseCode(4321), 4321);
+}
+
 // Reserved, protocol-level and out-of-range codes are refused with a sentence
 // that names the code.
 TEST(CheckCloseRequestTest, RejectsOtherCodesNamingThem) {
