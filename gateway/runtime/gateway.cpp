@@ -129,6 +129,10 @@ void Gateway::DoAccept() {
       return;
     }
     metrics_.accepted().Increment();
+    // Counted now, not when its loop makes the session: a burst of accepts
+    // outruns the posts, and the reserve must hold for descriptors already
+    // taken. The session gives the count back.
+    open_client_sockets_.fetch_add(1, std::memory_order_relaxed);
     // Reserved here, in accept order; a refused connection is still adopted
     // so that it is answered once its request has been read. The peer's
     // address (a system call) is asked only when it is counted; a peer gone

@@ -33,7 +33,9 @@ struct GatewayContext {
   // Bytes held in unfinished client messages, all loops together
   // (pending_messages_max_bytes); owned by the Gateway.
   std::atomic<std::size_t>* pending_message_bytes = nullptr;
-  // Client sockets open (sessions alive), all loops together; the listener
+  // Client sockets open, all loops together: counted by the listener as it
+  // accepts (a socket posted to its loop holds a descriptor before its
+  // session exists), given back when the session is destroyed. The listener
   // stops accepting short of the open-file limit. Owned by the Gateway.
   std::atomic<std::size_t>* open_client_sockets = nullptr;
 };

@@ -74,10 +74,10 @@ Session::Session(EventLoop& loop, LoopSocket&& socket, std::uint64_t counter, co
       remote_address_(RemoteAddressOf(socket_)),
       connected_at_(std::chrono::system_clock::now()),
       last_received_(steady_clock::now()),
-      life_(std::in_place_type<HttpSession>, *this) {
-  if (ctx_.open_client_sockets != nullptr) ctx_.open_client_sockets->fetch_add(1, std::memory_order_relaxed);
-}
+      life_(std::in_place_type<HttpSession>, *this) {}
 
+// The listener counted the socket when it accepted it (open_client_sockets);
+// the session gives it back.
 Session::~Session() {
   if (ctx_.open_client_sockets != nullptr) ctx_.open_client_sockets->fetch_sub(1, std::memory_order_relaxed);
 }
