@@ -1,5 +1,6 @@
 #include "gateway/websocket/outbound_frame.hpp"
 
+#include "gateway/websocket/frame_codec.hpp"
 #include "gateway/websocket/protocol_rules.hpp"
 #include "gateway/websocket/utf8_validator.hpp"
 
@@ -96,6 +97,36 @@ OutboundFrameCheck MakeOutboundFrame(v1::Frame&& frame, std::size_t max_message_
 
 OutboundFrame MakeCloseFrame(std::uint16_t code, std::string reason) {
   return OutboundFrame{FrameType::kClose, std::make_shared<const std::string>(std::move(reason)), code};
+}
+
+std::uint8_t WireOpcode(const OutboundFrame& frame) {
+  namespace fc = frame_codec;
+  switch (frame.type) {
+    case FrameType::kText:
+      return frame.continuation ? fc::kContinuation : fc::kText;
+    case FrameType::kBinary:
+      return frame.continuation ? fc::kContinuation : fc::kBinary;
+    case FrameType::kPing:
+      return fc::kPing;
+    case FrameType::kPong:
+      return fc::kPong;
+    case FrameType::kClose:
+      break;
+  }
+  return fc::kClose;
+}
+
+std::size_t WriteOutboundHeader(const OutboundFrame& frame, std::uint8_t* out) {
+  static_assert(kMaxOutboundHeaderBytes >= frame_codec::kMaxHeaderBytes + 2);
+  const std::size_t code_bytes = frame.type == FrameType::kClose && frame.close_code != 0 ? 2 : 0;
+  auto& header = *reinterpret_cast<std::uint8_t(*)[frame_codec::kMaxHeaderBytes]>(out);
+  std::size_t size =
+      frame_codec::WriteHeader(frame.fin, frame.compressed, WireOpcode(frame), frame.size() + code_bytes, header);
+  if (code_bytes != 0) {
+    out[size++] = static_cast<std::uint8_t>(frame.close_code >> 8);
+    out[size++] = static_cast<std::uint8_t>(frame.close_code);
+  }
+  return size;
 }
 
 }  // namespace wsgateway

@@ -44,4 +44,14 @@ OutboundFrameCheck MakeOutboundFrame(v1::Frame&& frame, std::size_t max_message_
 // A close frame with an already validated code and reason.
 OutboundFrame MakeCloseFrame(std::uint16_t code, std::string reason);
 
+// The RFC 6455 opcode the frame goes out with (continuation for a piece
+// after the first).
+std::uint8_t WireOpcode(const OutboundFrame& frame);
+
+// What precedes the payload on the wire: the frame header and, for a close
+// frame with a code, the code. At most this many bytes.
+constexpr std::size_t kMaxOutboundHeaderBytes = 16;
+// Writes it into `out`; returns its size.
+std::size_t WriteOutboundHeader(const OutboundFrame& frame, std::uint8_t* out);
+
 }  // namespace wsgateway

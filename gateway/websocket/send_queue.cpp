@@ -2,50 +2,13 @@
 
 #include <algorithm>
 #include <cassert>
-#include <cstring>
 #include <utility>
 
-#include "gateway/websocket/frame_codec.hpp"
 #include "gateway/websocket/loop_compression.hpp"
 
 namespace wsgateway {
 
-namespace fc = frame_codec;
 namespace net = boost::asio;
-
-namespace {
-
-std::uint8_t WireOpcode(const OutboundFrame& frame) {
-  switch (frame.type) {
-    case FrameType::kText:
-      return frame.continuation ? fc::kContinuation : fc::kText;
-    case FrameType::kBinary:
-      return frame.continuation ? fc::kContinuation : fc::kBinary;
-    case FrameType::kPing:
-      return fc::kPing;
-    case FrameType::kPong:
-      return fc::kPong;
-    case FrameType::kClose:
-      break;
-  }
-  return fc::kClose;
-}
-
-// Writes the frame's header, and a close frame's code after it, into
-// `out`; returns the bytes written.
-std::size_t WriteFrameHeader(const OutboundFrame& frame, std::uint8_t* out) {
-  std::uint8_t header[fc::kMaxHeaderBytes];
-  const std::size_t code_bytes = frame.type == FrameType::kClose && frame.close_code != 0 ? 2 : 0;
-  std::size_t size = fc::WriteHeader(frame.fin, frame.compressed, WireOpcode(frame), frame.size() + code_bytes, header);
-  if (code_bytes != 0) {
-    header[size++] = static_cast<std::uint8_t>(frame.close_code >> 8);
-    header[size++] = static_cast<std::uint8_t>(frame.close_code);
-  }
-  std::memcpy(out, header, size);
-  return size;
-}
-
-}  // namespace
 
 SendQueue::SendQueue(const Options& options) : options_(options) {}
 
@@ -205,13 +168,13 @@ std::span<const net::const_buffer> SendQueue::PrepareWrite() {
     return {};
   }
   const std::size_t available = std::min(queue_.size() - queue_head_, kMaxFramesPerWrite);
-  write_headers_.resize(available * fc::kMaxHeaderBytes);
+  write_headers_.resize(available * kMaxOutboundHeaderBytes);
   write_buffers_.reserve(available * 2);
   std::size_t bytes = 0;
   while (write_count_ < available && bytes < kMaxBytesPerWrite) {
     const OutboundFrame& frame = queue_[queue_head_ + write_count_];
-    std::uint8_t* header = write_headers_.data() + write_count_ * fc::kMaxHeaderBytes;
-    const std::size_t header_size = WriteFrameHeader(frame, header);
+    std::uint8_t* header = write_headers_.data() + write_count_ * kMaxOutboundHeaderBytes;
+    const std::size_t header_size = WriteOutboundHeader(frame, header);
     write_buffers_.emplace_back(header, header_size);
     if (frame.size() > 0) write_buffers_.emplace_back(frame.payload->data(), frame.size());
     bytes += header_size + frame.size();

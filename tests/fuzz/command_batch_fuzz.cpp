@@ -30,22 +30,6 @@ namespace {
 using namespace wsgateway;
 namespace fc = frame_codec;
 
-std::uint8_t WireOpcode(const OutboundFrame& frame) {
-  switch (frame.type) {
-    case FrameType::kText:
-      return frame.continuation ? fc::kContinuation : fc::kText;
-    case FrameType::kBinary:
-      return frame.continuation ? fc::kContinuation : fc::kBinary;
-    case FrameType::kPing:
-      return fc::kPing;
-    case FrameType::kPong:
-      return fc::kPong;
-    case FrameType::kClose:
-      return fc::kClose;
-  }
-  return 0xF;
-}
-
 void CheckFrame(const OutboundFrame& frame) {
   FUZZ_CHECK(frame.payload != nullptr);
   switch (frame.type) {
@@ -86,14 +70,9 @@ void CheckWire(OutboundFrame frame, LoopCompression& compression) {
   }
   const bool close = frame.type == FrameType::kClose;
   const std::size_t code_bytes = close && frame.close_code != 0 ? 2 : 0;
-  std::uint8_t header[fc::kMaxHeaderBytes];
-  const std::size_t header_size =
-      fc::WriteHeader(frame.fin, frame.compressed, WireOpcode(frame), frame.size() + code_bytes, header);
+  std::uint8_t header[kMaxOutboundHeaderBytes];
+  const std::size_t header_size = WriteOutboundHeader(frame, header);
   std::string wire(reinterpret_cast<const char*>(header), header_size);
-  if (code_bytes != 0) {
-    wire.push_back(static_cast<char>(frame.close_code >> 8));
-    wire.push_back(static_cast<char>(frame.close_code & 0xFF));
-  }
   wire.append(*frame.payload);
 
   const auto unpacked = fc::Unpack(wire, wire.size());

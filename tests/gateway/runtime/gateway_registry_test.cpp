@@ -32,6 +32,7 @@
 #include "gateway/runtime/session.hpp"
 #include "gateway/websocket/outbound_frame.hpp"
 #include "metrics/gateway_metrics.hpp"
+#include "tests/gateway/runtime/in_process_gateway.hpp"
 #include "tests/support/ws_client.hpp"
 
 namespace wsgateway {
@@ -79,42 +80,8 @@ OutboundFrame TextFrame(std::string text) {
   return OutboundFrame{FrameType::kText, std::make_shared<const std::string>(std::move(text)), 0};
 }
 
-class GatewayRegistryTest : public ::testing::Test {
+class GatewayRegistryTest : public testing::InProcessGatewayTest {
  protected:
-  GatewayRegistryTest() {
-    config_.listen = "127.0.0.1:0";
-    config_.threads = 2;
-    config_.backend.clear();
-    config_.reject_upgrades_without_backend = false;
-    config_.handshake_timeout = 5s;
-    config_.ping_interval = 30s;
-    config_.backend_event_timeout = 60s;
-  }
-
-  void SetUp() override {
-    Configure(config_);
-    gateway_ = std::make_unique<Gateway>(config_, metrics_, control_.get_executor());
-    gateway_->Start();
-    control_thread_ = std::thread([this] { control_.run(); });
-    port_ = gateway_->websocket_endpoint().port();
-    ASSERT_NE(port_, 0);
-  }
-
-  // The shutdown order of server/main.cpp: control stopped first, then the
-  // gateway, then the cancelled accept and timers completed.
-  void TearDown() override {
-    control_.stop();
-    if (control_thread_.joinable()) control_thread_.join();
-    if (!gateway_) return;
-    gateway_->Stop(2s);
-    control_.restart();
-    control_.poll();
-    gateway_.reset();
-  }
-
-  // Lets a suite change the configuration before the gateway starts.
-  virtual void Configure(Config&) {}
-
   // Runs `inspect(loop)` on loop `index`; nullopt if it did not answer in time.
   template <typename Inspect>
   auto OnLoop(std::size_t index, Inspect inspect) -> std::optional<std::invoke_result_t<Inspect&, EventLoop&>> {
@@ -197,14 +164,6 @@ class GatewayRegistryTest : public ::testing::Test {
     EXPECT_EQ(Gauge(StateLabel::kActive), active);
     EXPECT_EQ(Gauge(StateLabel::kClosing), closing);
   }
-
-  Config config_;
-  metrics::GatewayMetrics metrics_;
-  boost::asio::io_context control_{1};
-  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> control_work_{control_.get_executor()};
-  std::unique_ptr<Gateway> gateway_;
-  std::thread control_thread_;
-  std::uint16_t port_ = 0;
 };
 
 // A TCP connection that has sent nothing is registered in state CONNECTION,

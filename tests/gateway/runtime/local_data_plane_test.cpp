@@ -27,6 +27,7 @@
 #include "gateway/runtime/connection_id.hpp"
 #include "gateway/runtime/gateway.hpp"
 #include "metrics/gateway_metrics.hpp"
+#include "tests/gateway/runtime/in_process_gateway.hpp"
 #include "tests/support/ws_client.hpp"
 
 namespace wsgateway {
@@ -49,41 +50,12 @@ std::vector<Outcome> Outcomes(const std::vector<ConnectionResult>& results) {
   return out;
 }
 
-class LocalDataPlaneTest : public ::testing::Test {
+class LocalDataPlaneTest : public testing::InProcessGatewayTest {
  protected:
-  LocalDataPlaneTest() {
-    config_.listen = "127.0.0.1:0";
-    config_.threads = 2;
-    config_.backend.clear();
-    config_.reject_upgrades_without_backend = false;
-    config_.handshake_timeout = 5s;
-    config_.ping_interval = 30s;
-    config_.backend_event_timeout = 60s;
-  }
-
   void SetUp() override {
-    Configure(config_);
-    gateway_ = std::make_unique<Gateway>(config_, metrics_, control_.get_executor());
+    InProcessGatewayTest::SetUp();
     plane_ = std::make_unique<LocalDataPlane>(*gateway_);
-    gateway_->Start();
-    control_thread_ = std::thread([this] { control_.run(); });
-    port_ = gateway_->websocket_endpoint().port();
-    ASSERT_NE(port_, 0);
   }
-
-  // The shutdown order of server/main.cpp.
-  void TearDown() override {
-    control_.stop();
-    if (control_thread_.joinable()) control_thread_.join();
-    if (!gateway_) return;
-    gateway_->Stop(2s);
-    control_.restart();
-    control_.poll();
-    plane_.reset();
-    gateway_.reset();
-  }
-
-  virtual void Configure(Config&) {}
 
   // Runs `call(done)` and waits for its answer; nullopt if none came in time.
   template <typename Result, typename Call>
@@ -187,13 +159,7 @@ class LocalDataPlaneTest : public ::testing::Test {
     EXPECT_EQ(client.CloseReason(), reason);
   }
 
-  Config config_;
-  metrics::GatewayMetrics metrics_;
-  boost::asio::io_context control_{1};
-  std::thread control_thread_;
-  std::unique_ptr<Gateway> gateway_;
   std::unique_ptr<LocalDataPlane> plane_;
-  std::uint16_t port_ = 0;
 };
 
 // Clients on both loops, for the tests that need them.

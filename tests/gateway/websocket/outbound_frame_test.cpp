@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 
 #include <cstddef>
+#include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 
@@ -244,6 +246,29 @@ TEST(OutboundFrameTest, CopiesShareOnePayload) {
   ASSERT_TRUE(check.error.empty()) << check.error;
   const OutboundFrame copy = check.frame;
   EXPECT_EQ(copy.payload.get(), check.frame.payload.get());
+}
+
+// A close frame's code travels right behind its header, counted in the
+// header's length; a close without a code has none.
+TEST(OutboundFrameTest, WriteOutboundHeaderPutsACloseCodeBehindTheHeader) {
+  std::uint8_t header[kMaxOutboundHeaderBytes];
+  const auto close = MakeCloseFrame(4001, "bye");
+  ASSERT_EQ(WriteOutboundHeader(close, header), 4u);
+  EXPECT_EQ(header[0], 0x88);  // FIN, close
+  EXPECT_EQ(header[1], 5);     // code and reason
+  EXPECT_EQ(header[2], 4001 >> 8);
+  EXPECT_EQ(header[3], 4001 & 0xFF);
+
+  ASSERT_EQ(WriteOutboundHeader(MakeCloseFrame(0, ""), header), 2u);
+  EXPECT_EQ(header[1], 0);
+}
+
+// A piece after the first goes out as a continuation frame.
+TEST(OutboundFrameTest, WireOpcodeOfALaterPieceIsContinuation) {
+  OutboundFrame piece{FrameType::kBinary, std::make_shared<const std::string>("x"), 0};
+  EXPECT_EQ(WireOpcode(piece), 0x2);
+  piece.continuation = true;
+  EXPECT_EQ(WireOpcode(piece), 0x0);
 }
 
 }  // namespace
