@@ -61,15 +61,15 @@ grpc::ServerUnaryReactor* ChangeGroups(DataPlane& data_plane, const AdminCall& c
     return call.reactor();
   }
   if (!NamesConnection(call, connection_id)) return call.reactor();
-  data_plane.ChangeGroups(connection_id, GroupChange{kind, DistinctNames(groups)},
-                          [call, id = connection_id, answer, action](GroupsResult changed) {
-                            const auto status = ResultStatus(changed.result, {.connection_id = id,
-                                                                              .action = action,
-                                                                              .member_of = changed.member_of,
-                                                                              .joining = changed.joining});
-                            if (status.ok()) answer->Assign(changed.groups.begin(), changed.groups.end());
-                            call.Finish(status);
-                          });
+  data_plane.ChangeGroups(
+      connection_id, GroupChange{kind, DistinctNames(groups)},
+      [call, id = connection_id, answer, action](GroupsResult changed) {
+        const auto status = ResultStatus(
+            changed.result,
+            {.connection_id = id, .action = action, .member_of = changed.member_of, .joining = changed.joining});
+        if (status.ok()) answer->Assign(changed.groups.begin(), changed.groups.end());
+        call.Finish(status);
+      });
   return call.reactor();
 }
 
@@ -162,13 +162,13 @@ grpc::ServerUnaryReactor* AdminService::Broadcast(grpc::CallbackServerContext* c
         request->filter(), std::move(check.frame), {exclude.begin(), exclude.end()},
         [call, response](BroadcastTally tally) {
           if (tally.refused_invalid_utf8 > 0) {
-            return call.Finish(
-                {grpc::StatusCode::INVALID_ARGUMENT,
-                 "this piece would make the fragmented text message open on " +
-                     std::to_string(tally.refused_invalid_utf8) +
-                     " connections invalid UTF-8 (or it ends the message inside a character); it was "
-                     "not sent to them and their message is still open (" +
-                     std::to_string(tally.queued) + " other connections took it): continue with valid UTF-8"});
+            return call.Finish({grpc::StatusCode::INVALID_ARGUMENT,
+                                "this piece would make the fragmented text message open on " +
+                                    std::to_string(tally.refused_invalid_utf8) +
+                                    " connections invalid UTF-8 (or it ends the message inside a character); it was "
+                                    "not sent to them and their message is still open (" +
+                                    std::to_string(tally.queued) +
+                                    " other connections took it): continue with valid UTF-8"});
           }
           response->set_queued(tally.queued);
           response->set_dropped_slow_consumers(tally.dropped_slow_consumers);
@@ -225,13 +225,12 @@ grpc::ServerUnaryReactor* AdminService::GetClientInfo(grpc::CallbackServerContex
                                                       v1::GetClientInfoResponse* response) {
   return Serve(context, "GetClientInfo", [&](const AdminCall& call) -> grpc::ServerUnaryReactor* {
     if (!NamesConnection(call, request->connection_id())) return call.reactor();
-    data_plane_.Describe(request->connection_id(),
-                         [call, request, response](std::pair<ConnectionResult, v1::ClientInfo> described) {
-                           const auto status =
-                               ResultStatus(described.first, {.connection_id = request->connection_id()});
-                           if (status.ok()) response->mutable_info()->Swap(&described.second);
-                           call.Finish(status);
-                         });
+    data_plane_.Describe(
+        request->connection_id(), [call, request, response](std::pair<ConnectionResult, v1::ClientInfo> described) {
+          const auto status = ResultStatus(described.first, {.connection_id = request->connection_id()});
+          if (status.ok()) response->mutable_info()->Swap(&described.second);
+          call.Finish(status);
+        });
     return call.reactor();
   });
 }

@@ -8,6 +8,7 @@
 //
 // Thread-safety: Check from any thread, concurrently with Reload.
 
+#include <absl/base/thread_annotations.h>
 #include <grpcpp/grpcpp.h>
 
 #include <array>
@@ -60,7 +61,7 @@ class BearerTokens {
   Digests listed_;
   bool required_ = false;
   mutable std::mutex mutex_;
-  std::shared_ptr<const Digests> digests_;
+  std::shared_ptr<const Digests> digests_ ABSL_GUARDED_BY(mutex_);
 };
 
 }  // namespace wsgateway::admin

@@ -8,6 +8,7 @@
 // Thread-safety: AddLoop at start-up; Collect from the metrics listener's thread
 // while the loops count.
 
+#include <absl/base/thread_annotations.h>
 #include <prometheus/collectable.h>
 #include <prometheus/metric_family.h>
 
@@ -33,7 +34,8 @@ class LoopCountersCollector : public prometheus::Collectable {
 
  private:
   mutable std::mutex mutex_;
-  std::vector<std::unique_ptr<LoopCounters>> counters_;  // shared_ first
+  std::vector<std::unique_ptr<LoopCounters>> counters_ ABSL_GUARDED_BY(mutex_);  // shared_ first
+  // Set in the constructor, never changed: read without the mutex.
   LoopCounters* shared_ = nullptr;
 };
 

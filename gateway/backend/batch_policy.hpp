@@ -18,6 +18,9 @@
 // never past its batch limit (backend_max_message_bytes, or less once the
 // backend refused a batch as too large).
 //
+// The measurements behind the numbers here are in docs/benchmarks.md
+// ("What changed and what it bought").
+//
 // Constants and pure functions only: any thread.
 
 #include <cstddef>

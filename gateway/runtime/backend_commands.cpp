@@ -76,9 +76,9 @@ void ApplyBackendCommands(v1::CommandBatch& batch, Gateway& gateway, DataPlane& 
         refused.Command(CommandKind::kDisconnect, CommandResult::kInvalid);
         continue;
       }
-      deliveries.push_back({std::move(*disconnect->mutable_connection_id()), Delivery::Kind::kClose,
-                            MakeCloseFrame(static_cast<std::uint16_t>(disconnect->code()),
-                                           std::move(*disconnect->mutable_reason()))});
+      deliveries.push_back(
+          {std::move(*disconnect->mutable_connection_id()), Delivery::Kind::kClose,
+           MakeCloseFrame(static_cast<std::uint16_t>(disconnect->code()), std::move(*disconnect->mutable_reason()))});
       kinds.push_back(CommandKind::kDisconnect);
     }
   }

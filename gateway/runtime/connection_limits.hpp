@@ -17,6 +17,7 @@
 // never per message. Without limits nothing is counted or locked. The
 // ConnectionLimits must outlive its slots.
 
+#include <absl/base/thread_annotations.h>
 #include <boost/asio/ip/address.hpp>
 
 #include <cstddef>
@@ -84,8 +85,8 @@ class ConnectionLimits {
   const std::size_t max_total_;
   const std::size_t max_per_address_;
   mutable std::mutex mutex_;
-  std::size_t total_ = 0;
-  std::unordered_map<boost::asio::ip::address, std::size_t> per_address_;
+  std::size_t total_ ABSL_GUARDED_BY(mutex_) = 0;
+  std::unordered_map<boost::asio::ip::address, std::size_t> per_address_ ABSL_GUARDED_BY(mutex_);
 };
 
 }  // namespace wsgateway

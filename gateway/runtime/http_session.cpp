@@ -98,10 +98,9 @@ void HttpSession::ReadRequest() {
   s_.reading_ = true;
   // The first bytes move the connection from CONNECTION to HANDSHAKE.
   s_.transport_.With([&](auto& stream) {
-    stream.async_read_some(buffer_.prepare(kFirstReadBytes),
-                           [self = s_.shared_from_this(), this](beast::error_code ec, std::size_t bytes) {
-                             OnRequestStarted(ec, bytes);
-                           });
+    stream.async_read_some(
+        buffer_.prepare(kFirstReadBytes),
+        [self = s_.shared_from_this(), this](beast::error_code ec, std::size_t bytes) { OnRequestStarted(ec, bytes); });
   });
 }
 
@@ -391,10 +390,9 @@ void HttpSession::OnPlainRequestHeader() {
   }
   s_.reading_ = true;
   s_.transport_.With([&](auto& stream) {
-    http::async_read(stream, buffer_, *parser_,
-                     [self = s_.shared_from_this(), this](beast::error_code ec, std::size_t bytes) {
-                       OnReadBody(ec, bytes);
-                     });
+    http::async_read(
+        stream, buffer_, *parser_,
+        [self = s_.shared_from_this(), this](beast::error_code ec, std::size_t bytes) { OnReadBody(ec, bytes); });
   });
 }
 
@@ -500,8 +498,8 @@ void HttpSession::Upgrade(std::string subprotocol, std::string extra_headers) {
 }
 
 WebSocketHandover HttpSession::TakeHandover() {
-  return {std::move(buffer_), std::move(request_), std::move(reader_), std::move(subprotocol_),
-          std::move(extensions_), deflate_window_bits_};
+  return {std::move(buffer_),      std::move(request_),    std::move(reader_),
+          std::move(subprotocol_), std::move(extensions_), deflate_window_bits_};
 }
 
 void HttpSession::Release() {

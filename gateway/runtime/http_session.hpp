@@ -18,8 +18,8 @@
 
 #include "gateway/backend/unary_call.hpp"
 #include "gateway/http/http_response_rules.hpp"
-#include "gateway/websocket/websocket_handshake.hpp"
 #include "gateway/runtime/websocket_session.hpp"
+#include "gateway/websocket/websocket_handshake.hpp"
 #include "wsgateway/v1/backend.pb.h"
 
 namespace wsgateway {

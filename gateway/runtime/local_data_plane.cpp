@@ -102,8 +102,7 @@ GroupsResult ChangeGroupsOn(Session* session, const GroupChange& change) {
 // one post, nothing shared. Without a place (an id this process cannot
 // have issued) it answers at once, with work(nullptr).
 template <typename Work, typename Result>
-void AtConnection(Gateway& gateway, std::optional<Gateway::Location> where, Work work,
-                  DataPlane::Done<Result> done) {
+void AtConnection(Gateway& gateway, std::optional<Gateway::Location> where, Work work, DataPlane::Done<Result> done) {
   if (!where) return done(work(nullptr));
   auto& loop = gateway.loop(where->loop);
   loop.Post([&loop, counter = where->counter, work = std::move(work), done = std::move(done)]() mutable {
@@ -269,7 +268,8 @@ struct ListWork : std::enable_shared_from_this<ListWork> {
 }  // namespace
 
 void LocalDataPlane::Push(std::vector<std::string> connection_ids, OutboundFrame frame, Done<Results> done) {
-  if (connection_ids.size() != 1) return OnEach(gateway_, PushEach{std::move(connection_ids), std::move(frame)}, std::move(done));
+  if (connection_ids.size() != 1)
+    return OnEach(gateway_, PushEach{std::move(connection_ids), std::move(frame)}, std::move(done));
   AtConnection(
       gateway_, gateway_.Resolve(connection_ids.front()),
       [frame = std::move(frame)](Session* session) { return Results{PushTo(session, frame)}; }, std::move(done));
@@ -300,7 +300,9 @@ void LocalDataPlane::Close(std::string connection_id, std::uint16_t code, std::s
                            Done<ConnectionResult> done) {
   AtConnection(
       gateway_, gateway_.Resolve(connection_id),
-      [code, reason = std::move(reason)](Session* session) mutable { return CloseOn(session, code, std::move(reason)); },
+      [code, reason = std::move(reason)](Session* session) mutable {
+        return CloseOn(session, code, std::move(reason));
+      },
       std::move(done));
 }
 

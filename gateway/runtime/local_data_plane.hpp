@@ -27,8 +27,7 @@ class LocalDataPlane final : public DataPlane {
   void Close(std::string connection_id, std::uint16_t code, std::string reason, Done<ConnectionResult> done) override;
   void Find(std::string connection_id, Done<ConnectionResult> done) override;
   void Describe(std::string connection_id, Done<std::pair<ConnectionResult, v1::ClientInfo>> done) override;
-  void List(v1::ConnectionFilter filter, std::uint32_t page_size, std::string page_token,
-            Done<ListPage> done) override;
+  void List(v1::ConnectionFilter filter, std::uint32_t page_size, std::string page_token, Done<ListPage> done) override;
   void ChangeGroups(std::string connection_id, GroupChange change, Done<GroupsResult> done) override;
 
  private:

@@ -8,6 +8,7 @@
 // Thread-safety: Current from any thread (event loops, per accepted
 // connection); the constructor, Reload and Watch from the control thread.
 
+#include <absl/base/thread_annotations.h>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -58,7 +59,7 @@ class ListenerTls {
   std::chrono::milliseconds watch_interval_{};
 
   mutable std::mutex mutex_;
-  std::shared_ptr<boost::asio::ssl::context> current_;
+  std::shared_ptr<boost::asio::ssl::context> current_ ABSL_GUARDED_BY(mutex_);
 
   // Control thread only: the files as last loaded (or tried), and a change
   // seen by the last check that has yet to hold still.

@@ -55,8 +55,7 @@ class FakeDataPlane final : public DataPlane {
     }
     done(tally);
   }
-  void Close(std::string connection_id, std::uint16_t code, std::string reason,
-             Done<ConnectionResult> done) override {
+  void Close(std::string connection_id, std::uint16_t code, std::string reason, Done<ConnectionResult> done) override {
     Record("Close");
     {
       std::lock_guard lock(mutex_);

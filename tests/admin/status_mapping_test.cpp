@@ -111,8 +111,7 @@ TEST(StatusMappingTest, EnqueueStatusOfNotActiveIsFailedPreconditionNamingIdAndS
 // A full send queue is RESOURCE_EXHAUSTED (backpressure) naming the id, the
 // limit in bytes and the 1008 the slow client was closed with.
 TEST(StatusMappingTest, EnqueueStatusOfQueueFullIsResourceExhaustedNamingIdLimitAndCloseCode) {
-  const auto status =
-      EnqueueStatus(Outcome::kQueueFull, kId, v1::CONNECTION_STATE_ACTIVE, 4 * 1024 * 1024);
+  const auto status = EnqueueStatus(Outcome::kQueueFull, kId, v1::CONNECTION_STATE_ACTIVE, 4 * 1024 * 1024);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_THAT(status.error_message(), HasSubstr(std::string("'") + kId + "'"));
   EXPECT_THAT(status.error_message(), HasSubstr("4194304 bytes"));

@@ -12,9 +12,9 @@ using P = ConnectionPhase;
 
 const std::vector<P>& AllPhases() {
   static const std::vector<P> phases = {
-      P::kAccepting, P::kTlsHandshake, P::kReadingRequest, P::kAwaitingHook, P::kForwarding,
-      P::kHttpKeepAlive, P::kLingering, P::kUpgrading, P::kOpen, P::kCloseQueued,
-      P::kCloseSent, P::kCloseReceived, P::kTeardown, P::kFinished,
+      P::kAccepting,     P::kTlsHandshake,  P::kReadingRequest, P::kAwaitingHook, P::kForwarding,
+      P::kHttpKeepAlive, P::kLingering,     P::kUpgrading,      P::kOpen,         P::kCloseQueued,
+      P::kCloseSent,     P::kCloseReceived, P::kTeardown,       P::kFinished,
   };
   return phases;
 }
@@ -67,7 +67,7 @@ TEST(ConnectionPhaseTest, HandshakeCloseExactlyWhenActive) {
 
 TEST(ConnectionPhaseTest, EachPhaseHasItsDeadline) {
   const std::vector<std::pair<P, PhaseDeadline>> expected = {
-      {P::kAccepting, PhaseDeadline::kHandshake},     {P::kTlsHandshake, PhaseDeadline::kHandshake},
+      {P::kAccepting, PhaseDeadline::kHandshake},      {P::kTlsHandshake, PhaseDeadline::kHandshake},
       {P::kReadingRequest, PhaseDeadline::kHandshake}, {P::kAwaitingHook, PhaseDeadline::kHandshake},
       {P::kForwarding, PhaseDeadline::kNone},          {P::kHttpKeepAlive, PhaseDeadline::kKeepAlive},
       {P::kLingering, PhaseDeadline::kTeardown},       {P::kUpgrading, PhaseDeadline::kHandshake},

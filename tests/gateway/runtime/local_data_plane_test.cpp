@@ -92,9 +92,8 @@ class LocalDataPlaneTest : public testing::InProcessGatewayTest {
         [&](auto done) { plane_->Describe(id, std::move(done)); });
   }
   std::optional<ListPage> List(std::uint32_t page_size, std::string token, v1::ConnectionFilter filter = {}) {
-    return Await<ListPage>([&](auto done) {
-      plane_->List(std::move(filter), page_size, std::move(token), std::move(done));
-    });
+    return Await<ListPage>(
+        [&](auto done) { plane_->List(std::move(filter), page_size, std::move(token), std::move(done)); });
   }
   std::optional<GroupsResult> ChangeGroups(const std::string& id, GroupChange change) {
     return Await<GroupsResult>([&](auto done) { plane_->ChangeGroups(id, std::move(change), std::move(done)); });
@@ -226,8 +225,8 @@ TEST_F(LocalDataPlaneClientsTest, DeliverKeepsTheOrderOfEachConnectionAndCloses)
   batch.push_back({ids_[0], Delivery::Kind::kPush, Text("too late")});
   const auto results = Deliver(std::move(batch));
   ASSERT_TRUE(results.has_value());
-  EXPECT_EQ(Outcomes(*results), (std::vector{Outcome::kOk, Outcome::kOk, Outcome::kOk, Outcome::kOk,
-                                             Outcome::kNotFound, Outcome::kOk, Outcome::kNotActive}));
+  EXPECT_EQ(Outcomes(*results), (std::vector{Outcome::kOk, Outcome::kOk, Outcome::kOk, Outcome::kOk, Outcome::kNotFound,
+                                             Outcome::kOk, Outcome::kNotActive}));
   EXPECT_EQ((*results)[6].state, v1::CONNECTION_STATE_CLOSING);
 
   ExpectText(*clients_[0], "one");
@@ -409,8 +408,8 @@ TEST_F(LocalDataPlaneSlowConsumerTest, PushToAClientThatDoesNotReadEndsInQueueFu
   constexpr int kMaxFrames = 4096;
   std::optional<ConnectionResult> last;
   for (int i = 0; i < kMaxFrames; ++i) {
-    const auto results = Push(
-        {id}, OutboundFrame{FrameType::kBinary, std::make_shared<const std::string>(kFrameBytes, 's'), 0});
+    const auto results =
+        Push({id}, OutboundFrame{FrameType::kBinary, std::make_shared<const std::string>(kFrameBytes, 's'), 0});
     ASSERT_TRUE(results.has_value());
     last = results->front();
     if (last->outcome != Outcome::kOk) break;
