@@ -476,13 +476,7 @@ TEST_F(GatewayRegistryTest, EnqueueDeliversFramesToAnActiveClient) {
   EXPECT_EQ(second.payload, std::string("\0\1\2", 3));
 }
 
-// A small send queue for the slow-consumer suite.
-class GatewaySlowConsumerTest : public GatewayRegistryTest {
- protected:
-  static constexpr std::size_t kQueueLimit = 256 * 1024;
-  static constexpr std::size_t kFrameBytes = 128 * 1024;
-  void Configure(Config& config) override { config.send_queue_max_bytes = kQueueLimit; }
-};
+using GatewaySlowConsumerTest = testing::WithSmallSendQueue<GatewayRegistryTest>;
 
 // A client that never reads fills its send queue: the frame that would pass
 // send_queue_max_bytes is refused, the client is closed (1008) and counted as
@@ -493,17 +487,14 @@ TEST_F(GatewaySlowConsumerTest, SlowConsumerIsClosedAtQueueLimit) {
   const auto view = ConnectActive(client);
   ASSERT_TRUE(view.has_value());
 
-  // Kernel buffers take a few MiB before the writes stall; this bound is far
-  // beyond that.
-  constexpr int kMaxFrames = 4096;
   std::optional<Session::EnqueueResult> last;
   int queued = 0;
-  for (int i = 0; i < kMaxFrames; ++i) {
+  for (int i = 0; i < kMaxLargeFrames; ++i) {
     // Each frame owns its payload, so only the session's queue keeps it alive.
     last = WithSession(view->id, [](Session* session) -> std::optional<Session::EnqueueResult> {
              if (session == nullptr) return std::nullopt;
              return session->Enqueue(
-                 OutboundFrame{FrameType::kBinary, std::make_shared<const std::string>(kFrameBytes, 's'), 0});
+                 OutboundFrame{FrameType::kBinary, std::make_shared<const std::string>(kLargeFrameBytes, 's'), 0});
            }).value_or(std::nullopt);
     if (last != Session::EnqueueResult::kQueued) break;
     ++queued;

@@ -13,6 +13,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <thread>
@@ -60,6 +61,14 @@ class InProcessGatewayTest : public ::testing::Test {
   // Lets a suite change the configuration before the gateway starts.
   virtual void Configure(Config&) {}
 
+  // For the slow-consumer suites (WithSmallSendQueue): a send queue that
+  // two large frames fill. Kernel buffers take a few MiB before a client
+  // that does not read stalls the writes; kMaxLargeFrames is far beyond
+  // that.
+  static constexpr std::size_t kSmallSendQueueBytes = 256 * 1024;
+  static constexpr std::size_t kLargeFrameBytes = 128 * 1024;
+  static constexpr int kMaxLargeFrames = 4096;
+
   Config config_;
   metrics::GatewayMetrics metrics_;
   boost::asio::io_context control_{1};
@@ -67,6 +76,13 @@ class InProcessGatewayTest : public ::testing::Test {
   std::unique_ptr<Gateway> gateway_;
   std::thread control_thread_;
   std::uint16_t port_ = 0;
+};
+
+// `Suite` with a send queue of kSmallSendQueueBytes.
+template <typename Suite>
+class WithSmallSendQueue : public Suite {
+ protected:
+  void Configure(Config& config) override { config.send_queue_max_bytes = Suite::kSmallSendQueueBytes; }
 };
 
 }  // namespace wsgateway::testing

@@ -388,28 +388,19 @@ TEST_F(LocalDataPlaneClientsTest, ChangeGroupsStopsAtTheLimitAllOrNothing) {
   EXPECT_EQ(unknown->result.outcome, Outcome::kNotFound);
 }
 
-// A small send queue, so that a client that does not read fills it.
-class LocalDataPlaneSlowConsumerTest : public LocalDataPlaneTest {
- protected:
-  static constexpr std::size_t kQueueLimit = 256 * 1024;
-  static constexpr std::size_t kFrameBytes = 128 * 1024;
-  void Configure(Config& config) override { config.send_queue_max_bytes = kQueueLimit; }
-};
+using LocalDataPlaneSlowConsumerTest = testing::WithSmallSendQueue<LocalDataPlaneTest>;
 
 // Pushing to a client that never reads ends in kQueueFull: the client was
 // closed as a slow consumer, and is then gone.
 TEST_F(LocalDataPlaneSlowConsumerTest, PushToAClientThatDoesNotReadEndsInQueueFull) {
-  WsClient client;
-  client.SetReceiveBufferSize(4096);
-  const auto id = ConnectActive(client);
+  WsClient reads_nothing;
+  reads_nothing.SetReceiveBufferSize(4096);
+  const auto id = ConnectActive(reads_nothing);
   ASSERT_FALSE(id.empty());
-  // Kernel buffers take a few MiB before the writes stall; this bound is far
-  // beyond that.
-  constexpr int kMaxFrames = 4096;
   std::optional<ConnectionResult> last;
-  for (int i = 0; i < kMaxFrames; ++i) {
+  for (int i = 0; i < kMaxLargeFrames; ++i) {
     const auto results =
-        Push({id}, OutboundFrame{FrameType::kBinary, std::make_shared<const std::string>(kFrameBytes, 's'), 0});
+        Push({id}, OutboundFrame{FrameType::kBinary, std::make_shared<const std::string>(kLargeFrameBytes, 's'), 0});
     ASSERT_TRUE(results.has_value());
     last = results->front();
     if (last->outcome != Outcome::kOk) break;
