@@ -1,0 +1,175 @@
+#include "cluster/membership.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "cluster/redis_client.hpp"
+
+namespace wsgateway::cluster {
+namespace {
+
+using std::chrono::steady_clock;
+
+// KEYS[1] members (ZSET: node id -> lease deadline, ms on Redis's clock),
+// KEYS[2] nodes (HASH: node id -> NodeInfo). ARGV[1] node id, ARGV[2] lease
+// ms, ARGV[3] NodeInfo. Renews this node, drops expired ones, and returns
+// the live members as id, NodeInfo pairs.
+constexpr const char* kRenewScript = R"lua(
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)) do
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('HDEL', KEYS[2], id)
+end
+local live = {}
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')) do
+  live[#live + 1] = id
+  live[#live + 1] = redis.call('HGET', KEYS[2], id) or ''
+end
+return live
+)lua";
+
+// KEYS as above, ARGV[1] node id.
+constexpr const char* kLeaveScript = R"lua(
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+return 1
+)lua";
+
+// The live members from the renew script's answer; nullopt if it is not
+// one.
+std::optional<std::vector<v1::NodeInfo>> ParseMembers(const RedisValue& reply) {
+  if (reply.type != RedisValue::Type::kArray || reply.elements.size() % 2 != 0) return std::nullopt;
+  std::vector<v1::NodeInfo> nodes;
+  for (std::size_t i = 0; i < reply.elements.size(); i += 2) {
+    v1::NodeInfo node;
+    // A member whose details are missing or unreadable still counts: it
+    // renews its lease, so it is alive.
+    if (!node.ParseFromString(reply.elements[i + 1].text)) node.Clear();
+    node.set_node_id(reply.elements[i].text);
+    nodes.push_back(std::move(node));
+  }
+  std::sort(nodes.begin(), nodes.end(),
+            [](const v1::NodeInfo& a, const v1::NodeInfo& b) { return a.node_id() < b.node_id(); });
+  return nodes;
+}
+
+}  // namespace
+
+Membership::Membership(MembershipOptions options, v1::NodeInfo self)
+    : options_(std::move(options)),
+      node_id_(self.node_id()),
+      self_(std::move(self)),
+      view_(std::make_shared<const View>()) {}
+
+Membership::~Membership() { Stop(); }
+
+std::string Membership::members_key() const { return "{" + options_.key_prefix + "}:members"; }
+std::string Membership::nodes_key() const { return "{" + options_.key_prefix + "}:nodes"; }
+
+void Membership::Start() {
+  thread_ = std::jthread([this](std::stop_token stop) { Run(stop); });
+}
+
+void Membership::Leave() {
+  {
+    std::lock_guard lock(mutex_);
+    leave_ = true;
+  }
+  Stop();
+}
+
+void Membership::Stop() {
+  if (!thread_.joinable()) return;
+  thread_.request_stop();
+  wake_.notify_all();
+  thread_.join();
+}
+
+void Membership::SetConnections(std::uint64_t connections) {
+  std::lock_guard lock(mutex_);
+  self_.set_connections(connections);
+}
+
+void Membership::SetDraining() {
+  std::lock_guard lock(mutex_);
+  self_.set_draining(true);
+}
+
+std::shared_ptr<const Membership::View> Membership::view() const {
+  std::lock_guard lock(mutex_);
+  return view_;
+}
+
+bool Membership::joined() const {
+  const auto ticks = renewed_at_.load(std::memory_order_acquire);
+  if (ticks == 0) return false;
+  const steady_clock::time_point renewed{steady_clock::duration(ticks)};
+  return steady_clock::now() - renewed < options_.lease;
+}
+
+void Membership::Run(std::stop_token stop) {
+  RedisClient redis(options_.redis, options_.redis_timeout);
+  bool reachable = true;
+  while (!stop.stop_requested()) {
+    const bool renewed = Renew(redis);
+    if (renewed != reachable) {
+      if (renewed) {
+        spdlog::info("cluster: Redis at {} reachable again; registered as {}", Redacted(options_.redis), node_id_);
+      } else {
+        spdlog::warn("cluster: Redis at {} unreachable; routing on the last view", Redacted(options_.redis));
+      }
+      reachable = renewed;
+    }
+    std::unique_lock lock(mutex_);
+    wake_.wait_for(lock, stop, options_.renew_interval, [] { return false; });
+  }
+  bool leave = false;
+  {
+    std::lock_guard lock(mutex_);
+    leave = leave_;
+  }
+  if (leave) LeaveNow(redis);
+}
+
+bool Membership::Renew(RedisClient& redis) {
+  std::string details;
+  {
+    std::lock_guard lock(mutex_);
+    self_.SerializeToString(&details);
+  }
+  const auto result = redis.Command({"EVAL", kRenewScript, "2", members_key(), nodes_key(), node_id_,
+                                     std::to_string(options_.lease.count()), details});
+  if (!result.ok()) {
+    spdlog::debug("cluster: lease renewal failed: {}", result.Describe());
+    return false;
+  }
+  auto nodes = ParseMembers(*result.value);
+  if (!nodes) {
+    spdlog::warn("cluster: unexpected answer to the lease renewal");
+    return false;
+  }
+  renewed_at_.store(steady_clock::now().time_since_epoch().count(), std::memory_order_release);
+  std::lock_guard lock(mutex_);
+  auto view = std::make_shared<View>();
+  view->nodes = std::move(*nodes);
+  view->renewals = view_->renewals + 1;
+  view_ = std::move(view);
+  return true;
+}
+
+void Membership::LeaveNow(RedisClient& redis) {
+  const auto result = redis.Command({"EVAL", kLeaveScript, "2", members_key(), nodes_key(), node_id_});
+  if (!result.ok()) {
+    spdlog::warn("cluster: could not leave the membership ({}); the lease runs out in {} ms", result.Describe(),
+                 options_.lease.count());
+    return;
+  }
+  renewed_at_.store(0, std::memory_order_release);
+  spdlog::info("cluster: {} left the membership", node_id_);
+}
+
+}  // namespace wsgateway::cluster

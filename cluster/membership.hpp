@@ -1,0 +1,106 @@
+#pragma once
+// This node's membership of the cluster, and its view of the others. A
+// lease in Redis: a ZSET of node ids scored by a deadline taken from Redis's
+// own clock (TIME, inside a Lua script, so the nodes' clocks never matter),
+// renewed every renew_interval, plus a hash of each node's NodeInfo. Each
+// renewal also drops expired members and reads the live ones, so one round
+// trip a renew_interval per node is all the load Redis sees, whatever the
+// message rate.
+//
+// The view is cached: while Redis is away, routing goes on with the last
+// view (the nodes are still there; only the registry is gone). When Redis
+// comes back, even empty, the next renewal registers the node again.
+//
+// Keys: "{<prefix>}:members" and "{<prefix>}:nodes"; the braces are a hash
+// tag, so both live in one slot and the scripts stay valid on Redis Cluster.
+//
+// Threads: a thread of its own talks to Redis; every public method may be
+// called from any thread.
+
+#include <absl/base/thread_annotations.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cluster/redis_endpoint.hpp"
+#include "wsgateway/v1/cluster.pb.h"
+
+namespace wsgateway::cluster {
+
+class RedisClient;
+
+struct MembershipOptions {
+  RedisEndpoint redis;
+  std::string key_prefix = "wsgateway";
+  // How often the lease is renewed and the view read.
+  std::chrono::milliseconds renew_interval{1000};
+  // How long a lease lasts unrenewed: a node that stops renewing (a crash)
+  // is dropped this long after its last renewal.
+  std::chrono::milliseconds lease{5000};
+  // Bounds the connect and each command.
+  std::chrono::milliseconds redis_timeout{1000};
+};
+
+class Membership {
+ public:
+  struct View {
+    // The live members in node id order, this node among them once it has
+    // registered.
+    std::vector<v1::NodeInfo> nodes;
+    // Renewals that reached Redis so far.
+    std::uint64_t renewals = 0;
+  };
+
+  Membership(MembershipOptions options, v1::NodeInfo self);
+  // Stops renewing (without leaving) if still running.
+  ~Membership();
+  Membership(const Membership&) = delete;
+  Membership& operator=(const Membership&) = delete;
+
+  // Registers and starts renewing.
+  void Start();
+  // Leaves the membership at once, so the other nodes drop this one at
+  // their next renewal, and stops renewing.
+  void Leave();
+  // Stops renewing without leaving: the lease runs out, as after a crash.
+  void Stop();
+
+  // Published with the next renewal.
+  void SetConnections(std::uint64_t connections);
+  void SetDraining();
+
+  // The latest view (never null; empty before the first renewal).
+  std::shared_ptr<const View> view() const;
+  // The last renewal reached Redis less than a lease ago.
+  bool joined() const;
+
+  std::string members_key() const;
+  std::string nodes_key() const;
+
+ private:
+  void Run(std::stop_token stop);
+  // One renewal; false when Redis could not be reached.
+  bool Renew(RedisClient& redis);
+  void LeaveNow(RedisClient& redis);
+
+  const MembershipOptions options_;
+  const std::string node_id_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable_any wake_;
+  v1::NodeInfo self_ ABSL_GUARDED_BY(mutex_);
+  std::shared_ptr<const View> view_ ABSL_GUARDED_BY(mutex_);
+  bool leave_ ABSL_GUARDED_BY(mutex_) = false;
+  // steady_clock ticks of the last renewal that reached Redis; 0 before.
+  std::atomic<std::int64_t> renewed_at_{0};
+  std::jthread thread_;
+};
+
+}  // namespace wsgateway::cluster

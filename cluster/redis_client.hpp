@@ -1,0 +1,63 @@
+#pragma once
+// One synchronous connection to Redis (hiredis), for one thread: the
+// membership's. Redis is never on the per-message path, so blocking calls
+// with a timeout on a thread of their own are the simple, safe choice. A
+// command that fails drops the connection; the next one reconnects (and
+// authenticates and selects the database again).
+//
+// Thread-safety: none; one owner thread.
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cluster/redis_endpoint.hpp"
+
+struct redisContext;
+
+namespace wsgateway::cluster {
+
+// A reply, copied out of hiredis.
+struct RedisValue {
+  enum class Type { kNil, kInteger, kString, kStatus, kError, kArray };
+  Type type = Type::kNil;
+  long long integer = 0;
+  // kString, kStatus and kError.
+  std::string text;
+  std::vector<RedisValue> elements;
+};
+
+struct RedisResult {
+  // Set when Redis answered (possibly with an error reply).
+  std::unique_ptr<RedisValue> value;
+  // Why there is no answer (connection refused, timeout, ...); empty when
+  // there is one.
+  std::string error;
+  bool ok() const { return value != nullptr && value->type != RedisValue::Type::kError; }
+  // The error reply or the transport error, for logs.
+  std::string Describe() const;
+};
+
+class RedisClient {
+ public:
+  // `timeout` bounds the connect and each command.
+  RedisClient(RedisEndpoint endpoint, std::chrono::milliseconds timeout);
+  ~RedisClient();
+  RedisClient(const RedisClient&) = delete;
+  RedisClient& operator=(const RedisClient&) = delete;
+
+  // Runs one command; arguments are binary-safe.
+  RedisResult Command(const std::vector<std::string>& args);
+
+ private:
+  // Connects, authenticates and selects the database; empty or the error.
+  std::string Connect();
+  void Drop();
+
+  RedisEndpoint endpoint_;
+  std::chrono::milliseconds timeout_;
+  redisContext* context_ = nullptr;
+};
+
+}  // namespace wsgateway::cluster

@@ -1,0 +1,150 @@
+// Membership against a real redis-server on a loopback port: nodes find
+// each other, leave at once, expire when they stop renewing, keep their
+// view while Redis is away and register again when it comes back empty.
+// Renewals are made fast (tens of milliseconds) so the waits are short;
+// every wait is for a condition, with a deadline.
+
+#include "cluster/membership.hpp"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cluster/redis_client.hpp"
+#include "tests/support/redis_process.hpp"
+
+namespace wsgateway::cluster {
+namespace {
+
+using namespace std::chrono_literals;
+using wsgateway::testing::RedisProcess;
+
+constexpr auto kDeadline = 10s;
+
+// Polls `condition` until it holds or the deadline passes.
+bool Eventually(const std::function<bool()>& condition) {
+  const auto deadline = std::chrono::steady_clock::now() + kDeadline;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(5ms);
+  }
+  return true;
+}
+
+std::vector<std::string> Ids(const Membership& membership) {
+  std::vector<std::string> ids;
+  for (const auto& node : membership.view()->nodes) ids.push_back(node.node_id());
+  return ids;
+}
+
+class MembershipTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string error;
+    redis_ = RedisProcess::Start(&error);
+    ASSERT_TRUE(redis_) << error;
+  }
+
+  MembershipOptions Options(std::chrono::milliseconds lease = 60s) const {
+    MembershipOptions options;
+    options.redis = *ParseRedisUrl(redis_->url()).endpoint;
+    options.key_prefix = "test";
+    options.renew_interval = 20ms;
+    options.lease = lease;
+    options.redis_timeout = 500ms;
+    return options;
+  }
+
+  static v1::NodeInfo Node(const std::string& id) {
+    v1::NodeInfo node;
+    node.set_node_id(id);
+    node.set_pod_name("pod-" + id);
+    node.set_advertised_address("127.0.0.1:50061");
+    return node;
+  }
+
+  long long RedisCount(const std::string& command, const std::string& key) {
+    RedisClient client(Options().redis, 1s);
+    const auto result = client.Command({command, key});
+    return result.ok() ? result.value->integer : -1;
+  }
+
+  std::unique_ptr<RedisProcess> redis_;
+};
+
+TEST_F(MembershipTest, NodesSeeEachOtherWithTheirDetails) {
+  Membership a(Options(), Node("a"));
+  Membership b(Options(), Node("b"));
+  a.Start();
+  b.Start();
+  const std::vector<std::string> both = {"a", "b"};
+  ASSERT_TRUE(Eventually([&] { return Ids(a) == both && Ids(b) == both; }));
+  EXPECT_TRUE(a.joined());
+  EXPECT_EQ(b.view()->nodes[0].pod_name(), "pod-a");
+
+  a.SetConnections(42);
+  a.SetDraining();
+  ASSERT_TRUE(Eventually([&] { return b.view()->nodes[0].connections() == 42; }));
+  EXPECT_TRUE(b.view()->nodes[0].draining());
+}
+
+// A node that leaves is gone from the others' view at their next renewal,
+// long before its lease (a minute here) would have run out.
+TEST_F(MembershipTest, ALeavingNodeIsDroppedAtOnce) {
+  Membership a(Options(), Node("a"));
+  Membership b(Options(), Node("b"));
+  a.Start();
+  b.Start();
+  ASSERT_TRUE(Eventually([&] { return b.view()->nodes.size() == 2; }));
+  a.Leave();
+  EXPECT_FALSE(a.joined());
+  ASSERT_TRUE(Eventually([&] { return Ids(b) == std::vector<std::string>{"b"}; }));
+  EXPECT_EQ(RedisCount("ZCARD", b.members_key()), 1);
+  EXPECT_EQ(RedisCount("HLEN", b.nodes_key()), 1);
+}
+
+// A node that stops renewing without leaving (a crash) is dropped once its
+// lease runs out, and its details go with it.
+TEST_F(MembershipTest, ANodeThatStopsRenewingExpires) {
+  Membership a(Options(300ms), Node("a"));
+  Membership b(Options(300ms), Node("b"));
+  a.Start();
+  b.Start();
+  ASSERT_TRUE(Eventually([&] { return b.view()->nodes.size() == 2; }));
+  a.Stop();
+  ASSERT_TRUE(Eventually([&] { return Ids(b) == std::vector<std::string>{"b"}; }));
+  EXPECT_EQ(RedisCount("HLEN", b.nodes_key()), 1);
+  EXPECT_TRUE(Eventually([&] { return !a.joined(); }));
+}
+
+// While Redis is away the view stays as it was (routing goes on); a Redis
+// that comes back empty is filled again by the nodes' next renewals.
+TEST_F(MembershipTest, TheViewOutlivesRedisAndNodesRegisterAgain) {
+  Membership a(Options(1s), Node("a"));
+  Membership b(Options(1s), Node("b"));
+  a.Start();
+  b.Start();
+  const std::vector<std::string> both = {"a", "b"};
+  ASSERT_TRUE(Eventually([&] { return Ids(a) == both && Ids(b) == both; }));
+
+  redis_->Kill();
+  ASSERT_TRUE(Eventually([&] { return !a.joined(); })) << "renewals kept succeeding without Redis";
+  EXPECT_EQ(Ids(a), both);
+  EXPECT_EQ(Ids(b), both);
+
+  std::string error;
+  ASSERT_TRUE(redis_->Restart(&error)) << error;
+  const auto renewals = a.view()->renewals;
+  ASSERT_TRUE(Eventually([&] { return a.joined() && b.joined() && a.view()->renewals > renewals; }));
+  ASSERT_TRUE(Eventually([&] { return RedisCount("ZCARD", a.members_key()) == 2; }));
+  // Whichever registered first sees the other at its next renewal.
+  EXPECT_TRUE(Eventually([&] { return Ids(a) == both && Ids(b) == both; }));
+}
+
+}  // namespace
+}  // namespace wsgateway::cluster
