@@ -118,9 +118,10 @@ void Membership::Run(std::stop_token stop) {
     const bool renewed = Renew(redis);
     if (renewed != reachable) {
       if (renewed) {
-        spdlog::info("cluster: Redis at {} reachable again; registered as {}", Redacted(options_.redis), node_id_);
+        spdlog::info("cluster: Redis at {} reachable again; registered as {}", RedactedRedisUrl(options_.redis),
+                     node_id_);
       } else {
-        spdlog::warn("cluster: Redis at {} unreachable; routing on the last view", Redacted(options_.redis));
+        spdlog::warn("cluster: Redis at {} unreachable; routing on the last view", RedactedRedisUrl(options_.redis));
       }
       reachable = renewed;
     }
@@ -139,6 +140,7 @@ bool Membership::Renew(RedisClient& redis) {
   std::string details;
   {
     std::lock_guard lock(mutex_);
+    if (options_.refresh) options_.refresh(self_);
     self_.SerializeToString(&details);
   }
   const auto result = redis.Command({"EVAL", kRenewScript, "2", members_key(), nodes_key(), node_id_,

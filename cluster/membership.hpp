@@ -23,13 +23,14 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "cluster/redis_endpoint.hpp"
+#include "gateway/config/redis_url.hpp"
 #include "wsgateway/v1/cluster.pb.h"
 
 namespace wsgateway::cluster {
@@ -46,6 +47,9 @@ struct MembershipOptions {
   std::chrono::milliseconds lease{5000};
   // Bounds the connect and each command.
   std::chrono::milliseconds redis_timeout{1000};
+  // Updates this node's record before each renewal (connections, drain);
+  // runs on the membership's thread.
+  std::function<void(v1::NodeInfo&)> refresh;
 };
 
 class Membership {

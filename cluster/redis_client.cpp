@@ -59,7 +59,7 @@ std::string RedisClient::Connect() {
   context_ = redisConnectWithTimeout(endpoint_.host.c_str(), endpoint_.port, timeout);
   if (context_ == nullptr) return "cannot allocate a Redis connection";
   if (context_->err != 0) {
-    std::string error = "cannot connect to Redis at " + Redacted(endpoint_) + ": " + context_->errstr;
+    std::string error = "cannot connect to Redis at " + RedactedRedisUrl(endpoint_) + ": " + context_->errstr;
     Drop();
     return error;
   }
@@ -72,7 +72,11 @@ std::string RedisClient::Connect() {
   if (endpoint_.database != 0) setup.push_back({"SELECT", std::to_string(endpoint_.database)});
   for (const auto& command : setup) {
     auto result = Command(command);
-    if (!result.ok()) return "Redis at " + Redacted(endpoint_) + " refused " + command[0] + ": " + result.Describe();
+    if (!result.ok()) {
+      // Not left connected unauthenticated: the next command starts over.
+      Drop();
+      return "Redis at " + RedactedRedisUrl(endpoint_) + " refused " + command[0] + ": " + result.Describe();
+    }
   }
   return {};
 }
@@ -94,7 +98,8 @@ RedisResult RedisClient::Command(const std::vector<std::string>& args) {
   auto* reply =
       static_cast<redisReply*>(redisCommandArgv(context_, static_cast<int>(argv.size()), argv.data(), lengths.data()));
   if (reply == nullptr) {
-    result.error = "Redis at " + Redacted(endpoint_) + ": " + (context_->err != 0 ? context_->errstr : "no reply");
+    result.error =
+        "Redis at " + RedactedRedisUrl(endpoint_) + ": " + (context_->err != 0 ? context_->errstr : "no reply");
     Drop();
     return result;
   }

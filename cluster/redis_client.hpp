@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "cluster/redis_endpoint.hpp"
+#include "gateway/config/redis_url.hpp"
 
 struct redisContext;
 

@@ -17,6 +17,7 @@
 #include "gateway/runtime/local_data_plane.hpp"
 #include "metrics/gateway_metrics.hpp"
 #include "metrics/metrics_server.hpp"
+#include "server/cluster_membership.hpp"
 #include "server/graceful_shutdown.hpp"
 #include "server/hangup_reloader.hpp"
 #include "server/logging.hpp"
@@ -41,9 +42,18 @@ int Run(const wsgateway::Config& config) {
   wsgateway::metrics::GatewayMetrics metrics;
   boost::asio::io_context control{1};
   wsgateway::Gateway gateway(config, metrics, control.get_executor());
+  // Cluster mode: this node's lease in Redis (null when it runs alone).
+  const auto membership = wsgateway::MakeClusterMembership(config, gateway);
+  // Not ready until the node has joined the cluster once; a Redis lost
+  // later does not make it unready (routing goes on with the last view).
+  const auto not_ready = [&gateway, &membership]() -> std::string {
+    auto reason = gateway.NotReadyReason();
+    if (reason.empty() && membership && membership->view()->renewals == 0) reason = "not joined the cluster yet";
+    return reason;
+  };
 
   wsgateway::metrics::MetricsServer metrics_server(MetricsEndpoint(config.metrics_listen), metrics.collectables(),
-                                                   [&gateway] { return gateway.NotReadyReason(); });
+                                                   not_ready);
   spdlog::info("metrics listener on {}:{}", Host(config.metrics_listen), metrics_server.port());
 
   // The admin server reads its TLS and token files when constructed and
@@ -59,19 +69,19 @@ int Run(const wsgateway::Config& config) {
   // reload, or SIGTERM, which must then drain rather than kill the process.
   wsgateway::HangupReloader reloader(control,
                                      {[&admin] { admin.ReloadTokens(); }, [&gateway] { gateway.ReloadTls(); }});
-  wsgateway::ReadinessWatch readiness(
-      control.get_executor(), kReadinessPeriod, [&gateway] { return gateway.NotReadyReason(); },
-      [&admin](bool ready, const std::string& reason) {
-        admin.SetServing(ready);
-        if (ready) {
-          spdlog::info("ready");
-        } else {
-          spdlog::info("not ready: {}", reason);
-        }
-      });
+  wsgateway::ReadinessWatch readiness(control.get_executor(), kReadinessPeriod, not_ready,
+                                      [&admin](bool ready, const std::string& reason) {
+                                        admin.SetServing(ready);
+                                        if (ready) {
+                                          spdlog::info("ready");
+                                        } else {
+                                          spdlog::info("not ready: {}", reason);
+                                        }
+                                      });
   wsgateway::GracefulShutdown shutdown(control, gateway, [&readiness] { readiness.CheckNow(); });
   shutdown.Arm();
   gateway.Start();
+  if (membership) membership->Start();
   spdlog::info("admin listener on {}:{}", Host(config.admin_listen), admin.port());
   readiness.Start();
   // Free heap past 8 MiB goes back to the system, checked every 10 s.
@@ -82,6 +92,8 @@ int Run(const wsgateway::Config& config) {
 
   admin.Shutdown(std::chrono::milliseconds(500));
   shutdown.Finish();
+  // After the drain: the other nodes drop this one at their next renewal.
+  if (membership) membership->Leave();
   spdlog::info("stopped");
   return 0;
 }

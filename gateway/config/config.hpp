@@ -149,6 +149,14 @@ struct Config {
   std::string admin_token_file;
   std::vector<std::string> admin_tokens;
 
+  // Cluster mode (docs/cluster.md): several replicas acting as one gateway,
+  // their membership kept in Redis. A redis:// URL turns it on; without one
+  // the gateway runs alone and needs no Redis. The password may come from a
+  // file instead of the URL (it wins over the URL's).
+  std::string cluster_redis;
+  std::string cluster_redis_password_file;
+  std::string cluster_key_prefix = "wsgateway";
+
   // Graceful drain on SIGTERM/SIGINT: readiness turns to not serving, the
   // listener closes, and connections are closed with 1001 at drain_rate per
   // second; whatever is left at drain_timeout is dropped and the process

@@ -6,6 +6,7 @@
 #include <charconv>
 #include <limits>
 
+#include "gateway/config/redis_url.hpp"
 #include "gateway/config/units.hpp"
 
 namespace wsgateway {
@@ -94,6 +95,12 @@ const ConfigKey kKeys[] = {
      "File of bearer tokens for the admin API, one per line (re-read on SIGHUP)"},
     {"admin_tokens", F::kSecretList, &Config::admin_tokens,
      "Bearer tokens for the admin API; prefer --admin-token-file or WSGATEWAY_ADMIN_TOKENS"},
+    {"cluster_redis", F::kRedisUrl, &Config::cluster_redis,
+     "Redis of cluster mode, redis://[:password@]host:port[/db]; unset: this gateway runs alone"},
+    {"cluster_redis_password_file", F::kFile, &Config::cluster_redis_password_file,
+     "File holding the Redis password (wins over the URL's)"},
+    {"cluster_key_prefix", F::kText, &Config::cluster_key_prefix,
+     "Prefix of cluster mode's Redis keys; replicas of one gateway share it"},
     {"drain_timeout", F::kDuration, &Config::drain_timeout,
      "After SIGTERM, close connections within this time, then exit 0"},
     {"drain_rate", F::kCount, &Config::drain_rate, "Connections closed per second while draining (at least 1)"},
@@ -186,6 +193,12 @@ std::string FormatScalar(const ConfigKey& key, const Config& config) {
     case F::kText:
     case F::kFile:
       return FieldOf<std::string>(key, config);
+    case F::kRedisUrl: {
+      const auto& url = FieldOf<std::string>(key, config);
+      const auto parsed = ParseRedisUrl(url);
+      if (!parsed.endpoint || parsed.endpoint->password.empty()) return url;
+      return RedactedRedisUrl(*parsed.endpoint, kRedacted);
+    }
     case F::kCount:
       if (std::holds_alternative<unsigned Config::*>(key.field)) {
         return std::to_string(FieldOf<unsigned>(key, config));
@@ -219,6 +232,7 @@ bool ParseValue(const ConfigKey& key, std::string_view text, Config& config) {
   switch (key.form) {
     case F::kText:
     case F::kFile:
+    case F::kRedisUrl:  // checked whole by Validate, which says what is wrong
       FieldOf<std::string>(key, config) = std::string(text);
       return true;
     case F::kCount:
@@ -253,6 +267,8 @@ std::string_view ExpectedForm(ConfigForm form) {
       return "text";
     case F::kFile:
       return "the path of a readable file";
+    case F::kRedisUrl:
+      return "a URL such as redis://:password@redis:6379/0";
     case F::kCount:
       return "a whole number such as 0 or 100";
     case F::kInteger:

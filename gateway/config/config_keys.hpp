@@ -27,6 +27,7 @@ enum class ConfigForm {
   kDuration,    // 500ms, 30s, 5m
   kList,        // comma-separated, or a YAML list
   kSecretList,  // a list never printed back
+  kRedisUrl,    // a redis:// URL whose password is never printed back
   kRoutes,      // YAML only: the list of route mappings
 };
 

@@ -14,6 +14,7 @@
 
 #include "gateway/config/config_keys.hpp"
 #include "gateway/config/config_printer.hpp"
+#include "gateway/config/redis_url.hpp"
 #include "gateway/config/units.hpp"
 #include "gateway/http/origin_policy.hpp"
 
@@ -235,6 +236,16 @@ void Validate(const Config& c) {
   require(std::find(c.admin_tokens.begin(), c.admin_tokens.end(), kRedacted) == c.admin_tokens.end(), "admin-tokens",
           "'" + std::string(kRedacted) + "' is what --print-config writes in place of a token: give the real tokens");
   require(c.threads <= 256, "threads", "must be between 0 (one per core) and 256");
+  if (!c.cluster_redis.empty()) {
+    const auto parsed = ParseRedisUrl(c.cluster_redis);
+    require(parsed.endpoint.has_value(), "cluster-redis", parsed.error);
+    require(parsed.endpoint->password != kRedacted, "cluster-redis",
+            "'" + std::string(kRedacted) +
+                "' is what --print-config writes in place of the password: give the real one, or "
+                "--cluster-redis-password-file");
+  }
+  require(!c.cluster_key_prefix.empty() && c.cluster_key_prefix.find_first_of("{}") == std::string::npos,
+          "cluster-key-prefix", "must be non-empty and without braces (the gateway puts it in a Redis hash tag)");
   const std::vector<std::string> levels = {"trace", "debug", "info", "warn", "error", "critical", "off"};
   require(std::find(levels.begin(), levels.end(), c.log_level) != levels.end(), "log-level",
           "must be one of trace, debug, info, warn, error, critical, off");
@@ -282,6 +293,8 @@ std::string TypeName(ConfigForm form) {
       return "SIZE";
     case ConfigForm::kDuration:
       return "DURATION";
+    case ConfigForm::kRedisUrl:
+      return "URL";
     case ConfigForm::kList:
     case ConfigForm::kSecretList:
     case ConfigForm::kRoutes:

@@ -72,7 +72,7 @@ std::string PrintConfig(const Config& config) {
       out << YAML::EndSeq;
     } else if (IsList(key.form)) {
       EmitList(out, FormatList(key, config));
-    } else if (key.form == ConfigForm::kText || key.form == ConfigForm::kFile) {
+    } else if (key.form == ConfigForm::kText || key.form == ConfigForm::kFile || key.form == ConfigForm::kRedisUrl) {
       EmitText(out, FormatScalar(key, config));
     } else {
       out << FormatScalar(key, config);

@@ -50,6 +50,12 @@ std::string FormatConnectionId(const ConnectionId& id) {
   return out;
 }
 
+std::string FormatEpoch(std::uint64_t epoch) {
+  std::string out;
+  AppendHex(out, epoch, 16);
+  return out;
+}
+
 std::optional<ConnectionId> ParseConnectionId(std::string_view text) {
   const auto first = text.find('-');
   if (first != 16) return std::nullopt;

@@ -22,6 +22,10 @@ struct ConnectionId {
 // "<epoch:16 hex>-<loop hex>-<counter hex>".
 std::string FormatConnectionId(const ConnectionId& id);
 
+// The epoch as it leads a connection id: 16 hex digits. A cluster node's
+// id, so that a connection id names its owner.
+std::string FormatEpoch(std::uint64_t epoch);
+
 // Nullopt for anything FormatConnectionId cannot have produced.
 std::optional<ConnectionId> ParseConnectionId(std::string_view text);
 

@@ -49,6 +49,10 @@ class Gateway {
   void BeginDrain();
   bool draining() const { return draining_.load(std::memory_order_relaxed); }
 
+  // This process's epoch: the first part of every connection id it hands
+  // out. Any thread.
+  std::uint64_t epoch() const { return epoch_; }
+
   // Client connections open now, in any state. Any thread.
   std::size_t connection_count() const;
 

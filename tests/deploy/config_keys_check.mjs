@@ -11,7 +11,7 @@ import { documentedKeys } from "./invariants.mjs";
 
 // Set by the chart from bindAddress/ports, tls, admin.tls, admin.tokenSecret;
 // `config` is the --config flag itself; admin_tokens would put tokens in a
-// ConfigMap.
+// ConfigMap; the cluster keys wait for the chart's cluster values.
 export const CHART_OWNED = new Set([
   "config",
   "listen",
@@ -24,6 +24,12 @@ export const CHART_OWNED = new Set([
   "admin_tls_client_ca_file",
   "admin_token_file",
   "admin_tokens",
+  // Cluster mode: the chart will set these from its own cluster values (the
+  // Redis URL, the password Secret, the key prefix); until it does, it
+  // refuses them, so a release runs its replicas alone as before.
+  "cluster_redis",
+  "cluster_redis_password_file",
+  "cluster_key_prefix",
 ]);
 
 export function compareKeys(documented, accepted) {

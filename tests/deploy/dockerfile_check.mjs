@@ -92,7 +92,7 @@ export function installDepsPackages(text) {
 // scripts/run use them), so the image's build stage leaves them out. A
 // package added to scripts/install-deps must go into the Dockerfile's build
 // stage or here.
-export const NOT_FOR_BUILDING = new Set(["prometheus", "curl"]);
+export const NOT_FOR_BUILDING = new Set(["prometheus", "curl", "redis-server"]);
 
 export function checkDockerfile(text, installDeps) {
   const errors = [];

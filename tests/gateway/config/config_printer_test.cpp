@@ -56,6 +56,19 @@ TEST(ConfigPrinterTest, RedactsAdminTokens) {
   EXPECT_EQ(tokens[1].as<std::string>(), "<redacted>");
 }
 
+// The Redis password never appears either; the rest of the URL does, and a
+// URL without a password prints as given.
+TEST(ConfigPrinterTest, RedactsTheClusterRedisPassword) {
+  Config config;
+  config.cluster_redis = "redis://gateway:s3cret@redis:6380/2";
+  const std::string yaml = PrintConfig(config);
+  EXPECT_EQ(yaml.find("s3cret"), std::string::npos) << yaml;
+  EXPECT_EQ(YAML::Load(yaml)["cluster_redis"].as<std::string>(), "redis://gateway:<redacted>@redis:6380/2");
+
+  config.cluster_redis = "redis://redis:6379";
+  EXPECT_EQ(YAML::Load(PrintConfig(config))["cluster_redis"].as<std::string>(), "redis://redis:6379");
+}
+
 // Values YAML would read as something else are quoted: they come back as the
 // same text.
 TEST(ConfigPrinterTest, QuotesWhatYamlWouldMisread) {

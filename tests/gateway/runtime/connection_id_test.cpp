@@ -83,5 +83,13 @@ TEST(ConnectionIdTest, DrawnEpochsAreNonZeroAndUnique) {
   EXPECT_EQ(epochs.size(), 1000u);
 }
 
+// A node id is the epoch exactly as it leads the connection ids it hands out.
+TEST(ConnectionIdTest, FormatEpochIsTheIdsFirstPart) {
+  const ConnectionId id{0x00ab'cdef'0123'4567, 3, 99};
+  EXPECT_EQ(FormatEpoch(id.epoch), "00abcdef01234567");
+  EXPECT_EQ(FormatConnectionId(id).substr(0, 17), FormatEpoch(id.epoch) + "-");
+}
+
 }  // namespace
+
 }  // namespace wsgateway

@@ -1,5 +1,5 @@
 #pragma once
-// Where the cluster's Redis is: parsed from --cluster-redis,
+// Where cluster mode's Redis is: parsed from cluster_redis,
 // redis://[[user]:password@]host:port[/db] (host may be [v6]). The password
 // may also come from a file (cluster_redis_password_file), which wins.
 // Plain values: any thread.
@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-namespace wsgateway::cluster {
+namespace wsgateway {
 
 struct RedisEndpoint {
   std::string host;
@@ -27,7 +27,7 @@ struct RedisEndpointParse {
 
 RedisEndpointParse ParseRedisUrl(std::string_view url);
 
-// The URL with the password replaced by "***", for logs.
-std::string Redacted(const RedisEndpoint& endpoint);
+// The URL with the password replaced by `mask`, for logs and --print-config.
+std::string RedactedRedisUrl(const RedisEndpoint& endpoint, std::string_view mask = "***");
 
-}  // namespace wsgateway::cluster
+}  // namespace wsgateway

@@ -1,8 +1,8 @@
-#include "cluster/redis_endpoint.hpp"
+#include "gateway/config/redis_url.hpp"
 
 #include <charconv>
 
-namespace wsgateway::cluster {
+namespace wsgateway {
 namespace {
 
 constexpr std::string_view kScheme = "redis://";
@@ -68,9 +68,9 @@ RedisEndpointParse ParseRedisUrl(std::string_view url) {
   return {endpoint, {}};
 }
 
-std::string Redacted(const RedisEndpoint& endpoint) {
+std::string RedactedRedisUrl(const RedisEndpoint& endpoint, std::string_view mask) {
   std::string url(kScheme);
-  if (!endpoint.user.empty() || !endpoint.password.empty()) url += endpoint.user + ":***@";
+  if (!endpoint.user.empty() || !endpoint.password.empty()) url += endpoint.user + ":" + std::string(mask) + "@";
   const bool v6 = endpoint.host.find(':') != std::string::npos;
   url += v6 ? "[" + endpoint.host + "]" : endpoint.host;
   url += ":" + std::to_string(endpoint.port);
@@ -78,4 +78,4 @@ std::string Redacted(const RedisEndpoint& endpoint) {
   return url;
 }
 
-}  // namespace wsgateway::cluster
+}  // namespace wsgateway

@@ -1,14 +1,14 @@
-#include "cluster/redis_endpoint.hpp"
+#include "gateway/config/redis_url.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-namespace wsgateway::cluster {
+namespace wsgateway {
 namespace {
 
 using ::testing::HasSubstr;
 
-TEST(RedisEndpointTest, HostAndPortWithDefaults) {
+TEST(RedisUrlTest, HostAndPortWithDefaults) {
   const auto parsed = ParseRedisUrl("redis://redis.default.svc:6380");
   ASSERT_TRUE(parsed.endpoint) << parsed.error;
   EXPECT_EQ(parsed.endpoint->host, "redis.default.svc");
@@ -21,7 +21,7 @@ TEST(RedisEndpointTest, HostAndPortWithDefaults) {
   EXPECT_EQ(bare.endpoint->port, 6379);
 }
 
-TEST(RedisEndpointTest, PasswordUserAndDatabase) {
+TEST(RedisUrlTest, PasswordUserAndDatabase) {
   const auto password_only = ParseRedisUrl("redis://:s3cr:et@10.0.0.5:6379/2");
   ASSERT_TRUE(password_only.endpoint) << password_only.error;
   EXPECT_EQ(password_only.endpoint->user, "");
@@ -37,7 +37,7 @@ TEST(RedisEndpointTest, PasswordUserAndDatabase) {
 }
 
 // Every refusal names the URL and what is wrong with it.
-TEST(RedisEndpointTest, RefusalsSayWhatIsWrong) {
+TEST(RedisUrlTest, RefusalsSayWhatIsWrong) {
   EXPECT_THAT(ParseRedisUrl("http://redis:6379").error, HasSubstr("does not start with redis://"));
   EXPECT_THAT(ParseRedisUrl("redis://:6379").error, HasSubstr("names no host"));
   EXPECT_THAT(ParseRedisUrl("redis://redis:0").error, HasSubstr("port must be 1-65535"));
@@ -48,12 +48,12 @@ TEST(RedisEndpointTest, RefusalsSayWhatIsWrong) {
 }
 
 // Logs never carry the password.
-TEST(RedisEndpointTest, RedactedHidesThePassword) {
+TEST(RedisUrlTest, RedactedHidesThePassword) {
   const auto parsed = ParseRedisUrl("redis://gateway:hunter2@redis:6379/3");
   ASSERT_TRUE(parsed.endpoint);
-  EXPECT_EQ(Redacted(*parsed.endpoint), "redis://gateway:***@redis:6379/3");
-  EXPECT_EQ(Redacted(*ParseRedisUrl("redis://[::1]").endpoint), "redis://[::1]:6379");
+  EXPECT_EQ(RedactedRedisUrl(*parsed.endpoint), "redis://gateway:***@redis:6379/3");
+  EXPECT_EQ(RedactedRedisUrl(*ParseRedisUrl("redis://[::1]").endpoint), "redis://[::1]:6379");
 }
 
 }  // namespace
-}  // namespace wsgateway::cluster
+}  // namespace wsgateway
