@@ -9,13 +9,13 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <functional>
 #include <memory>
 #include <string>
-#include <thread>
+#include <utility>
 #include <vector>
 
 #include "cluster/redis_client.hpp"
+#include "tests/support/poll_until.hpp"
 #include "tests/support/redis_process.hpp"
 
 namespace wsgateway::cluster {
@@ -26,14 +26,9 @@ using wsgateway::testing::RedisProcess;
 
 constexpr auto kDeadline = 10s;
 
-// Polls `condition` until it holds or the deadline passes.
-bool Eventually(const std::function<bool()>& condition) {
-  const auto deadline = std::chrono::steady_clock::now() + kDeadline;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(5ms);
-  }
-  return true;
+template <typename Condition>
+bool Eventually(Condition&& condition) {
+  return wsgateway::testing::PollUntil(kDeadline, std::forward<Condition>(condition));
 }
 
 std::vector<std::string> Ids(const Membership& membership) {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "tests/support/poll_until.hpp"
 #include "wsgateway/v1/admin.grpc.pb.h"
 
 namespace wsgateway::testing {
@@ -28,19 +29,6 @@ struct Reply {
   Response response;
   bool ok() const { return status.ok(); }
 };
-
-// Calls `probe` until it returns something true-ish or the deadline passes;
-// returns the last result. The short pause between probes only paces the
-// polling: the outcome is decided by the condition, never by the pause.
-template <typename Probe>
-auto PollUntil(std::chrono::milliseconds timeout, Probe&& probe) -> decltype(probe()) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    auto result = probe();
-    if (result || std::chrono::steady_clock::now() >= deadline) return result;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-}
 
 // "CODE: message" for assertion messages.
 std::string Describe(const grpc::Status& status);
