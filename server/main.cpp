@@ -14,7 +14,6 @@
 #include "gateway/config/config_loader.hpp"
 #include "gateway/config/endpoint.hpp"
 #include "gateway/runtime/gateway.hpp"
-#include "gateway/runtime/local_data_plane.hpp"
 #include "metrics/gateway_metrics.hpp"
 #include "metrics/metrics_server.hpp"
 #include "server/cluster_membership.hpp"
@@ -60,9 +59,9 @@ int Run(const wsgateway::Config& config) {
   // binds in Start: a bad file or a taken port stops start-up before the
   // public listener exists. The gateway starts last, so nothing of it is
   // pending on the control loop if start-up fails.
-  // The admin API reaches this process's connections through its loops.
-  wsgateway::LocalDataPlane data_plane(gateway);
-  wsgateway::admin::AdminServer admin(config.admin_listen, data_plane, config, metrics);
+  // The admin API reaches connections through the gateway's data plane,
+  // the one the backend's commands go through.
+  wsgateway::admin::AdminServer admin(config.admin_listen, gateway.data_plane(), config, metrics);
   admin.Start();
   // Signal handling is installed before the listeners are announced: a
   // test (or an operator) that saw them may send SIGHUP, which must then

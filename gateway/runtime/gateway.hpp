@@ -53,6 +53,11 @@ class Gateway {
   // out. Any thread.
   std::uint64_t epoch() const { return epoch_; }
 
+  // This process's connections through the one data-plane face: what the
+  // backend's commands go through, and what the admin API is given. Any
+  // thread.
+  DataPlane& data_plane() { return data_plane_; }
+
   // Client connections open now, in any state. Any thread.
   std::size_t connection_count() const;
 
@@ -128,7 +133,6 @@ class Gateway {
   boost::asio::ip::tcp::endpoint listen_endpoint_;
   std::size_t next_loop_ = 0;
   std::atomic<bool> draining_{false};
-  // What the backend's commands go through.
   LocalDataPlane data_plane_{*this};
 };
 
