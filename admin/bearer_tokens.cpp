@@ -6,8 +6,8 @@
 #include <algorithm>
 #include <stdexcept>
 
-#include "admin/configured_file.hpp"
 #include "admin/status_mapping.hpp"
+#include "gateway/config/configured_file.hpp"
 
 namespace wsgateway::admin {
 namespace {

@@ -9,7 +9,7 @@
 #include <stdexcept>
 #include <string_view>
 
-#include "admin/configured_file.hpp"
+#include "gateway/config/configured_file.hpp"
 
 namespace wsgateway::admin {
 namespace {

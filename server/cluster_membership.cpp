@@ -5,10 +5,10 @@
 
 #include <chrono>
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
+#include <string_view>
 
+#include "gateway/config/configured_file.hpp"
 #include "gateway/config/redis_url.hpp"
 #include "gateway/runtime/connection_id.hpp"
 
@@ -16,14 +16,13 @@ namespace wsgateway {
 namespace {
 
 std::string ReadPasswordFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error("cluster_redis_password_file '" + path + "' cannot be read");
-  std::stringstream content;
-  content << in.rdbuf();
-  std::string password = content.str();
-  password.erase(password.find_last_not_of(" \t\r\n") + 1);
-  if (password.empty()) throw std::runtime_error("cluster_redis_password_file '" + path + "' is empty");
-  return password;
+  constexpr std::string_view kKey = "cluster-redis-password-file";
+  std::string error;
+  auto password = ReadConfiguredFile(kKey, path, &error);
+  if (!password) throw std::runtime_error(error);
+  password->erase(password->find_last_not_of(" \t\r\n") + 1);
+  if (password->empty()) throw std::runtime_error(ConfiguredFileError(kKey, path, "is empty"));
+  return *password;
 }
 
 // POD_NAME in Kubernetes (the chart sets it), else the host name.

@@ -6,8 +6,11 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
 #include <chrono>
+
 #include <csignal>
+#include <fstream>
 #include <memory>
 #include <optional>
 #include <string>
@@ -38,10 +41,12 @@ class ClusterMembershipTest : public ::testing::Test {
     ASSERT_TRUE(backend_) << error;
   }
 
-  std::unique_ptr<GatewayProcess> StartGateway(const std::string& redis_url, const std::string& pod) {
+  std::unique_ptr<GatewayProcess> StartGateway(const std::string& redis_url, const std::string& pod,
+                                               const std::vector<std::string>& extra_args = {}) {
     GatewayProcess::Options options;
     options.backend = backend_->target();
     options.args = {"--cluster-redis", redis_url, "--cluster-key-prefix", kPrefix};
+    options.args.insert(options.args.end(), extra_args.begin(), extra_args.end());
     options.env = {{"POD_NAME", pod}};
     std::string error;
     auto gateway = GatewayProcess::Start(options, &error);
@@ -62,8 +67,10 @@ class ClusterMembershipTest : public ::testing::Test {
     return nodes;
   }
 
-  long long MemberCount() {
-    cluster::RedisClient redis(*ParseRedisUrl(redis_->url()).endpoint, 1s);
+  long long MemberCount(const std::string& password = "") {
+    auto endpoint = *ParseRedisUrl(redis_->url()).endpoint;
+    endpoint.password = password;
+    cluster::RedisClient redis(endpoint, 1s);
     const auto result = redis.Command({"ZCARD", "{" + std::string(kPrefix) + "}:members"});
     return result.ok() ? result.value->integer : -1;
   }
@@ -129,6 +136,33 @@ TEST_F(ClusterMembershipTest, NotReadyUntilItHasJoined) {
   std::string error;
   ASSERT_TRUE(redis_->Restart(&error)) << error;
   EXPECT_TRUE(PollUntil(20s, [&] { return HttpGet(gateway->metrics_port(), "/readyz").status == 200u; }));
+}
+
+// The password can come from a file (a mounted Secret) instead of the URL;
+// a file without one stops start-up, naming the key and the path.
+TEST_F(ClusterMembershipTest, ThePasswordComesFromItsFile) {
+  std::string error;
+  redis_ = RedisProcess::Start(&error, "s3cret");
+  ASSERT_TRUE(redis_) << error;
+  const std::string dir = ::testing::TempDir();
+  const std::string password_file = dir + "/cluster-redis-password";
+  std::ofstream(password_file) << "s3cret\n";
+  auto gateway = StartGateway(redis_->url(), "gateway-secret", {"--cluster-redis-password-file", password_file});
+  ASSERT_TRUE(gateway);
+  EXPECT_TRUE(PollUntil(20s, [&] { return MemberCount("s3cret") == 1; }));
+
+  const std::string empty_file = dir + "/cluster-redis-password-empty";
+  std::ofstream(empty_file) << "\n";
+  ChildProcess::Options refused_options;
+  refused_options.program = WsgatewayPath();
+  refused_options.args = {"--cluster-redis", redis_->url(), "--cluster-redis-password-file", empty_file};
+  refused_options.name = "wsgateway";
+  ChildProcess refused(refused_options);
+  const auto status = refused.Wait(20s);
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ(WEXITSTATUS(*status), 1);
+  EXPECT_TRUE(refused.WaitForLine("--cluster-redis-password-file '" + empty_file + "': is empty", 5s))
+      << refused.Tail();
 }
 
 }  // namespace

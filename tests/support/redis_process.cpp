@@ -31,13 +31,13 @@ std::uint16_t FreeLoopbackPort() {
 
 }  // namespace
 
-std::unique_ptr<RedisProcess> RedisProcess::Start(std::string* error) {
+std::unique_ptr<RedisProcess> RedisProcess::Start(std::string* error, const std::string& password) {
   const auto port = FreeLoopbackPort();
   if (port == 0) {
     *error = "no free loopback port";
     return nullptr;
   }
-  std::unique_ptr<RedisProcess> redis(new RedisProcess(port));
+  std::unique_ptr<RedisProcess> redis(new RedisProcess(port, password));
   if (!redis->Launch(error)) return nullptr;
   return redis;
 }
@@ -49,6 +49,7 @@ bool RedisProcess::Launch(std::string* error) {
   options.program = program != nullptr ? program : "/usr/bin/redis-server";
   options.args = {"--port", std::to_string(port_), "--bind", "127.0.0.1",   "--save", "",           "--appendonly",
                   "no",     "--protected-mode",    "no",     "--daemonize", "no",     "--loglevel", "notice"};
+  if (!password_.empty()) options.args.insert(options.args.end(), {"--requirepass", password_});
   options.name = "redis";
   try {
     process_ = std::make_unique<ChildProcess>(options);

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "tests/support/child_process.hpp"
 
@@ -16,8 +17,9 @@ namespace wsgateway::testing {
 
 class RedisProcess {
  public:
-  // Nullptr and *error when redis-server cannot be started.
-  static std::unique_ptr<RedisProcess> Start(std::string* error);
+  // Nullptr and *error when redis-server cannot be started. A `password`
+  // makes the server require it (requirepass).
+  static std::unique_ptr<RedisProcess> Start(std::string* error, const std::string& password = "");
 
   std::uint16_t port() const { return port_; }
   std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
@@ -29,10 +31,11 @@ class RedisProcess {
   bool Restart(std::string* error);
 
  private:
-  explicit RedisProcess(std::uint16_t port) : port_(port) {}
+  RedisProcess(std::uint16_t port, std::string password) : port_(port), password_(std::move(password)) {}
   bool Launch(std::string* error);
 
   std::uint16_t port_;
+  std::string password_;
   std::unique_ptr<ChildProcess> process_;
 };
 

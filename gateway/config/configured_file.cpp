@@ -1,11 +1,11 @@
-#include "admin/configured_file.hpp"
+#include "gateway/config/configured_file.hpp"
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <memory>
 
-namespace wsgateway::admin {
+namespace wsgateway {
 
 std::optional<std::string> ReadConfiguredFile(std::string_view key, const std::string& path, std::string* error) {
   const std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
@@ -29,4 +29,4 @@ std::string ConfiguredFileError(std::string_view key, const std::string& path, s
   return "--" + std::string(key) + " '" + path + "': " + std::string(problem);
 }
 
-}  // namespace wsgateway::admin
+}  // namespace wsgateway

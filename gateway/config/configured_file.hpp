@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-namespace wsgateway::admin {
+namespace wsgateway {
 
 // The file's contents, or nullopt with "--key 'path': cannot read: reason"
 // in *error.
@@ -16,4 +16,4 @@ std::optional<std::string> ReadConfiguredFile(std::string_view key, const std::s
 // "--key 'path': problem", the form of every error about such a file.
 std::string ConfiguredFileError(std::string_view key, const std::string& path, std::string_view problem);
 
-}  // namespace wsgateway::admin
+}  // namespace wsgateway
