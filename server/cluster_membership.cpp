@@ -10,7 +10,7 @@
 
 #include "gateway/config/configured_file.hpp"
 #include "gateway/config/redis_url.hpp"
-#include "gateway/runtime/connection_id.hpp"
+#include "gateway/data_plane/connection_id.hpp"
 
 namespace wsgateway {
 namespace {

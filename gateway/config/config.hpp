@@ -156,6 +156,14 @@ struct Config {
   std::string cluster_redis;
   std::string cluster_redis_password_file;
   std::string cluster_key_prefix = "wsgateway";
+  // The node-to-node gRPC service: where it listens, the address the other
+  // replicas dial (published in the membership; unset: the listen address,
+  // or this host's name when that is a wildcard), and the shared bearer
+  // token every node-to-node call carries, without which cluster mode does
+  // not start.
+  std::string cluster_listen = "0.0.0.0:50061";
+  std::string cluster_advertise;
+  std::string cluster_token_file;
 
   // Graceful drain on SIGTERM/SIGINT: readiness turns to not serving, the
   // listener closes, and connections are closed with 1001 at drain_rate per

@@ -14,6 +14,7 @@
 
 #include "gateway/config/config_keys.hpp"
 #include "gateway/config/config_printer.hpp"
+#include "gateway/config/endpoint.hpp"
 #include "gateway/config/redis_url.hpp"
 #include "gateway/config/units.hpp"
 #include "gateway/http/origin_policy.hpp"
@@ -243,6 +244,13 @@ void Validate(const Config& c) {
             "'" + std::string(kRedacted) +
                 "' is what --print-config writes in place of the password: give the real one, or "
                 "--cluster-redis-password-file");
+    require(!c.cluster_token_file.empty(), "cluster-token-file",
+            "is required with --cluster-redis: node-to-node calls carry the replicas' shared token (a file holding "
+            "one random line, the same on every replica)");
+    require(ParseEndpoint(c.cluster_listen).has_value(), "cluster-listen",
+            "'" + c.cluster_listen + "' is not host:port");
+    require(c.cluster_advertise.empty() || c.cluster_advertise.rfind(':') != std::string::npos, "cluster-advertise",
+            "'" + c.cluster_advertise + "' is not host:port");
   }
   require(!c.cluster_key_prefix.empty() && c.cluster_key_prefix.find_first_of("{}") == std::string::npos,
           "cluster-key-prefix", "must be non-empty and without braces (the gateway puts it in a Redis hash tag)");

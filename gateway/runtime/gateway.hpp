@@ -20,7 +20,7 @@
 
 #include "gateway/backend/backend_link.hpp"
 #include "gateway/config/config.hpp"
-#include "gateway/runtime/connection_id.hpp"
+#include "gateway/data_plane/connection_id.hpp"
 #include "gateway/runtime/connection_limits.hpp"
 #include "gateway/runtime/event_loop.hpp"
 #include "gateway/runtime/gateway_context.hpp"

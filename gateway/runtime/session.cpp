@@ -11,7 +11,7 @@
 
 #include "gateway/backend/backend_link.hpp"
 #include "gateway/config/endpoint.hpp"
-#include "gateway/runtime/connection_id.hpp"
+#include "gateway/data_plane/connection_id.hpp"
 #include "gateway/runtime/event_loop.hpp"
 #include "gateway/runtime/loop_thread.hpp"
 

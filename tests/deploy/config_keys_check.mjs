@@ -30,6 +30,9 @@ export const CHART_OWNED = new Set([
   "cluster_redis",
   "cluster_redis_password_file",
   "cluster_key_prefix",
+  "cluster_listen",
+  "cluster_advertise",
+  "cluster_token_file",
 ]);
 
 export function compareKeys(documented, accepted) {

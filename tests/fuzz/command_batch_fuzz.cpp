@@ -15,7 +15,7 @@
 #include <memory>
 #include <string>
 
-#include "gateway/runtime/connection_id.hpp"
+#include "gateway/data_plane/connection_id.hpp"
 #include "gateway/websocket/deflate_codec.hpp"
 #include "gateway/websocket/frame_codec.hpp"
 #include "gateway/websocket/loop_compression.hpp"

@@ -1,4 +1,4 @@
-// Connection ids and page tokens. ParseConnectionId (gateway/runtime/connection_id.*)
+// Connection ids and page tokens. ParseConnectionId (gateway/data_plane/connection_id.*)
 // reads every id an API client hands in; Gateway::Resolve reads
 // ListConnections' page_token (admin_service.cpp) and every command's
 // connection id with it. An id parses only in its one canonical spelling
@@ -13,7 +13,7 @@
 #include <cstring>
 #include <string_view>
 
-#include "gateway/runtime/connection_id.hpp"
+#include "gateway/data_plane/connection_id.hpp"
 #include "tests/fuzz/fuzz_check.hpp"
 #include "tests/fuzz/idle_gateway.hpp"
 

@@ -26,7 +26,7 @@
 #include <vector>
 
 #include "gateway/config/config.hpp"
-#include "gateway/runtime/connection_id.hpp"
+#include "gateway/data_plane/connection_id.hpp"
 #include "gateway/runtime/event_loop.hpp"
 #include "gateway/runtime/gateway.hpp"
 #include "gateway/runtime/session.hpp"

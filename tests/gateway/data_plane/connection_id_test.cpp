@@ -1,7 +1,7 @@
 // Connection ids: opaque to API clients, one spelling per connection, never
 // reused.
 
-#include "gateway/runtime/connection_id.hpp"
+#include "gateway/data_plane/connection_id.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "gateway/runtime/connection_id.hpp"
+#include "gateway/data_plane/connection_id.hpp"
 
 #include <charconv>
 #include <random>
