@@ -9,9 +9,9 @@
 import { readFileSync } from "node:fs";
 import { documentedKeys } from "./invariants.mjs";
 
-// Set by the chart from bindAddress/ports, tls, admin.tls, admin.tokenSecret;
-// `config` is the --config flag itself; admin_tokens would put tokens in a
-// ConfigMap; the cluster keys wait for the chart's cluster values.
+// Set by the chart from bindAddress/ports, tls, admin.tls, admin.tokenSecret
+// and cluster; `config` is the --config flag itself; admin_tokens would put
+// tokens in a ConfigMap.
 export const CHART_OWNED = new Set([
   "config",
   "listen",
@@ -24,9 +24,11 @@ export const CHART_OWNED = new Set([
   "admin_tls_client_ca_file",
   "admin_token_file",
   "admin_tokens",
-  // Cluster mode: the chart will set these from its own cluster values (the
-  // Redis URL, the password Secret, the key prefix); until it does, it
-  // refuses them, so a release runs its replicas alone as before.
+  // Cluster mode: the chart sets these from its cluster values (the bundled
+  // or external Redis, the mounted password and token Secrets, cluster.port,
+  // cluster.keyPrefix) when cluster.enabled, and cluster_advertise from the
+  // pod IP in the environment, since only the pod knows it. Accepting them
+  // in `config` too would let a value there contradict those objects.
   "cluster_redis",
   "cluster_redis_password_file",
   "cluster_key_prefix",

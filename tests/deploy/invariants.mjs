@@ -2,8 +2,11 @@
 // gateway's config.yaml uses only documented keys and its listeners match the
 // container ports, the probes and the preStop hook are the documented ones,
 // the grace period covers preStop + drain_timeout, the pods are locked down,
-// and every Service, NetworkPolicy, ServiceMonitor, PDB and HPA points at
-// something that exists.
+// every Service, NetworkPolicy, ServiceMonitor, PDB and HPA points at
+// something that exists, and cluster mode is wired up: token and Redis
+// password from mounted Secrets, the pod IP advertised, the bundled Redis
+// named by cluster_redis, the cluster port in no Service and admitted by the
+// NetworkPolicies only from the gateway's own pods.
 //
 //   node invariants.mjs CONFIGURATION.md FILE...
 
@@ -114,6 +117,9 @@ function checkGateway(where, deployment, objects, configKeys, errors) {
       errors.push(`${where}: ${probe} must be GET ${path} on the metrics port`);
     }
   }
+  if (config.cluster_redis && portOf(config.cluster_listen ?? "0.0.0.0:50061") !== containerPort(container, "cluster")) {
+    errors.push(`${where}: cluster_listen (${config.cluster_listen}) does not listen on container port cluster (${containerPort(container, "cluster")})`);
+  }
   const drain = durationSeconds(config.drain_timeout ?? "25s");
   if (drain === null) errors.push(`ConfigMap/${configMapName}: drain_timeout ${config.drain_timeout} is not a duration`);
   const command = container.lifecycle?.preStop?.exec?.command;
@@ -128,6 +134,186 @@ function checkGateway(where, deployment, objects, configKeys, errors) {
   const grace = podSpec.terminationGracePeriodSeconds ?? 30;
   if (drain !== null && !(grace > preStop + drain)) {
     errors.push(`${where}: terminationGracePeriodSeconds ${grace} must exceed preStop ${preStop}s + drain_timeout ${drain}s`);
+  }
+  return config;
+}
+
+// The Secret (name and key) a file of the container lies in, through a
+// read-only Secret volume mounted as a folder, or a reason why it does not.
+function secretOfFile(podSpec, container, file) {
+  const mount = (container.volumeMounts || [])
+    .filter((m) => !m.subPath && String(file).startsWith(`${m.mountPath}/`))
+    .sort((a, b) => b.mountPath.length - a.mountPath.length)[0];
+  if (!mount) return { error: `${file} is in no mounted volume` };
+  const secret = (podSpec.volumes || []).find((v) => v.name === mount.name)?.secret;
+  if (!secret?.secretName) return { error: `${file} is in volume ${mount.name}, not a Secret` };
+  if (mount.readOnly !== true) return { error: `${file}: volume ${mount.name} is not mounted read-only` };
+  const path = String(file).slice(mount.mountPath.length + 1);
+  if (!secret.items) return { name: secret.secretName, key: path };
+  const item = secret.items.find((i) => i.path === path);
+  return item ? { name: secret.secretName, key: item.key } : { error: `${file}: no item of Secret ${secret.secretName} is mounted as ${path}` };
+}
+
+// redis://[user:password@]host[:port][/db] -> { host, port }.
+function redisHostPort(url) {
+  const match = /^redis:\/\/(?:[^@]*@)?(\[[^\]]+\]|[^:/]+)(?::([0-9]+))?(?:\/[0-9]+)?$/.exec(String(url));
+  return match ? { host: match[1], port: Number(match[2] ?? 6379) } : null;
+}
+
+// The password of a redis:// URL as the gateway reads it: what follows the
+// first ':' of the part before the last '@', or all of that part.
+function redisPassword(url) {
+  const rest = String(url).replace(/^redis:\/\//, "");
+  const at = rest.lastIndexOf("@");
+  if (at < 0) return "";
+  const credentials = rest.slice(0, at);
+  const colon = credentials.indexOf(":");
+  return colon < 0 ? credentials : credentials.slice(colon + 1);
+}
+
+const isRedis = (deployment) => deployment.spec.template.spec.containers.some((c) => c.name === "redis");
+
+// Whether a NetworkPolicy ingress rule covers a container port (a rule
+// without ports covers them all).
+function ruleCovers(rule, container, portName) {
+  if (!rule.ports || rule.ports.length === 0) return true;
+  const number = containerPort(container, portName);
+  return rule.ports.some((p) => p.port === undefined || p.port === portName || p.port === number);
+}
+
+// Checks cluster mode across the objects: config is the gateway's parsed
+// config.yaml (cluster mode is on when it sets cluster_redis).
+function checkCluster(where, deployment, config, objects, deployments, podsOf, errors) {
+  const podSpec = deployment.spec.template.spec;
+  const container = podSpec.containers.find((c) => c.name === "wsgateway");
+  const clusterPort = containerPort(container, "cluster");
+  const gatewayLabels = deployment.spec.template.metadata?.labels;
+  const services = objects.filter((o) => o.kind === "Service");
+  const redisDeployments = deployments.filter(isRedis);
+
+  // The cluster port is for the replicas alone, which dial pod IPs: a
+  // Service would hand it to whoever can reach that Service.
+  for (const service of services.filter((s) => podsOf(s.spec.selector).includes(deployment))) {
+    for (const port of service.spec.ports || []) {
+      const target = port.targetPort ?? port.port;
+      if (port.name === "cluster" || (clusterPort !== null && (target === "cluster" || target === clusterPort))) {
+        errors.push(`${describe(service)}: port ${port.name ?? port.port} exposes the cluster port`);
+      }
+    }
+  }
+
+  if (!config.cluster_redis) {
+    if (clusterPort !== null) errors.push(`${where}: container port cluster without cluster_redis (cluster mode is off)`);
+    for (const redis of redisDeployments) {
+      errors.push(`${describe(redis)}: a bundled Redis renders, but the gateway is not in cluster mode (no cluster_redis)`);
+    }
+    return;
+  }
+  if (clusterPort === null) errors.push(`${where}: cluster mode without a container port named cluster`);
+
+  // Token and password files come from read-only Secret mounts, never from
+  // the ConfigMap.
+  const secretFiles = {};
+  for (const key of ["cluster_token_file", "cluster_redis_password_file"]) {
+    if (!config[key]) {
+      if (key === "cluster_token_file") errors.push(`${where}: cluster mode without cluster_token_file (the gateway refuses to start)`);
+      continue;
+    }
+    const found = secretOfFile(podSpec, container, config[key]);
+    if (found.error) {
+      errors.push(`${where}: ${key} ${found.error}`);
+      continue;
+    }
+    secretFiles[key] = found;
+    const secret = objects.find((o) => o.kind === "Secret" && o.metadata?.name === found.name);
+    if (secret && !(found.key in (secret.data || {})) && !(found.key in (secret.stringData || {}))) {
+      errors.push(`${describe(secret)}: no key ${found.key}, which ${key} reads`);
+    }
+  }
+  if (redisPassword(config.cluster_redis)) {
+    errors.push(`${where}: cluster_redis carries a password, which the ConfigMap would hold in clear`);
+  }
+
+  // Each pod advertises its own IP: a fixed address would be the same for
+  // every replica.
+  const env = container.env || [];
+  const envAt = (name) => env.findIndex((e) => e.name === name);
+  const fieldOf = (name) => env[envAt(name)]?.valueFrom?.fieldRef?.fieldPath;
+  if (fieldOf("POD_NAME") !== "metadata.name") errors.push(`${where}: env POD_NAME must come from metadata.name`);
+  const advertise = env[envAt("WSGATEWAY_CLUSTER_ADVERTISE")]?.value;
+  if (!advertise) {
+    errors.push(`${where}: no WSGATEWAY_CLUSTER_ADVERTISE: the replicas would not know where to dial this pod`);
+  } else {
+    const ipVar = /\$\(([A-Za-z_][A-Za-z0-9_]*)\)/.exec(advertise)?.[1];
+    if (!ipVar || fieldOf(ipVar) !== "status.podIP" || envAt(ipVar) > envAt("WSGATEWAY_CLUSTER_ADVERTISE")) {
+      errors.push(`${where}: WSGATEWAY_CLUSTER_ADVERTISE (${advertise}) must use $(VAR) of an earlier env from status.podIP`);
+    }
+    if (portOf(advertise) !== clusterPort) {
+      errors.push(`${where}: WSGATEWAY_CLUSTER_ADVERTISE (${advertise}) is not on container port cluster (${clusterPort})`);
+    }
+  }
+
+  // The bundled Redis is the one cluster_redis names, with the password the
+  // gateway reads.
+  const redisTarget = redisHostPort(config.cluster_redis);
+  if (!redisTarget) errors.push(`${where}: cluster_redis ${config.cluster_redis} is not redis://host:port[/db]`);
+  for (const redis of redisDeployments) {
+    const service = services.find((s) => s.metadata.name === redisTarget?.host);
+    if (!service || !podsOf(service.spec.selector).includes(redis)) {
+      errors.push(`${where}: cluster_redis (${config.cluster_redis}) does not name the Service of the bundled ${describe(redis)}`);
+    } else if (!(service.spec.ports || []).some((p) => p.port === redisTarget.port)) {
+      errors.push(`${where}: cluster_redis port ${redisTarget.port} is not a port of ${describe(service)}`);
+    }
+    const redisContainer = redis.spec.template.spec.containers.find((c) => c.name === "redis");
+    const args = [...(redisContainer.command || []), ...(redisContainer.args || [])];
+    const passwordArg = args[args.indexOf("--requirepass") + 1];
+    const passwordVar = args.includes("--requirepass") ? /^\$\(([A-Za-z_][A-Za-z0-9_]*)\)$/.exec(passwordArg)?.[1] : null;
+    const ref = (redisContainer.env || []).find((e) => e.name === passwordVar)?.valueFrom?.secretKeyRef;
+    const file = secretFiles.cluster_redis_password_file;
+    if (!ref) {
+      errors.push(`${describe(redis)}: no --requirepass $(VAR) from a Secret: anyone who reaches it can write the membership`);
+    } else if (!file || ref.name !== file.name || ref.key !== file.key) {
+      errors.push(`${describe(redis)}: its password (${ref.name}/${ref.key}) is not the gateway's cluster_redis_password_file (${file ? `${file.name}/${file.key}` : "none"})`);
+    }
+  }
+
+  // With NetworkPolicies on, the cluster port and the bundled Redis admit
+  // the gateway's own pods (else the replicas cannot talk) and nothing else.
+  const policies = objects.filter((o) => o.kind === "NetworkPolicy");
+  const gatewayPolicies = policies.filter((p) => podsOf(p.spec.podSelector?.matchLabels).includes(deployment));
+  if (gatewayPolicies.length === 0) return;
+  // A peer admits only gateway pods when it is a podSelector of this
+  // namespace holding every label of the gateway Deployment's selector (and
+  // only labels its pods carry).
+  const gatewaySelector = deployment.spec.selector?.matchLabels || {};
+  const onlyGatewayPods = (rule) =>
+    Array.isArray(rule.from) &&
+    rule.from.length > 0 &&
+    rule.from.every(
+      (peer) =>
+        Object.keys(peer).join() === "podSelector" &&
+        Object.keys(peer.podSelector || {}).join() === "matchLabels" &&
+        Object.keys(gatewaySelector).length > 0 &&
+        matches(gatewaySelector, peer.podSelector.matchLabels) &&
+        matches(peer.podSelector.matchLabels, gatewayLabels),
+    );
+  const checkPort = (policiesOf, target, targetContainer, portName, what) => {
+    const rules = policiesOf.flatMap((p) => (p.spec.ingress || []).map((rule) => ({ p, rule })));
+    const covering = rules.filter(({ rule }) => ruleCovers(rule, targetContainer, portName));
+    if (covering.length === 0) errors.push(`${describe(target)}: no NetworkPolicy rule admits the gateway's pods to ${what}`);
+    for (const { p, rule } of covering) {
+      if (!onlyGatewayPods(rule)) errors.push(`${describe(p)}: ${what} is open to more than the gateway's own pods`);
+    }
+  };
+  if (clusterPort !== null) checkPort(gatewayPolicies, deployment, container, "cluster", "the cluster port");
+  for (const redis of redisDeployments) {
+    const redisPolicies = policies.filter((p) => podsOf(p.spec.podSelector?.matchLabels).includes(redis));
+    if (redisPolicies.length === 0) {
+      errors.push(`${describe(redis)}: no NetworkPolicy, though the gateway has one: any pod could write the membership`);
+      continue;
+    }
+    const redisContainer = redis.spec.template.spec.containers.find((c) => c.name === "redis");
+    checkPort(redisPolicies, redis, redisContainer, "redis", "the bundled Redis");
   }
 }
 
@@ -144,10 +330,13 @@ export function checkObjects(objects, configKeys) {
       errors.push(`${where}: selector does not match the pod labels`);
     }
   }
-  for (const deployment of gateways) checkGateway(describe(deployment), deployment, objects, configKeys, errors);
-
   const podsOf = (selector) =>
     deployments.filter((d) => selector && Object.keys(selector).length && matches(selector, d.spec.template.metadata?.labels));
+  for (const deployment of gateways) {
+    const where = describe(deployment);
+    const config = checkGateway(where, deployment, objects, configKeys, errors);
+    if (config) checkCluster(where, deployment, config, objects, deployments, podsOf, errors);
+  }
   for (const service of services) {
     const where = describe(service);
     const targets = podsOf(service.spec.selector);

@@ -143,6 +143,8 @@ Mount points of the Secrets.
 {{- define "wsgateway.adminTlsDir" -}}/etc/wsgateway/admin-tls{{- end }}
 {{- define "wsgateway.adminClientCADir" -}}/etc/wsgateway/admin-client-ca{{- end }}
 {{- define "wsgateway.adminTokenDir" -}}/etc/wsgateway/admin-token{{- end }}
+{{- define "wsgateway.clusterTokenDir" -}}/etc/wsgateway/cluster-token{{- end }}
+{{- define "wsgateway.clusterRedisDir" -}}/etc/wsgateway/cluster-redis{{- end }}
 
 {{/*
 The Secret holding the admin client CA, or "" when mTLS is off; the CA's
@@ -191,7 +193,115 @@ chart owns: the listeners and the files of the mounted Secrets.
 {{- if .Values.admin.tokenSecret.name }}
 {{- $_ := set $config "admin_token_file" (printf "%s/%s" (include "wsgateway.adminTokenDir" .) .Values.admin.tokenSecret.key) }}
 {{- end }}
+{{- if .Values.cluster.enabled }}
+{{- /* cluster_advertise is not here: it is the pod's own IP, which only
+       the pod's environment knows (WSGATEWAY_CLUSTER_ADVERTISE in the
+       Deployment; the environment wins over this file). */}}
+{{- $_ := set $config "cluster_redis" (include "wsgateway.clusterRedisUrl" .) }}
+{{- if include "wsgateway.clusterRedisSecret" . }}
+{{- $_ := set $config "cluster_redis_password_file" (printf "%s/%s" (include "wsgateway.clusterRedisDir" .) .Values.cluster.redis.passwordKey) }}
+{{- end }}
+{{- $_ := set $config "cluster_key_prefix" (include "wsgateway.clusterKeyPrefix" .) }}
+{{- $_ := set $config "cluster_listen" (printf "%s:%d" .Values.bindAddress (int .Values.cluster.port)) }}
+{{- $_ := set $config "cluster_token_file" (printf "%s/%s" (include "wsgateway.clusterTokenDir" .) .Values.cluster.token.key) }}
+{{- end }}
 {{- toYaml $config }}
+{{- end }}
+
+{{/*
+Cluster mode. The bundled Redis: its name (Deployment, Service and
+NetworkPolicy), labels and port.
+*/}}
+{{- define "wsgateway.redisName" -}}
+{{- include "wsgateway.suffixedName" (list . "redis") }}
+{{- end }}
+
+{{- define "wsgateway.redisSelectorLabels" -}}
+{{ include "wsgateway.selectorLabels" . }}
+app.kubernetes.io/component: redis
+{{- end }}
+
+{{- define "wsgateway.redisLabels" -}}
+{{ include "wsgateway.labels" . }}
+app.kubernetes.io/component: redis
+{{- end }}
+
+{{- define "wsgateway.redisPort" -}}6379{{- end }}
+
+{{/*
+True ("true") when the chart deploys its own Redis.
+*/}}
+{{- define "wsgateway.redisBundled" -}}
+{{- if and .Values.cluster.enabled .Values.cluster.redis.bundled.enabled }}true{{- end }}
+{{- end }}
+
+{{/*
+The redis:// URL the gateway's replicas share. Fails when there is no Redis
+to use, or when both the bundled one and an external URL are asked for
+(one of the two would be silently ignored).
+*/}}
+{{- define "wsgateway.clusterRedisUrl" -}}
+{{- if .Values.cluster.redis.bundled.enabled }}
+{{- if .Values.cluster.redis.url }}
+{{- fail (printf "cluster.redis.url (%s) is for an external Redis, but cluster.redis.bundled.enabled is true: set cluster.redis.bundled.enabled=false to use it, or leave the URL empty for the bundled Redis" .Values.cluster.redis.url) }}
+{{- end }}
+{{- /* A short Service name resolves in the pod's own namespace. */}}
+{{- printf "redis://%s:%s" (include "wsgateway.redisName" .) (include "wsgateway.redisPort" .) }}
+{{- else if .Values.cluster.redis.url }}
+{{- .Values.cluster.redis.url }}
+{{- else }}
+{{- fail "cluster.enabled is true and cluster.redis.bundled.enabled is false, but cluster.redis.url is empty: set cluster.redis.url to your Redis (redis://host:port[/db], password in cluster.redis.existingSecret), turn the bundled Redis back on, or set cluster.enabled=false to run the replicas alone" }}
+{{- end }}
+{{- end }}
+
+{{/*
+The Secret holding the Redis password, or "" when the Redis needs none: the
+one named by cluster.redis.existingSecret, else, for the bundled Redis, the
+one the chart generates.
+*/}}
+{{- define "wsgateway.clusterRedisSecret" -}}
+{{- if .Values.cluster.redis.existingSecret }}
+{{- .Values.cluster.redis.existingSecret }}
+{{- else if .Values.cluster.redis.bundled.enabled }}
+{{- include "wsgateway.redisName" . }}
+{{- end }}
+{{- end }}
+
+{{/*
+The Secret holding the replicas' shared token: cluster.token.existingSecret,
+else the one the chart generates.
+*/}}
+{{- define "wsgateway.clusterTokenSecret" -}}
+{{- default (include "wsgateway.suffixedName" (list . "cluster-token")) .Values.cluster.token.existingSecret }}
+{{- end }}
+
+{{/*
+Prefix of the Redis keys: cluster.keyPrefix, else NAMESPACE/FULLNAME, which
+no other release of the same Kubernetes cluster has, so that two gateways
+sharing one external Redis never see each other as members.
+*/}}
+{{- define "wsgateway.clusterKeyPrefix" -}}
+{{- default (printf "%s/%s" .Release.Namespace (include "wsgateway.fullname" .)) .Values.cluster.keyPrefix }}
+{{- end }}
+
+{{/*
+A generated Secret value (base64, as in a Secret's data): the one already in
+the cluster when the Secret exists (so that `helm upgrade` keeps it, and a
+value edited by hand survives upgrades), else 48 random letters and digits.
+`helm template` and `--dry-run` cannot look it up and always generate.
+Arguments: root context, Secret name, key.
+*/}}
+{{- define "wsgateway.generatedSecretValue" -}}
+{{- $root := index . 0 }}
+{{- $name := index . 1 }}
+{{- $key := index . 2 }}
+{{- $existing := lookup "v1" "Secret" $root.Release.Namespace $name }}
+{{- $data := dig "data" dict $existing }}
+{{- if index $data $key }}
+{{- index $data $key }}
+{{- else }}
+{{- randAlphaNum 48 | b64enc }}
+{{- end }}
 {{- end }}
 
 {{/*
