@@ -7,6 +7,7 @@
 #include <chrono>
 #include <string_view>
 
+#include "gateway/data_plane/deadline.hpp"
 #include "metrics/gateway_metrics.hpp"
 
 namespace wsgateway::admin {
@@ -17,9 +18,13 @@ class AdminCall {
       : reactor_(context->DefaultReactor()),
         method_(method),
         metrics_(&metrics),
-        started_(std::chrono::steady_clock::now()) {}
+        started_(std::chrono::steady_clock::now()),
+        deadline_(SteadyDeadline(context->deadline())) {}
 
   grpc::ServerUnaryReactor* reactor() const { return reactor_; }
+  // When the caller stops waiting, on the steady clock; time_point::max()
+  // when the call has no deadline.
+  std::chrono::steady_clock::time_point deadline() const { return deadline_; }
 
   // Thread-safe; call once.
   void Finish(const grpc::Status& status) const;
@@ -29,6 +34,7 @@ class AdminCall {
   std::string_view method_;
   metrics::GatewayMetrics* metrics_;
   std::chrono::steady_clock::time_point started_;
+  std::chrono::steady_clock::time_point deadline_;
 };
 
 std::string_view StatusCodeName(grpc::StatusCode code);

@@ -37,12 +37,12 @@ void LogSecurity(const std::string& address, const Config& config, const BearerT
 
 }  // namespace
 
-AdminServer::AdminServer(const std::string& address, DataPlane& data_plane, const Config& config,
+AdminServer::AdminServer(const std::string& address, DataPlane& data_plane, NodeDirectory nodes, const Config& config,
                          metrics::GatewayMetrics& metrics)
     : address_(address),
       config_(config),
       tokens_(config_.admin_token_file, config_.admin_tokens),
-      service_(data_plane, config_, metrics, tokens_),
+      service_(data_plane, std::move(nodes), config_, metrics, tokens_),
       credentials_(ListenerCredentials(config_)) {}
 
 void AdminServer::Start() {

@@ -18,8 +18,9 @@ class AdminServer {
  public:
   // Reads the TLS and token files. Throws when one cannot be used, so
   // construct it before anything listens: start-up only.
-  // Admin calls reach connections through `data_plane` only.
-  AdminServer(const std::string& address, DataPlane& data_plane, const Config& config,
+  // Admin calls reach connections through `data_plane` only; ListNodes
+  // answers `nodes`.
+  AdminServer(const std::string& address, DataPlane& data_plane, NodeDirectory nodes, const Config& config,
               metrics::GatewayMetrics& metrics);
   ~AdminServer();
 

@@ -62,7 +62,7 @@ grpc::ServerUnaryReactor* ChangeGroups(DataPlane& data_plane, const AdminCall& c
   }
   if (!NamesConnection(call, connection_id)) return call.reactor();
   data_plane.ChangeGroups(
-      connection_id, GroupChange{kind, DistinctNames(groups)},
+      connection_id, GroupChange{kind, DistinctNames(groups)}, call.deadline(),
       [call, id = connection_id, answer, action](GroupsResult changed) {
         const auto status = ResultStatus(
             changed.result,
@@ -75,9 +75,9 @@ grpc::ServerUnaryReactor* ChangeGroups(DataPlane& data_plane, const AdminCall& c
 
 }  // namespace
 
-AdminService::AdminService(DataPlane& data_plane, const Config& config, metrics::GatewayMetrics& metrics,
-                           const BearerTokens& tokens)
-    : data_plane_(data_plane), config_(config), metrics_(metrics), tokens_(tokens) {}
+AdminService::AdminService(DataPlane& data_plane, NodeDirectory nodes, const Config& config,
+                           metrics::GatewayMetrics& metrics, const BearerTokens& tokens)
+    : data_plane_(data_plane), nodes_(std::move(nodes)), config_(config), metrics_(metrics), tokens_(tokens) {}
 
 template <typename Handle>
 grpc::ServerUnaryReactor* AdminService::Serve(grpc::CallbackServerContext* context, std::string_view method,
@@ -117,7 +117,7 @@ grpc::ServerUnaryReactor* AdminService::Push(grpc::CallbackServerContext* contex
     }
     const auto queue_limit = config_.send_queue_max_bytes;
     // The request outlives the call, so the answer reads the ids from it.
-    data_plane_.Push({ids.begin(), ids.end()}, std::move(check.frame),
+    data_plane_.Push({ids.begin(), ids.end()}, std::move(check.frame), call.deadline(),
                      [call, request, response, queue_limit](std::vector<ConnectionResult> results) {
                        const auto& ids = request->connection_ids();
                        if (ids.size() == 1) {
@@ -159,7 +159,7 @@ grpc::ServerUnaryReactor* AdminService::Broadcast(grpc::CallbackServerContext* c
     }
     const auto& exclude = request->exclude_connection_ids();
     data_plane_.Broadcast(
-        request->filter(), std::move(check.frame), {exclude.begin(), exclude.end()},
+        request->filter(), std::move(check.frame), {exclude.begin(), exclude.end()}, call.deadline(),
         [call, response](BroadcastTally tally) {
           if (tally.refused_invalid_utf8 > 0) {
             return call.Finish({grpc::StatusCode::INVALID_ARGUMENT,
@@ -172,6 +172,11 @@ grpc::ServerUnaryReactor* AdminService::Broadcast(grpc::CallbackServerContext* c
           }
           response->set_queued(tally.queued);
           response->set_dropped_slow_consumers(tally.dropped_slow_consumers);
+          for (auto& failure : tally.failed_nodes) {
+            auto* failed = response->add_failed_nodes();
+            failed->set_node_id(std::move(failure.node_id));
+            failed->set_message(std::move(failure.message));
+          }
           call.Finish(grpc::Status::OK);
         });
     return call.reactor();
@@ -187,7 +192,7 @@ grpc::ServerUnaryReactor* AdminService::Disconnect(grpc::CallbackServerContext* 
     }
     if (!NamesConnection(call, request->connection_id())) return call.reactor();
     data_plane_.Close(request->connection_id(), static_cast<std::uint16_t>(request->code()), request->reason(),
-                      [call, request](ConnectionResult result) {
+                      call.deadline(), [call, request](ConnectionResult result) {
                         call.Finish(ResultStatus(
                             result, {.connection_id = request->connection_id(), .action = "can be disconnected"}));
                       });
@@ -199,7 +204,8 @@ grpc::ServerUnaryReactor* AdminService::Exist(grpc::CallbackServerContext* conte
                                               v1::ExistResponse* response) {
   return Serve(context, "Exist", [&](const AdminCall& call) -> grpc::ServerUnaryReactor* {
     if (!NamesConnection(call, request->connection_id())) return call.reactor();
-    data_plane_.Find(request->connection_id(), [call, response](ConnectionResult result) {
+    data_plane_.Find(request->connection_id(), call.deadline(), [call, request, response](ConnectionResult result) {
+      if (result.outcome == Outcome::kUnreachable) return call.Finish(OwnerUnreachable(request->connection_id()));
       response->set_exists(result.outcome != Outcome::kNotFound);
       call.Finish(grpc::Status::OK);
     });
@@ -212,7 +218,8 @@ grpc::ServerUnaryReactor* AdminService::IsEstablished(grpc::CallbackServerContex
                                                       v1::IsEstablishedResponse* response) {
   return Serve(context, "IsEstablished", [&](const AdminCall& call) -> grpc::ServerUnaryReactor* {
     if (!NamesConnection(call, request->connection_id())) return call.reactor();
-    data_plane_.Find(request->connection_id(), [call, response](ConnectionResult result) {
+    data_plane_.Find(request->connection_id(), call.deadline(), [call, request, response](ConnectionResult result) {
+      if (result.outcome == Outcome::kUnreachable) return call.Finish(OwnerUnreachable(request->connection_id()));
       response->set_established(result.outcome == Outcome::kOk && result.state == v1::CONNECTION_STATE_ACTIVE);
       call.Finish(grpc::Status::OK);
     });
@@ -225,12 +232,13 @@ grpc::ServerUnaryReactor* AdminService::GetClientInfo(grpc::CallbackServerContex
                                                       v1::GetClientInfoResponse* response) {
   return Serve(context, "GetClientInfo", [&](const AdminCall& call) -> grpc::ServerUnaryReactor* {
     if (!NamesConnection(call, request->connection_id())) return call.reactor();
-    data_plane_.Describe(
-        request->connection_id(), [call, request, response](std::pair<ConnectionResult, v1::ClientInfo> described) {
-          const auto status = ResultStatus(described.first, {.connection_id = request->connection_id()});
-          if (status.ok()) response->mutable_info()->Swap(&described.second);
-          call.Finish(status);
-        });
+    data_plane_.Describe(request->connection_id(), call.deadline(),
+                         [call, request, response](std::pair<ConnectionResult, v1::ClientInfo> described) {
+                           const auto status =
+                               ResultStatus(described.first, {.connection_id = request->connection_id()});
+                           if (status.ok()) response->mutable_info()->Swap(&described.second);
+                           call.Finish(status);
+                         });
     return call.reactor();
   });
 }
@@ -249,15 +257,22 @@ grpc::ServerUnaryReactor* AdminService::ListConnections(grpc::CallbackServerCont
       return call.reactor();
     }
     const std::uint32_t page_size = request->page_size() == 0 ? kDefaultPageSize : request->page_size();
-    data_plane_.List(request->filter(), page_size, request->page_token(), [call, response](ListPage page) {
-      if (page.bad_page_token) {
-        return call.Finish(
-            InvalidArgument("page_token was not issued by this gateway process; start again without one"));
-      }
-      for (auto& info : page.connections) response->add_connections()->Swap(&info);
-      response->set_next_page_token(std::move(page.next_page_token));
-      call.Finish(grpc::Status::OK);
-    });
+    data_plane_.List(
+        request->filter(), page_size, request->page_token(), call.deadline(), [call, response](ListPage page) {
+          if (page.bad_page_token) {
+            return call.Finish(
+                InvalidArgument("page_token was not issued by this gateway process; start again without one"));
+          }
+          if (!page.unreachable_node.empty()) {
+            return call.Finish({grpc::StatusCode::UNAVAILABLE,
+                                "node " + page.unreachable_node +
+                                    ", whose connections come next, did not answer in time: retry with the same "
+                                    "page_token"});
+          }
+          for (auto& info : page.connections) response->add_connections()->Swap(&info);
+          response->set_next_page_token(std::move(page.next_page_token));
+          call.Finish(grpc::Status::OK);
+        });
     return call.reactor();
   });
 }
@@ -277,6 +292,15 @@ grpc::ServerUnaryReactor* AdminService::LeaveGroup(grpc::CallbackServerContext* 
   return Serve(context, "LeaveGroup", [&](const AdminCall& call) -> grpc::ServerUnaryReactor* {
     return ChangeGroups(data_plane_, call, request->connection_id(), request->groups(), response->mutable_groups(),
                         GroupChange::Kind::kLeave, "can leave groups");
+  });
+}
+
+grpc::ServerUnaryReactor* AdminService::ListNodes(grpc::CallbackServerContext* context, const v1::ListNodesRequest*,
+                                                  v1::ListNodesResponse* response) {
+  return Serve(context, "ListNodes", [&](const AdminCall& call) -> grpc::ServerUnaryReactor* {
+    for (auto& node : nodes_()) response->add_nodes()->Swap(&node);
+    call.Finish(grpc::Status::OK);
+    return call.reactor();
   });
 }
 

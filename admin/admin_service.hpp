@@ -8,6 +8,9 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <functional>
+#include <vector>
+
 #include "admin/bearer_tokens.hpp"
 #include "gateway/config/config.hpp"
 #include "gateway/data_plane/data_plane.hpp"
@@ -16,11 +19,15 @@
 
 namespace wsgateway::admin {
 
+// The gateway's nodes as ListNodes answers them: in cluster mode the live
+// members, alone this process. Any thread; quick.
+using NodeDirectory = std::function<std::vector<v1::NodeInfo>()>;
+
 class AdminService final : public v1::Admin::CallbackService {
  public:
   // `config`: the limits checked at this edge (max_message_bytes) and named
   // in statuses (send_queue_max_bytes).
-  AdminService(DataPlane& data_plane, const Config& config, metrics::GatewayMetrics& metrics,
+  AdminService(DataPlane& data_plane, NodeDirectory nodes, const Config& config, metrics::GatewayMetrics& metrics,
                const BearerTokens& tokens);
 
   grpc::ServerUnaryReactor* Push(grpc::CallbackServerContext* context, const v1::PushRequest* request,
@@ -42,6 +49,8 @@ class AdminService final : public v1::Admin::CallbackService {
                                       v1::JoinGroupResponse* response) override;
   grpc::ServerUnaryReactor* LeaveGroup(grpc::CallbackServerContext* context, const v1::LeaveGroupRequest* request,
                                        v1::LeaveGroupResponse* response) override;
+  grpc::ServerUnaryReactor* ListNodes(grpc::CallbackServerContext* context, const v1::ListNodesRequest* request,
+                                      v1::ListNodesResponse* response) override;
 
  private:
   // The one entrance of every method: starts the timed call, refuses it
@@ -51,6 +60,7 @@ class AdminService final : public v1::Admin::CallbackService {
   grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* context, std::string_view method, Handle&& handle);
 
   DataPlane& data_plane_;
+  const NodeDirectory nodes_;
   const Config& config_;
   metrics::GatewayMetrics& metrics_;
   const BearerTokens& tokens_;

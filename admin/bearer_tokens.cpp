@@ -12,7 +12,6 @@
 namespace wsgateway::admin {
 namespace {
 
-constexpr std::string_view kFileKey = "admin-token-file";
 constexpr const char* kNoSha256 = "OpenSSL cannot compute SHA-256, which keeps the admin bearer tokens";
 constexpr std::string_view kSpace = " \t\r\n\f\v";
 
@@ -22,7 +21,8 @@ std::string_view Trim(std::string_view text) {
   return text.substr(first, text.find_last_not_of(kSpace) - first + 1);
 }
 
-// One token per line; blank lines and lines starting with '#' are not tokens.
+}  // namespace
+
 std::vector<std::string> TokenLines(std::string_view text) {
   std::vector<std::string> tokens;
   while (!text.empty()) {
@@ -33,6 +33,8 @@ std::vector<std::string> TokenLines(std::string_view text) {
   }
   return tokens;
 }
+
+namespace {
 
 // The token of an authorization value "Bearer <token>" (the scheme in any
 // case, RFC 7235), or empty when it is not one.
@@ -50,7 +52,8 @@ std::string_view BearerToken(std::string_view authorization) {
 
 }  // namespace
 
-BearerTokens::BearerTokens(std::string file, const std::vector<std::string>& listed) : file_(std::move(file)) {
+BearerTokens::BearerTokens(std::string file, const std::vector<std::string>& listed, std::string_view file_key)
+    : file_(std::move(file)), file_key_(file_key) {
   std::vector<std::string> trimmed;
   for (const auto& token : listed) {
     if (const auto t = Trim(token); !t.empty()) trimmed.emplace_back(t);
@@ -104,7 +107,7 @@ grpc::Status BearerTokens::CheckAuthorization(std::optional<std::string_view> au
 }
 
 std::string BearerTokens::Reload() {
-  if (file_.empty()) return "no --admin-token-file is set: nothing to re-read";
+  if (file_.empty()) return "no --" + file_key_ + " is set: nothing to re-read";
   std::string error;
   const auto read = ReadFile(&error);
   if (!read) return error + "; the tokens in force stay";
@@ -115,11 +118,11 @@ std::string BearerTokens::Reload() {
 }
 
 std::optional<std::vector<std::string>> BearerTokens::ReadFile(std::string* error) const {
-  const auto text = ReadConfiguredFile(kFileKey, file_, error);
+  const auto text = ReadConfiguredFile(file_key_, file_, error);
   if (!text) return std::nullopt;
   auto tokens = TokenLines(*text);
   if (tokens.empty()) {
-    *error = ConfiguredFileError(kFileKey, file_,
+    *error = ConfiguredFileError(file_key_, file_,
                                  "holds no token: put one token per line (blank lines and lines starting with '#' "
                                  "are skipped)");
     return std::nullopt;

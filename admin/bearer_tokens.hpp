@@ -21,12 +21,18 @@
 
 namespace wsgateway::admin {
 
+// The tokens of a token file's text: one per line, trimmed; blank lines and
+// lines starting with '#' are not tokens.
+std::vector<std::string> TokenLines(std::string_view text);
+
 class BearerTokens {
  public:
   // Reads `file` unless it is empty. Throws std::runtime_error naming
-  // --admin-token-file and the file when the file cannot be read or holds
+  // `file_key` (--admin-token-file, or --cluster-token-file for the
+  // node-to-node service) and the file when the file cannot be read or holds
   // no token: a token file that protects nothing must not start an open API.
-  BearerTokens(std::string file, const std::vector<std::string>& listed);
+  BearerTokens(std::string file, const std::vector<std::string>& listed,
+               std::string_view file_key = "admin-token-file");
 
   // Whether calls need a token at all; fixed at start-up, since a reload
   // never leaves the set empty.
@@ -58,6 +64,7 @@ class BearerTokens {
   void Replace(Digests from_file);
 
   const std::string file_;
+  const std::string file_key_;
   Digests listed_;
   bool required_ = false;
   mutable std::mutex mutex_;

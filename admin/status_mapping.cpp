@@ -1,5 +1,6 @@
 #include "admin/status_mapping.hpp"
 
+#include "gateway/data_plane/connection_id.hpp"
 #include "gateway/data_plane/group_rules.hpp"
 
 namespace wsgateway::admin {
@@ -63,6 +64,14 @@ grpc::Status InvalidFragmentText(std::string_view connection_id) {
               "valid UTF-8, or send the message as OPCODE_BINARY"};
 }
 
+grpc::Status OwnerUnreachable(std::string_view connection_id) {
+  const auto node = NodeIdOf(connection_id);
+  return {grpc::StatusCode::UNAVAILABLE,
+          "the replica owning connection " + QuotedInput(connection_id) + " (node " + std::string(node) +
+              ") is a live member but did not answer in time; whether the call took effect there is unknown: "
+              "retry it"};
+}
+
 grpc::Status ResultStatus(const ConnectionResult& result, const StatusSubject& subject) {
   const auto id = subject.connection_id;
   switch (result.outcome) {
@@ -81,6 +90,8 @@ grpc::Status ResultStatus(const ConnectionResult& result, const StatusSubject& s
       return InvalidFragmentText(id);
     case Outcome::kTooManyGroups:
       return TooManyGroups(id, subject.member_of, subject.joining);
+    case Outcome::kUnreachable:
+      return OwnerUnreachable(id);
     case Outcome::kQueueFull:
       break;
   }

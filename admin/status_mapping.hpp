@@ -27,6 +27,8 @@ grpc::Status ConnectionNotFound(std::string_view connection_id);
 grpc::Status NotActive(std::string_view connection_id, v1::ConnectionState state, std::string_view action);
 // Joining `joining` more groups would take a connection that is in
 // `member_of` past kMaxGroupsPerConnection.
+// Cluster mode: the connection's owner is a member but did not answer.
+grpc::Status OwnerUnreachable(std::string_view connection_id);
 grpc::Status TooManyGroups(std::string_view connection_id, std::size_t member_of, std::size_t joining);
 
 // A call to the Admin service without a bearer token while tokens are

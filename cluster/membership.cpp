@@ -96,7 +96,7 @@ void Membership::SetConnections(std::uint64_t connections) {
 
 void Membership::SetDraining() {
   std::lock_guard lock(mutex_);
-  self_.set_draining(true);
+  self_.set_state(v1::NODE_STATE_DRAINING);
 }
 
 std::shared_ptr<const Membership::View> Membership::view() const {

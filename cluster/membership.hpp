@@ -31,7 +31,7 @@
 #include <vector>
 
 #include "gateway/config/redis_url.hpp"
-#include "wsgateway/v1/cluster.pb.h"
+#include "wsgateway/v1/types.pb.h"
 
 namespace wsgateway::cluster {
 

@@ -9,8 +9,8 @@ constexpr std::array<std::string_view, kFrameKinds> kOpcodeLabels = {"text", "bi
 constexpr std::array<std::string_view, static_cast<std::size_t>(StateLabel::kCount)> kStateLabels = {
     "connection", "handshake", "active", "closing"};
 constexpr std::array<std::string_view, kCommandKinds> kCommandLabels = {"push", "disconnect"};
-constexpr std::array<std::string_view, kCommandResults> kResultLabels = {"ok", "invalid_argument", "not_found",
-                                                                         "not_active", "queue_full"};
+constexpr std::array<std::string_view, kCommandResults> kResultLabels = {
+    "ok", "invalid_argument", "not_found", "not_active", "queue_full", "unreachable"};
 constexpr std::array<std::string_view, kRejectionReasons> kRejectionLabels = {
     "origin", "connection_limit", "address_limit", "handshake_timeout", "handshake_too_large"};
 

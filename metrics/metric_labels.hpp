@@ -12,7 +12,8 @@ namespace wsgateway::metrics {
 enum class FrameKind : std::size_t { kText, kBinary, kPing, kPong, kClose, kCount };
 
 // Outcome of a command from the backend stream or an admin request.
-enum class CommandResult : std::size_t { kOk, kInvalid, kNotFound, kNotActive, kQueueFull, kCount };
+// kUnreachable: cluster mode, the connection's owner did not answer in time.
+enum class CommandResult : std::size_t { kOk, kInvalid, kNotFound, kNotActive, kQueueFull, kUnreachable, kCount };
 enum class CommandKind : std::size_t { kPush, kDisconnect, kCount };
 
 // Indexes the per-state gauge children; values follow ConnectionState - 1.

@@ -16,13 +16,14 @@
 #include "gateway/runtime/gateway.hpp"
 #include "metrics/gateway_metrics.hpp"
 #include "metrics/metrics_server.hpp"
-#include "server/cluster_membership.hpp"
+#include "server/cluster_node.hpp"
 #include "server/graceful_shutdown.hpp"
 #include "server/hangup_reloader.hpp"
 #include "server/logging.hpp"
 #include "server/memory_trimmer.hpp"
 #include "server/open_file_limit.hpp"
 #include "server/readiness_watch.hpp"
+#include "server/self_node.hpp"
 
 namespace {
 
@@ -41,13 +42,21 @@ int Run(const wsgateway::Config& config) {
   wsgateway::metrics::GatewayMetrics metrics;
   boost::asio::io_context control{1};
   wsgateway::Gateway gateway(config, metrics, control.get_executor());
-  // Cluster mode: this node's lease in Redis (null when it runs alone).
-  const auto membership = wsgateway::MakeClusterMembership(config, gateway);
+  wsgateway::SelfNode self(gateway);
+  // Cluster mode (null when this gateway runs alone): the admin API and the
+  // backend's commands reach every replica's connections through its router.
+  const auto cluster = wsgateway::ClusterNode::Make(config, gateway, self);
+  wsgateway::DataPlane& data_plane = cluster ? cluster->data_plane() : gateway.data_plane();
+  gateway.RouteCommandsThrough(data_plane);
+  wsgateway::admin::NodeDirectory nodes = [&self, &cluster]() -> std::vector<wsgateway::v1::NodeInfo> {
+    if (cluster) return cluster->Nodes();
+    return {self.Now()};
+  };
   // Not ready until the node has joined the cluster once; a Redis lost
   // later does not make it unready (routing goes on with the last view).
-  const auto not_ready = [&gateway, &membership]() -> std::string {
+  const auto not_ready = [&gateway, &cluster]() -> std::string {
     auto reason = gateway.NotReadyReason();
-    if (reason.empty() && membership && membership->view()->renewals == 0) reason = "not joined the cluster yet";
+    if (reason.empty() && cluster && !cluster->joined_once()) reason = "not joined the cluster yet";
     return reason;
   };
 
@@ -59,10 +68,11 @@ int Run(const wsgateway::Config& config) {
   // binds in Start: a bad file or a taken port stops start-up before the
   // public listener exists. The gateway starts last, so nothing of it is
   // pending on the control loop if start-up fails.
-  // The admin API reaches connections through the gateway's data plane,
-  // the one the backend's commands go through.
-  wsgateway::admin::AdminServer admin(config.admin_listen, gateway.data_plane(), config, metrics);
+  // The admin API reaches connections through the data plane the
+  // backend's commands go through.
+  wsgateway::admin::AdminServer admin(config.admin_listen, data_plane, std::move(nodes), config, metrics);
   admin.Start();
+  if (cluster) cluster->Listen();
   // Signal handling is installed before the listeners are announced: a
   // test (or an operator) that saw them may send SIGHUP, which must then
   // reload, or SIGTERM, which must then drain rather than kill the process.
@@ -80,7 +90,7 @@ int Run(const wsgateway::Config& config) {
   wsgateway::GracefulShutdown shutdown(control, gateway, [&readiness] { readiness.CheckNow(); });
   shutdown.Arm();
   gateway.Start();
-  if (membership) membership->Start();
+  if (cluster) cluster->Join();
   spdlog::info("admin listener on {}:{}", Host(config.admin_listen), admin.port());
   readiness.Start();
   // Free heap past 8 MiB goes back to the system, checked every 10 s.
@@ -92,7 +102,10 @@ int Run(const wsgateway::Config& config) {
   admin.Shutdown(std::chrono::milliseconds(500));
   shutdown.Finish();
   // After the drain: the other nodes drop this one at their next renewal.
-  if (membership) membership->Leave();
+  if (cluster) {
+    cluster->Leave();
+    cluster->Shutdown(std::chrono::milliseconds(500));
+  }
   spdlog::info("stopped");
   return 0;
 }

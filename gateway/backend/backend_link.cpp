@@ -51,8 +51,8 @@ void BackendLink::PendingWrite::Start() const {
   if (stream != nullptr) stream->StartWrite(batch);
 }
 
-BackendLink::BackendLink(std::string target, const Config& config, metrics::GatewayMetrics& metrics,
-                         boost::asio::any_io_executor control, Hooks hooks)
+BackendLink::BackendLink(std::string target, std::string node_id, const Config& config,
+                         metrics::GatewayMetrics& metrics, boost::asio::any_io_executor control, Hooks hooks)
     : target_(std::move(target)),
       config_(config),
       backend_metrics_(metrics.Backend(target_)),
@@ -62,7 +62,7 @@ BackendLink::BackendLink(std::string target, const Config& config, metrics::Gate
       poll_timer_(control_),
       sweep_timer_(control_),
       backoff_(config.backend_reconnect_min),
-      log_(config.backend_buffer_bytes, config.backend_max_message_bytes) {}
+      log_(config.backend_buffer_bytes, config.backend_max_message_bytes, std::move(node_id)) {}
 
 BackendLink::~BackendLink() { Stop(); }
 

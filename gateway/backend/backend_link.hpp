@@ -63,7 +63,8 @@ class BackendLink final : private BackendStream::Listener {
 
   // `target` is a gRPC target; empty runs without a backend (events are
   // held until they time out, unary calls fail with UNAVAILABLE).
-  BackendLink(std::string target, const Config& config, metrics::GatewayMetrics& metrics,
+  // `node_id` names this gateway on every event batch.
+  BackendLink(std::string target, std::string node_id, const Config& config, metrics::GatewayMetrics& metrics,
               boost::asio::any_io_executor control, Hooks hooks);
   ~BackendLink();
   BackendLink(const BackendLink&) = delete;

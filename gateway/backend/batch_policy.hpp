@@ -44,8 +44,9 @@ inline constexpr std::size_t kSmallBatchEvents = 8;
 // stream message), and never past the batch limit.
 inline constexpr std::size_t kTargetBatchBytes = 1024 * 1024;
 
-// The batch_sequence field in front of a batch's events.
-inline constexpr std::size_t kBatchSequenceBytes = 16;
+// The fields in front of a batch's events: batch_sequence (at most 11
+// bytes) and node_id (18 bytes for FormatEpoch's 16 hex digits).
+inline constexpr std::size_t kBatchHeaderBytes = 32;
 
 // Whether a loop's chunk of `chunk_bytes` may take an event of about
 // `event_bytes` and still travel in one batch; if not, the loop hands the
@@ -61,7 +62,7 @@ constexpr bool IsSmallBatch(std::size_t events) { return events < kSmallBatchEve
 // Whether a batch whose events take `batch_bytes` fits a stream message of
 // `limit` bytes.
 constexpr bool BatchFits(std::size_t batch_bytes, std::size_t limit) {
-  return batch_bytes + kBatchSequenceBytes <= limit;
+  return batch_bytes + kBatchHeaderBytes <= limit;
 }
 
 // Whether a batch being sealed with `batch_bytes` of events takes the next

@@ -24,8 +24,8 @@ v1::EventBatch DecodeBatch(const grpc::ByteBuffer& buffer) {
 
 }  // namespace
 
-EventLog::EventLog(std::size_t buffer_bytes, std::size_t batch_limit)
-    : buffer_bytes_(buffer_bytes), batch_limit_(batch_limit) {}
+EventLog::EventLog(std::size_t buffer_bytes, std::size_t batch_limit, std::string node_id)
+    : buffer_bytes_(buffer_bytes), batch_limit_(batch_limit), node_id_(std::move(node_id)) {}
 
 void EventLog::Append(grpc::Slice chunk, std::size_t events, Clock::time_point now) {
   if (waiting_.empty()) waiting_since_ = now;
@@ -81,7 +81,7 @@ void EventLog::Seal(Clock::time_point now) {
   batch.sequence = next_sequence_++;
   batch.oldest_event_at = waiting_since_;
   std::vector<grpc::Slice> slices;
-  slices.push_back(grpc::Slice(EncodeBatchSequence(batch.sequence)));
+  slices.push_back(grpc::Slice(EncodeBatchHeader(batch.sequence, node_id_)));
   std::size_t taken = 0;
   while (taken < waiting_.size() &&
          (taken == 0 || BatchTakesChunk(batch.bytes, waiting_[taken].slice.size(), batch_limit_))) {

@@ -32,8 +32,9 @@ class EventLog {
   using Clock = std::chrono::steady_clock;
 
   // `buffer_bytes`: backend_buffer_bytes; `batch_limit`: the largest stream
-  // message, backend_max_message_bytes.
-  EventLog(std::size_t buffer_bytes, std::size_t batch_limit);
+  // message, backend_max_message_bytes; `node_id`: what every batch names
+  // as its node (EventBatch.node_id).
+  EventLog(std::size_t buffer_bytes, std::size_t batch_limit, std::string node_id = {});
 
   // Adds a loop's chunk of `events` events.
   void Append(grpc::Slice chunk, std::size_t events, Clock::time_point now);
@@ -121,6 +122,7 @@ class EventLog {
   // Largest batch sealed: backend_max_message_bytes, or less once the
   // backend refused a batch as too large.
   std::size_t batch_limit_;
+  std::string node_id_;
   std::deque<Batch> batches_;
   std::vector<Chunk> waiting_;
   Clock::time_point waiting_since_;

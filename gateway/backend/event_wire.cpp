@@ -116,7 +116,11 @@ void AppendOpenEvent(EventChunk& chunk, std::string_view connection_id, std::uin
                      const OpenNegotiation& negotiated) {
   constexpr int kHeaders = v1::OpenEvent::kHeadersFieldNumber;
   constexpr int kExtensions = v1::OpenEvent::kExtensionsFieldNumber;
-  std::size_t open_size = StringFieldSize(v1::OpenEvent::kPathFieldNumber, path) +
+  // The owner's node id leads the connection id (connection_id.hpp).
+  const auto dash = connection_id.find('-');
+  const std::string_view node_id = dash == std::string_view::npos ? std::string_view{} : connection_id.substr(0, dash);
+  std::size_t open_size = StringFieldSize(v1::OpenEvent::kNodeIdFieldNumber, node_id) +
+                          StringFieldSize(v1::OpenEvent::kPathFieldNumber, path) +
                           StringFieldSize(v1::OpenEvent::kQueryFieldNumber, query) +
                           StringFieldSize(v1::OpenEvent::kRemoteAddressFieldNumber, remote_address) +
                           StringFieldSize(v1::OpenEvent::kSubprotocolFieldNumber, negotiated.subprotocol);
@@ -152,6 +156,7 @@ void AppendOpenEvent(EventChunk& chunk, std::string_view connection_id, std::uin
     target = WriteBytes(1, key, target);
     target = WriteBytes(2, value, target);
   }
+  target = WriteStringField(v1::OpenEvent::kNodeIdFieldNumber, node_id, target);
 }
 
 void AppendEvent(EventChunk& chunk, const v1::Event& event) {
@@ -162,9 +167,13 @@ void AppendEvent(EventChunk& chunk, const v1::Event& event) {
   ++chunk.events;
 }
 
-std::string EncodeBatchSequence(std::uint64_t batch_sequence) {
+std::string EncodeBatchHeader(std::uint64_t batch_sequence, std::string_view node_id) {
+  constexpr int kNodeIdField = v1::EventBatch::kNodeIdFieldNumber;
   std::string out;
-  WriteVarint(kBatchSequenceField, batch_sequence, Extend(out, VarintFieldSize(kBatchSequenceField, batch_sequence)));
+  std::uint8_t* target =
+      Extend(out, VarintFieldSize(kBatchSequenceField, batch_sequence) + StringFieldSize(kNodeIdField, node_id));
+  target = WriteVarint(kBatchSequenceField, batch_sequence, target);
+  WriteStringField(kNodeIdField, node_id, target);
   return out;
 }
 

@@ -59,7 +59,8 @@ void AppendOpenEvent(EventChunk& chunk, std::string_view connection_id, std::uin
 // Appends any event (close events, and whatever is not on a hot path).
 void AppendEvent(EventChunk& chunk, const v1::Event& event);
 
-// The EventBatch header field (batch_sequence) that goes with the events.
-std::string EncodeBatchSequence(std::uint64_t batch_sequence);
+// The EventBatch header fields (batch_sequence, node_id) that go in front
+// of the events; at most kBatchHeaderBytes.
+std::string EncodeBatchHeader(std::uint64_t batch_sequence, std::string_view node_id);
 
 }  // namespace wsgateway

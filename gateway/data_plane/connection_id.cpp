@@ -50,6 +50,11 @@ std::string FormatConnectionId(const ConnectionId& id) {
   return out;
 }
 
+std::string_view NodeIdOf(std::string_view connection_id) {
+  const auto dash = connection_id.find('-');
+  return dash == std::string_view::npos ? std::string_view{} : connection_id.substr(0, dash);
+}
+
 std::string FormatEpoch(std::uint64_t epoch) {
   std::string out;
   AppendHex(out, epoch, 16);

@@ -26,6 +26,10 @@ std::string FormatConnectionId(const ConnectionId& id);
 // id, so that a connection id names its owner.
 std::string FormatEpoch(std::uint64_t epoch);
 
+// The node (process epoch) a connection id names: its part before the
+// first '-', FormatEpoch's spelling. Empty for text with no '-'.
+std::string_view NodeIdOf(std::string_view connection_id);
+
 // Nullopt for anything FormatConnectionId cannot have produced.
 std::optional<ConnectionId> ParseConnectionId(std::string_view text);
 

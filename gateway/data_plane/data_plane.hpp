@@ -15,6 +15,7 @@
 // (an id this data plane could not have issued). Callbacks must be quick
 // and must not block; they may call the data plane again.
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -48,6 +49,9 @@ enum class Outcome : std::uint8_t {
   // Joining would take the connection past kMaxGroupsPerConnection; it
   // joined none of the groups.
   kTooManyGroups,
+  // Cluster mode: the connection's owner is a live member but did not
+  // answer before the deadline. Whether the operation happened is unknown.
+  kUnreachable,
 };
 
 struct ConnectionResult {
@@ -68,6 +72,12 @@ struct Delivery {
   OutboundFrame frame;
 };
 
+// A replica a cluster-wide call could not complete on.
+struct NodeFailure {
+  std::string node_id;
+  std::string message;
+};
+
 struct BroadcastTally {
   std::uint32_t queued = 0;
   // Closed as slow consumers (1008) instead of taking the frame.
@@ -75,6 +85,8 @@ struct BroadcastTally {
   // Connections whose open text message this piece would make invalid UTF-8;
   // they did not take it and their message is still open.
   std::uint32_t refused_invalid_utf8 = 0;
+  // Cluster mode: replicas that did not answer; the counts leave them out.
+  std::vector<NodeFailure> failed_nodes;
 };
 
 struct GroupChange {
@@ -97,6 +109,10 @@ struct ListPage {
   // Set when the page token was not issued by this data plane; the other
   // fields are then empty.
   bool bad_page_token = false;
+  // Cluster mode: the node whose connections were next and that did not
+  // answer in time; the other fields are then empty, and the same page
+  // token may be tried again.
+  std::string unreachable_node;
   std::vector<v1::ClientInfo> connections;
   // Empty on the last page.
   std::string next_page_token;
@@ -106,41 +122,48 @@ class DataPlane {
  public:
   template <typename Result>
   using Done = std::function<void(Result)>;
+  // When the caller stops waiting for the answer. Local work never waits
+  // on the network and ignores it; a call that must reach another replica
+  // answers kUnreachable before it rather than late.
+  using Deadline = std::chrono::steady_clock::time_point;
 
   virtual ~DataPlane() = default;
 
   // Queues `frame` for each connection; results in the order of the ids.
-  virtual void Push(std::vector<std::string> connection_ids, OutboundFrame frame,
+  virtual void Push(std::vector<std::string> connection_ids, OutboundFrame frame, Deadline deadline,
                     Done<std::vector<ConnectionResult>> done) = 0;
 
   // A backend's command batch: pushes and closes, applied in order for each
   // connection. Results in the order of the deliveries.
-  virtual void Deliver(std::vector<Delivery> deliveries, Done<std::vector<ConnectionResult>> done) = 0;
+  virtual void Deliver(std::vector<Delivery> deliveries, Deadline deadline,
+                       Done<std::vector<ConnectionResult>> done) = 0;
 
   // Queues `frame` for every ACTIVE connection matching `filter` (checked
   // with CheckBroadcastFilter) except those in `exclude`.
   virtual void Broadcast(v1::ConnectionFilter filter, OutboundFrame frame, std::vector<std::string> exclude,
-                         Done<BroadcastTally> done) = 0;
+                         Deadline deadline, Done<BroadcastTally> done) = 0;
 
   // Starts the close handshake after the frames already queued, as the
   // backend's close. `code` 0 stands for 1000.
-  virtual void Close(std::string connection_id, std::uint16_t code, std::string reason,
+  virtual void Close(std::string connection_id, std::uint16_t code, std::string reason, Deadline deadline,
                      Done<ConnectionResult> done) = 0;
 
   // Whether the connection exists, and its state.
-  virtual void Find(std::string connection_id, Done<ConnectionResult> done) = 0;
+  virtual void Find(std::string connection_id, Deadline deadline, Done<ConnectionResult> done) = 0;
 
   // What GetClientInfo answers about the connection (filled when kOk).
-  virtual void Describe(std::string connection_id, Done<std::pair<ConnectionResult, v1::ClientInfo>> done) = 0;
+  virtual void Describe(std::string connection_id, Deadline deadline,
+                        Done<std::pair<ConnectionResult, v1::ClientInfo>> done) = 0;
 
   // One page of the connections matching `filter` (checked with
   // CheckFilter), `page_size` at most, from `page_token` (empty: the
   // first page).
-  virtual void List(v1::ConnectionFilter filter, std::uint32_t page_size, std::string page_token,
+  virtual void List(v1::ConnectionFilter filter, std::uint32_t page_size, std::string page_token, Deadline deadline,
                     Done<ListPage> done) = 0;
 
   // Joins or leaves groups on an ACTIVE connection, all or nothing.
-  virtual void ChangeGroups(std::string connection_id, GroupChange change, Done<GroupsResult> done) = 0;
+  virtual void ChangeGroups(std::string connection_id, GroupChange change, Deadline deadline,
+                            Done<GroupsResult> done) = 0;
 };
 
 }  // namespace wsgateway

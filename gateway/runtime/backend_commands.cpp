@@ -41,6 +41,8 @@ CommandResult ToCommandResult(Outcome outcome) {
       return CommandResult::kNotActive;
     case Outcome::kQueueFull:
       return CommandResult::kQueueFull;
+    case Outcome::kUnreachable:
+      return CommandResult::kUnreachable;
     case Outcome::kNoMessageToContinue:
     case Outcome::kInvalidUtf8:
     case Outcome::kTooManyGroups:
@@ -83,7 +85,9 @@ void ApplyBackendCommands(v1::CommandBatch& batch, Gateway& gateway, DataPlane& 
     }
   }
   if (deliveries.empty()) return;
-  data_plane.Deliver(std::move(deliveries),
+  // No caller waits on the answer: the data plane bounds a forwarded batch
+  // with its own default.
+  data_plane.Deliver(std::move(deliveries), DataPlane::Deadline::max(),
                      [&gateway, kinds = std::move(kinds)](const std::vector<ConnectionResult>& results) {
                        auto& counters = CountersHere(gateway);
                        for (std::size_t i = 0; i < results.size(); ++i) {

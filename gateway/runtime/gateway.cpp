@@ -43,7 +43,7 @@ Gateway::Gateway(const Config& config, metrics::GatewayMetrics& metrics, net::an
   client_socket_cap_ = ClientSocketCap();
   for (auto& target : BackendTargets(routes_)) {
     backends_.push_back(std::make_unique<BackendLink>(
-        std::move(target), config, metrics, control,
+        std::move(target), FormatEpoch(epoch_), config, metrics, control,
         BackendLink::Hooks{
             .on_commands = [this](v1::CommandBatch& batch) { ApplyCommands(batch); },
             .on_resume = [this] { PostToEveryLoop(&EventLoop::ResumeParked); },
@@ -229,7 +229,7 @@ void Gateway::WithSession(std::string_view connection_id, std::function<void(Ses
   loop.Post([&loop, counter = route->counter, work = std::move(work)] { work(loop.Find(counter)); });
 }
 
-void Gateway::ApplyCommands(v1::CommandBatch& batch) { ApplyBackendCommands(batch, *this, data_plane_); }
+void Gateway::ApplyCommands(v1::CommandBatch& batch) { ApplyBackendCommands(batch, *this, *command_plane_); }
 
 void Gateway::CloseLost(std::vector<std::string>&& connection_ids) {
   for (const auto& id : connection_ids) {

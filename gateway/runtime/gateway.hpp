@@ -58,6 +58,11 @@ class Gateway {
   // thread.
   DataPlane& data_plane() { return data_plane_; }
 
+  // Sends the backend's commands through `router` (cluster mode: a command
+  // may name a connection another replica owns) instead of data_plane().
+  // Before Start; `router` outlives the gateway's backend links.
+  void RouteCommandsThrough(DataPlane& router) { command_plane_ = &router; }
+
   // Client connections open now, in any state. Any thread.
   std::size_t connection_count() const;
 
@@ -134,6 +139,7 @@ class Gateway {
   std::size_t next_loop_ = 0;
   std::atomic<bool> draining_{false};
   LocalDataPlane data_plane_{*this};
+  DataPlane* command_plane_ = &data_plane_;
 };
 
 }  // namespace wsgateway

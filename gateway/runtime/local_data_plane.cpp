@@ -218,7 +218,7 @@ struct BroadcastWork {
     refused += local.refused_invalid_utf8;
   }
 
-  void Finish() { done({queued.load(), dropped.load(), refused.load()}); }
+  void Finish() { done({queued.load(), dropped.load(), refused.load(), {}}); }
 };
 
 // Lists connections loop by loop, each loop's in id order from `after`; the
@@ -267,7 +267,7 @@ struct ListWork : std::enable_shared_from_this<ListWork> {
 
 }  // namespace
 
-void LocalDataPlane::Push(std::vector<std::string> connection_ids, OutboundFrame frame, Done<Results> done) {
+void LocalDataPlane::Push(std::vector<std::string> connection_ids, OutboundFrame frame, Deadline, Done<Results> done) {
   if (connection_ids.size() != 1)
     return OnEach(gateway_, PushEach{std::move(connection_ids), std::move(frame)}, std::move(done));
   AtConnection(
@@ -275,7 +275,7 @@ void LocalDataPlane::Push(std::vector<std::string> connection_ids, OutboundFrame
       [frame = std::move(frame)](Session* session) { return Results{PushTo(session, frame)}; }, std::move(done));
 }
 
-void LocalDataPlane::Deliver(std::vector<Delivery> deliveries, Done<Results> done) {
+void LocalDataPlane::Deliver(std::vector<Delivery> deliveries, Deadline, Done<Results> done) {
   if (deliveries.size() != 1) return OnEach(gateway_, DeliverEach{std::move(deliveries)}, std::move(done));
   const auto where = gateway_.Resolve(deliveries.front().connection_id);
   AtConnection(
@@ -287,7 +287,7 @@ void LocalDataPlane::Deliver(std::vector<Delivery> deliveries, Done<Results> don
 }
 
 void LocalDataPlane::Broadcast(v1::ConnectionFilter filter, OutboundFrame frame, std::vector<std::string> exclude,
-                               Done<BroadcastTally> done) {
+                               Deadline, Done<BroadcastTally> done) {
   auto work = std::make_shared<BroadcastWork>();
   work->filter = std::move(filter);
   work->frame = std::move(frame);
@@ -296,7 +296,7 @@ void LocalDataPlane::Broadcast(v1::ConnectionFilter filter, OutboundFrame frame,
   FanOut(gateway_, work);
 }
 
-void LocalDataPlane::Close(std::string connection_id, std::uint16_t code, std::string reason,
+void LocalDataPlane::Close(std::string connection_id, std::uint16_t code, std::string reason, Deadline,
                            Done<ConnectionResult> done) {
   AtConnection(
       gateway_, gateway_.Resolve(connection_id),
@@ -306,15 +306,16 @@ void LocalDataPlane::Close(std::string connection_id, std::uint16_t code, std::s
       std::move(done));
 }
 
-void LocalDataPlane::Find(std::string connection_id, Done<ConnectionResult> done) {
+void LocalDataPlane::Find(std::string connection_id, Deadline, Done<ConnectionResult> done) {
   AtConnection(gateway_, gateway_.Resolve(connection_id), FindOn, std::move(done));
 }
 
-void LocalDataPlane::Describe(std::string connection_id, Done<std::pair<ConnectionResult, v1::ClientInfo>> done) {
+void LocalDataPlane::Describe(std::string connection_id, Deadline,
+                              Done<std::pair<ConnectionResult, v1::ClientInfo>> done) {
   AtConnection(gateway_, gateway_.Resolve(connection_id), DescribeOn, std::move(done));
 }
 
-void LocalDataPlane::List(v1::ConnectionFilter filter, std::uint32_t page_size, std::string page_token,
+void LocalDataPlane::List(v1::ConnectionFilter filter, std::uint32_t page_size, std::string page_token, Deadline,
                           Done<ListPage> done) {
   Gateway::Location start{0, 0};
   if (!page_token.empty()) {
@@ -329,7 +330,7 @@ void LocalDataPlane::List(v1::ConnectionFilter filter, std::uint32_t page_size, 
   std::make_shared<ListWork>(gateway_, std::move(filter), page_size, start, std::move(done))->Step();
 }
 
-void LocalDataPlane::ChangeGroups(std::string connection_id, GroupChange change, Done<GroupsResult> done) {
+void LocalDataPlane::ChangeGroups(std::string connection_id, GroupChange change, Deadline, Done<GroupsResult> done) {
   AtConnection(
       gateway_, gateway_.Resolve(connection_id),
       [change = std::move(change)](Session* session) { return ChangeGroupsOn(session, change); }, std::move(done));

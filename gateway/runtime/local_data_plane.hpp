@@ -19,16 +19,19 @@ class LocalDataPlane final : public DataPlane {
  public:
   explicit LocalDataPlane(Gateway& gateway) : gateway_(gateway) {}
 
-  void Push(std::vector<std::string> connection_ids, OutboundFrame frame,
+  void Push(std::vector<std::string> connection_ids, OutboundFrame frame, Deadline deadline,
             Done<std::vector<ConnectionResult>> done) override;
-  void Deliver(std::vector<Delivery> deliveries, Done<std::vector<ConnectionResult>> done) override;
-  void Broadcast(v1::ConnectionFilter filter, OutboundFrame frame, std::vector<std::string> exclude,
+  void Deliver(std::vector<Delivery> deliveries, Deadline deadline, Done<std::vector<ConnectionResult>> done) override;
+  void Broadcast(v1::ConnectionFilter filter, OutboundFrame frame, std::vector<std::string> exclude, Deadline deadline,
                  Done<BroadcastTally> done) override;
-  void Close(std::string connection_id, std::uint16_t code, std::string reason, Done<ConnectionResult> done) override;
-  void Find(std::string connection_id, Done<ConnectionResult> done) override;
-  void Describe(std::string connection_id, Done<std::pair<ConnectionResult, v1::ClientInfo>> done) override;
-  void List(v1::ConnectionFilter filter, std::uint32_t page_size, std::string page_token, Done<ListPage> done) override;
-  void ChangeGroups(std::string connection_id, GroupChange change, Done<GroupsResult> done) override;
+  void Close(std::string connection_id, std::uint16_t code, std::string reason, Deadline deadline,
+             Done<ConnectionResult> done) override;
+  void Find(std::string connection_id, Deadline deadline, Done<ConnectionResult> done) override;
+  void Describe(std::string connection_id, Deadline deadline,
+                Done<std::pair<ConnectionResult, v1::ClientInfo>> done) override;
+  void List(v1::ConnectionFilter filter, std::uint32_t page_size, std::string page_token, Deadline deadline,
+            Done<ListPage> done) override;
+  void ChangeGroups(std::string connection_id, GroupChange change, Deadline deadline, Done<GroupsResult> done) override;
 
  private:
   Gateway& gateway_;

@@ -303,6 +303,7 @@ void Session::Describe(v1::ClientInfo* info) const {
     return ToTimestamp(system_now - std::chrono::duration_cast<std::chrono::system_clock::duration>(steady_now - t));
   };
   info->set_connection_id(id_);
+  info->set_node_id(std::string(NodeIdOf(id_)));
   info->set_state(state());
   info->set_remote_address(remote_address_);
   info->set_local_address(LocalAddressOf(socket_));

@@ -31,7 +31,7 @@ constexpr std::size_t kQueueLimit = 4096;
 // Answers at once, on the calling gRPC thread, with what the test set.
 class FakeDataPlane final : public DataPlane {
  public:
-  void Push(std::vector<std::string> connection_ids, OutboundFrame frame,
+  void Push(std::vector<std::string> connection_ids, OutboundFrame frame, Deadline,
             Done<std::vector<ConnectionResult>> done) override {
     Record("Push");
     {
@@ -41,11 +41,11 @@ class FakeDataPlane final : public DataPlane {
     }
     done(results);
   }
-  void Deliver(std::vector<Delivery>, Done<std::vector<ConnectionResult>> done) override {
+  void Deliver(std::vector<Delivery>, Deadline, Done<std::vector<ConnectionResult>> done) override {
     Record("Deliver");
     done(results);
   }
-  void Broadcast(v1::ConnectionFilter filter, OutboundFrame, std::vector<std::string> exclude,
+  void Broadcast(v1::ConnectionFilter filter, OutboundFrame, std::vector<std::string> exclude, Deadline,
                  Done<BroadcastTally> done) override {
     Record("Broadcast");
     {
@@ -55,7 +55,8 @@ class FakeDataPlane final : public DataPlane {
     }
     done(tally);
   }
-  void Close(std::string connection_id, std::uint16_t code, std::string reason, Done<ConnectionResult> done) override {
+  void Close(std::string connection_id, std::uint16_t code, std::string reason, Deadline,
+             Done<ConnectionResult> done) override {
     Record("Close");
     {
       std::lock_guard lock(mutex_);
@@ -63,15 +64,20 @@ class FakeDataPlane final : public DataPlane {
     }
     done(result);
   }
-  void Find(std::string, Done<ConnectionResult> done) override {
+  void Find(std::string, Deadline deadline, Done<ConnectionResult> done) override {
     Record("Find");
+    {
+      std::lock_guard lock(mutex_);
+      found_with_deadline = deadline;
+    }
     done(result);
   }
-  void Describe(std::string, Done<std::pair<ConnectionResult, v1::ClientInfo>> done) override {
+  void Describe(std::string, Deadline, Done<std::pair<ConnectionResult, v1::ClientInfo>> done) override {
     Record("Describe");
     done({result, info});
   }
-  void List(v1::ConnectionFilter, std::uint32_t page_size, std::string page_token, Done<ListPage> done) override {
+  void List(v1::ConnectionFilter, std::uint32_t page_size, std::string page_token, Deadline,
+            Done<ListPage> done) override {
     Record("List");
     {
       std::lock_guard lock(mutex_);
@@ -79,7 +85,7 @@ class FakeDataPlane final : public DataPlane {
     }
     done(page);
   }
-  void ChangeGroups(std::string, GroupChange change, Done<GroupsResult> done) override {
+  void ChangeGroups(std::string, GroupChange change, Deadline, Done<GroupsResult> done) override {
     Record("ChangeGroups");
     {
       std::lock_guard lock(mutex_);
@@ -109,6 +115,7 @@ class FakeDataPlane final : public DataPlane {
   std::tuple<std::string, std::uint16_t, std::string> closed;
   std::pair<std::uint32_t, std::string> listed;
   GroupChange changed;
+  Deadline found_with_deadline;
 
  private:
   void Record(std::string call) {
@@ -128,7 +135,8 @@ class AdminServiceTest : public ::testing::Test {
   }
 
   void SetUp() override {
-    service_ = std::make_unique<AdminService>(plane_, config_, metrics_, tokens_);
+    service_ = std::make_unique<AdminService>(
+        plane_, [] { return std::vector<v1::NodeInfo>(2); }, config_, metrics_, tokens_);
     grpc::ServerBuilder builder;
     builder.RegisterService(service_.get());
     server_ = builder.BuildAndStart();
@@ -256,7 +264,10 @@ TEST_F(AdminServiceTest, RefusedInputNeverReachesTheDataPlane) {
 // Broadcast passes its filter and exclusions on and answers the tally; a
 // piece refused as invalid UTF-8 somewhere makes the call INVALID_ARGUMENT.
 TEST_F(AdminServiceTest, BroadcastAnswersTheTally) {
-  plane_.tally = {.queued = 5, .dropped_slow_consumers = 2, .refused_invalid_utf8 = 0};
+  plane_.tally = {.queued = 5,
+                  .dropped_slow_consumers = 2,
+                  .refused_invalid_utf8 = 0,
+                  .failed_nodes = {{"00000000000000cd", "deadline exceeded"}}};
   v1::BroadcastRequest request;
   request.mutable_frame()->set_payload("all");
   request.mutable_filter()->set_group("lobby");
@@ -268,10 +279,13 @@ TEST_F(AdminServiceTest, BroadcastAnswersTheTally) {
   }
   EXPECT_EQ(response.queued(), 5u);
   EXPECT_EQ(response.dropped_slow_consumers(), 2u);
+  ASSERT_EQ(response.failed_nodes_size(), 1);
+  EXPECT_EQ(response.failed_nodes(0).node_id(), "00000000000000cd");
+  EXPECT_EQ(response.failed_nodes(0).message(), "deadline exceeded");
   EXPECT_EQ(plane_.broadcast_filter.group(), "lobby");
   EXPECT_THAT(plane_.excluded, ElementsAre("x"));
 
-  plane_.tally = {.queued = 3, .dropped_slow_consumers = 0, .refused_invalid_utf8 = 1};
+  plane_.tally = {.queued = 3, .dropped_slow_consumers = 0, .refused_invalid_utf8 = 1, .failed_nodes = {}};
   grpc::ClientContext context;
   const auto refused = stub_->Broadcast(&context, request, &response);
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
@@ -388,6 +402,35 @@ TEST_F(AdminServiceTest, JoinGroupPassesDistinctNamesAndMapsTheLimit) {
   const auto closing = Join({"c"}, &response);
   EXPECT_EQ(closing.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_THAT(closing.error_message(), HasSubstr("is CLOSING; only ACTIVE connections can join groups"));
+}
+
+// An owner that did not answer is UNAVAILABLE (retryable), naming the
+// node, never a wrong false; the data plane is given the caller's deadline.
+TEST_F(AdminServiceTest, AnUnreachableOwnerIsUnavailableAndTheDeadlineIsPassedOn) {
+  plane_.result = {Outcome::kUnreachable, v1::CONNECTION_STATE_UNSPECIFIED};
+  v1::ExistRequest request;
+  request.set_connection_id(kId);
+  v1::ExistResponse response;
+  grpc::ClientContext context;
+  const auto before = std::chrono::steady_clock::now();
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  const auto exist = stub_->Exist(&context, request, &response);
+  EXPECT_EQ(exist.error_code(), grpc::StatusCode::UNAVAILABLE) << "neither true nor false is known";
+
+  const auto status = Disconnect(kId, 1000, "");
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(status.error_message(), HasSubstr("node 00000000000000ab"));
+  EXPECT_THAT(status.error_message(), HasSubstr("retry"));
+
+  EXPECT_GT(plane_.found_with_deadline, before + std::chrono::seconds(25));
+  EXPECT_LT(plane_.found_with_deadline, before + std::chrono::seconds(35));
+}
+
+TEST_F(AdminServiceTest, ListNodesAnswersTheDirectory) {
+  v1::ListNodesResponse response;
+  grpc::ClientContext context;
+  ASSERT_TRUE(stub_->ListNodes(&context, v1::ListNodesRequest{}, &response).ok());
+  EXPECT_EQ(response.nodes_size(), 2);
 }
 
 }  // namespace

@@ -85,7 +85,7 @@ TEST_F(MembershipTest, NodesSeeEachOtherWithTheirDetails) {
   a.SetConnections(42);
   a.SetDraining();
   ASSERT_TRUE(Eventually([&] { return b.view()->nodes[0].connections() == 42; }));
-  EXPECT_TRUE(b.view()->nodes[0].draining());
+  EXPECT_EQ(b.view()->nodes[0].state(), v1::NODE_STATE_DRAINING);
 }
 
 // A node that leaves is gone from the others' view at their next renewal,

@@ -22,7 +22,7 @@
 #include "tests/support/processes.hpp"
 #include "tests/support/redis_process.hpp"
 #include "tests/support/ws_client.hpp"
-#include "wsgateway/v1/cluster.pb.h"
+#include "wsgateway/v1/types.pb.h"
 
 namespace wsgateway::testing {
 namespace {
@@ -117,7 +117,7 @@ TEST_F(ClusterMembershipTest, GatewaysRegisterPublishTheirConnectionsAndLeaveAft
   EXPECT_EQ(info->connection_id().substr(0, 17), node->node_id() + "-");
   EXPECT_FALSE(node->version().empty());
   EXPECT_TRUE(node->has_started_at());
-  EXPECT_FALSE(node->draining());
+  EXPECT_EQ(node->state(), v1::NODE_STATE_SERVING);
 
   // SIGTERM: the drain closes the client with 1001, then the node leaves,
   // so Redis has dropped it by the time the process is gone (its lease

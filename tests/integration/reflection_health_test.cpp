@@ -95,8 +95,9 @@ TEST_F(ReflectionHealthTest, ReflectionDescribesAdminAndHealthCompletely) {
   ASSERT_NE(admin, nullptr) << "Admin could not be built from the reflected files (missing dependency?)";
   std::set<std::string> methods;
   for (int i = 0; i < admin->method_count(); ++i) methods.insert(admin->method(i)->name());
-  EXPECT_EQ(methods, (std::set<std::string>{"Push", "Broadcast", "Disconnect", "Exist", "IsEstablished",
-                                            "GetClientInfo", "ListConnections", "JoinGroup", "LeaveGroup"}));
+  EXPECT_EQ(methods,
+            (std::set<std::string>{"Push", "Broadcast", "Disconnect", "Exist", "IsEstablished", "GetClientInfo",
+                                   "ListConnections", "JoinGroup", "LeaveGroup", "ListNodes"}));
   const auto* health = pool.FindServiceByName("grpc.health.v1.Health");
   ASSERT_NE(health, nullptr);
   EXPECT_NE(health->FindMethodByName("Check"), nullptr);
@@ -127,6 +128,7 @@ TEST_F(ReflectionHealthTest, EveryAdminMethodCanBeCalledFromJson) {
       // Group names are bytes, so base64 in JSON: "room-1", "room-2".
       {"JoinGroup", R"({"connectionId": ")" + id + R"(", "groups": ["cm9vbS0x", "cm9vbS0y"]})"},
       {"LeaveGroup", R"({"connectionId": ")" + id + R"(", "groups": ["cm9vbS0y"]})"},
+      {"ListNodes", "{}"},
       {"ListConnections", R"({"pageSize": 10, "filter": {"state": "CONNECTION_STATE_ACTIVE", "group": "cm9vbS0x"}})"},
       {"Disconnect", R"({"connectionId": ")" + id + R"(", "code": 4000, "reason": "anNvbg=="})"},
   };

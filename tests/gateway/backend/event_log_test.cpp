@@ -97,7 +97,7 @@ TEST(EventLogTest, BatchesStopAtTheBatchLimit) {
   const EventChunk sample = Chunk({"a"}, 100);
   const std::size_t chunk_bytes = sample.wire.size();
   // Room for two chunks and the batch sequence, not for three.
-  EventLog log(kLargeBuffer, 2 * chunk_bytes + kBatchSequenceBytes);
+  EventLog log(kLargeBuffer, 2 * chunk_bytes + kBatchHeaderBytes);
   for (const char* id : {"a", "b", "c", "d", "e"}) Append(log, Chunk({id}, 100));
 
   std::vector<std::vector<std::string>> batches;
@@ -297,7 +297,7 @@ TEST(EventLogTest, GivingUpOversizedBatchesKeepsTheOthersAndCutsLaterBatches) {
 
   // Later batches are sealed to the new limit.
   const std::size_t chunk_bytes = Chunk({"x"}, 100).wire.size();
-  ASSERT_GT(2 * chunk_bytes + kBatchSequenceBytes, 200u);
+  ASSERT_GT(2 * chunk_bytes + kBatchHeaderBytes, 200u);
   Append(log, Chunk({"x"}, 100));
   Append(log, Chunk({"y"}, 100));
   const grpc::ByteBuffer* buffer = log.StartWrite(t0);

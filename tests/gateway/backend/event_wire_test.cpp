@@ -11,9 +11,9 @@
 namespace wsgateway {
 namespace {
 
-v1::EventBatch Decode(std::uint64_t batch_sequence, const EventChunk& chunk) {
+v1::EventBatch Decode(std::uint64_t batch_sequence, const EventChunk& chunk, std::string_view node_id = {}) {
   v1::EventBatch batch;
-  EXPECT_TRUE(batch.ParseFromString(EncodeBatchSequence(batch_sequence) + chunk.wire));
+  EXPECT_TRUE(batch.ParseFromString(EncodeBatchHeader(batch_sequence, node_id) + chunk.wire));
   return batch;
 }
 
@@ -88,6 +88,7 @@ TEST(EventWireTest, OpenEventCarriesPathQueryAddressAndJoinedHeaders) {
   ASSERT_EQ(batch.events_size(), 1);
   const auto& event = batch.events(0);
   EXPECT_EQ(event.connection_id(), "00000000000000ab-0-1");
+  EXPECT_EQ(event.open().node_id(), "00000000000000ab");
   EXPECT_EQ(event.sequence(), 1u);
   ASSERT_TRUE(event.has_open());
   EXPECT_EQ(event.open().path(), "/chat");
@@ -124,11 +125,17 @@ TEST(EventWireTest, OpenEventWithNothingButThePathIsStillAnOpenEvent) {
   ASSERT_EQ(batch.events_size(), 1);
   EXPECT_TRUE(batch.events(0).has_open());
   EXPECT_TRUE(batch.events(0).open().headers().empty());
+  EXPECT_TRUE(batch.events(0).open().node_id().empty());
 }
 
-TEST(EventWireTest, BatchSequenceRoundTrips) {
+TEST(EventWireTest, BatchHeaderRoundTripsWithinItsAllowance) {
+  const std::string node_id = "0123456789abcdef";
   for (const std::uint64_t sequence : {std::uint64_t{1}, std::uint64_t{127}, std::uint64_t{128}, ~std::uint64_t{0}}) {
     EXPECT_EQ(Decode(sequence, EventChunk{}).batch_sequence(), sequence);
+    const auto batch = Decode(sequence, EventChunk{}, node_id);
+    EXPECT_EQ(batch.batch_sequence(), sequence);
+    EXPECT_EQ(batch.node_id(), node_id);
+    EXPECT_LE(EncodeBatchHeader(sequence, node_id).size(), kBatchHeaderBytes);
   }
 }
 

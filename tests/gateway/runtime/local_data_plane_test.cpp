@@ -38,6 +38,7 @@ using wsgateway::testing::RawTcpConnection;
 using wsgateway::testing::WsClient;
 
 constexpr auto kDeadline = 10s;
+constexpr auto kNoDeadline = DataPlane::Deadline::max();
 constexpr auto kIo = std::chrono::milliseconds(10'000);
 
 OutboundFrame Text(std::string text) {
@@ -69,34 +70,36 @@ class LocalDataPlaneTest : public testing::InProcessGatewayTest {
 
   std::optional<std::vector<ConnectionResult>> Push(std::vector<std::string> ids, OutboundFrame frame) {
     return Await<std::vector<ConnectionResult>>(
-        [&](auto done) { plane_->Push(std::move(ids), std::move(frame), std::move(done)); });
+        [&](auto done) { plane_->Push(std::move(ids), std::move(frame), kNoDeadline, std::move(done)); });
   }
   std::optional<std::vector<ConnectionResult>> Deliver(std::vector<Delivery> deliveries) {
     return Await<std::vector<ConnectionResult>>(
-        [&](auto done) { plane_->Deliver(std::move(deliveries), std::move(done)); });
+        [&](auto done) { plane_->Deliver(std::move(deliveries), kNoDeadline, std::move(done)); });
   }
   std::optional<BroadcastTally> Broadcast(v1::ConnectionFilter filter, OutboundFrame frame,
                                           std::vector<std::string> exclude) {
     return Await<BroadcastTally>([&](auto done) {
-      plane_->Broadcast(std::move(filter), std::move(frame), std::move(exclude), std::move(done));
+      plane_->Broadcast(std::move(filter), std::move(frame), std::move(exclude), kNoDeadline, std::move(done));
     });
   }
   std::optional<ConnectionResult> Close(const std::string& id, std::uint16_t code, std::string reason) {
-    return Await<ConnectionResult>([&](auto done) { plane_->Close(id, code, std::move(reason), std::move(done)); });
+    return Await<ConnectionResult>(
+        [&](auto done) { plane_->Close(id, code, std::move(reason), kNoDeadline, std::move(done)); });
   }
   std::optional<ConnectionResult> Find(const std::string& id) {
-    return Await<ConnectionResult>([&](auto done) { plane_->Find(id, std::move(done)); });
+    return Await<ConnectionResult>([&](auto done) { plane_->Find(id, kNoDeadline, std::move(done)); });
   }
   std::optional<std::pair<ConnectionResult, v1::ClientInfo>> Describe(const std::string& id) {
     return Await<std::pair<ConnectionResult, v1::ClientInfo>>(
-        [&](auto done) { plane_->Describe(id, std::move(done)); });
+        [&](auto done) { plane_->Describe(id, kNoDeadline, std::move(done)); });
   }
   std::optional<ListPage> List(std::uint32_t page_size, std::string token, v1::ConnectionFilter filter = {}) {
     return Await<ListPage>(
-        [&](auto done) { plane_->List(std::move(filter), page_size, std::move(token), std::move(done)); });
+        [&](auto done) { plane_->List(std::move(filter), page_size, std::move(token), kNoDeadline, std::move(done)); });
   }
   std::optional<GroupsResult> ChangeGroups(const std::string& id, GroupChange change) {
-    return Await<GroupsResult>([&](auto done) { plane_->ChangeGroups(id, std::move(change), std::move(done)); });
+    return Await<GroupsResult>(
+        [&](auto done) { plane_->ChangeGroups(id, std::move(change), kNoDeadline, std::move(done)); });
   }
 
   // Every connection, listed page after page.

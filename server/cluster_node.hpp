@@ -1,0 +1,73 @@
+#pragma once
+// Cluster mode for this process (cluster_redis set): the node-to-node
+// listener (wsgateway.v1.Cluster on cluster_listen, guarded by the shared
+// token of cluster_token_file), this node's lease in Redis, and the router
+// that the admin API and the backend's commands go through. The token and
+// the Redis password files are read when it is made.
+//
+// Order: Make, then Listen (binds; the advertised address may need the
+// bound port), then Join once the gateway runs; after the drain, Leave and
+// then Shutdown.
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <memory>
+#include <vector>
+
+#include "admin/bearer_tokens.hpp"
+#include "cluster/cluster_data_plane.hpp"
+#include "cluster/cluster_service.hpp"
+#include "cluster/membership.hpp"
+#include "gateway/config/config.hpp"
+#include "gateway/runtime/gateway.hpp"
+#include "server/self_node.hpp"
+
+namespace wsgateway {
+
+class ClusterNode {
+ public:
+  // Null when cluster mode is off. Throws when a file cannot be used:
+  // start-up only.
+  static std::unique_ptr<ClusterNode> Make(const Config& config, Gateway& gateway, SelfNode& self);
+  ~ClusterNode();
+
+  // Binds the node-to-node listener and serves it. Throws on failure.
+  void Listen();
+  // Registers in the membership and starts renewing.
+  void Join();
+  // Leaves the membership at once (the other nodes drop this one within a
+  // renewal), then stops renewing.
+  void Leave();
+  // Finishes node-to-node calls in progress, cancelling those still running
+  // at `deadline`.
+  void Shutdown(std::chrono::milliseconds deadline);
+
+  // The router: every replica's connections. Any thread.
+  DataPlane& data_plane() { return router_; }
+  // The live members (ListNodes). Any thread.
+  std::vector<v1::NodeInfo> Nodes() const;
+  // The node has registered at least once.
+  bool joined_once() const;
+  int port() const { return port_; }
+
+ private:
+  ClusterNode(const Config& config, Gateway& gateway, SelfNode& self, std::string token,
+              cluster::MembershipOptions membership_options);
+  std::shared_ptr<const cluster::Membership::View> View() const;
+
+  const Config& config_;
+  SelfNode& self_;
+  // Redis and the key prefix, read at Make (the password file too).
+  const cluster::MembershipOptions membership_options_;
+  admin::BearerTokens tokens_;
+  cluster::ClusterService service_;
+  cluster::ClusterDataPlane router_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  // Made by Join, once the advertised address is known; read by the
+  // router from any thread after that.
+  std::atomic<std::shared_ptr<cluster::Membership>> membership_;
+};
+
+}  // namespace wsgateway
