@@ -14,17 +14,19 @@ using std::chrono::steady_clock;
 // KEYS[1] members (ZSET: node id -> lease deadline, ms on Redis's clock),
 // KEYS[2] nodes (HASH: node id -> NodeInfo). ARGV[1] node id, ARGV[2] lease
 // ms, ARGV[3] NodeInfo. Renews this node, drops expired ones, and returns
-// the live members as id, NodeInfo pairs.
+// whether this node held a live lease before (1 or 0), then the live
+// members as id, NodeInfo pairs.
 constexpr const char* kRenewScript = R"lua(
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local before = tonumber(redis.call('ZSCORE', KEYS[1], ARGV[1]) or '0')
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)) do
   redis.call('ZREM', KEYS[1], id)
   redis.call('HDEL', KEYS[2], id)
 end
-local live = {}
+local live = {before > now and 1 or 0}
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')) do
   live[#live + 1] = id
   live[#live + 1] = redis.call('HGET', KEYS[2], id) or ''
@@ -39,12 +41,24 @@ redis.call('HDEL', KEYS[2], ARGV[1])
 return 1
 )lua";
 
-// The live members from the renew script's answer; nullopt if it is not
-// one.
-std::optional<std::vector<v1::NodeInfo>> ParseMembers(const RedisValue& reply) {
-  if (reply.type != RedisValue::Type::kArray || reply.elements.size() % 2 != 0) return std::nullopt;
+bool ByNodeId(const v1::NodeInfo& a, const v1::NodeInfo& b) { return a.node_id() < b.node_id(); }
+
+struct Members {
+  // This node held a live lease before the renewal.
+  bool continued = false;
   std::vector<v1::NodeInfo> nodes;
-  for (std::size_t i = 0; i < reply.elements.size(); i += 2) {
+};
+
+// The renew script's answer; nullopt if it is not one.
+std::optional<Members> ParseMembers(const RedisValue& reply) {
+  if (reply.type != RedisValue::Type::kArray || reply.elements.size() % 2 != 1 ||
+      reply.elements[0].type != RedisValue::Type::kInteger) {
+    return std::nullopt;
+  }
+  Members members;
+  members.continued = reply.elements[0].integer == 1;
+  auto& nodes = members.nodes;
+  for (std::size_t i = 1; i < reply.elements.size(); i += 2) {
     v1::NodeInfo node;
     // A member whose details are missing or unreadable still counts: it
     // renews its lease, so it is alive.
@@ -52,9 +66,17 @@ std::optional<std::vector<v1::NodeInfo>> ParseMembers(const RedisValue& reply) {
     node.set_node_id(reply.elements[i].text);
     nodes.push_back(std::move(node));
   }
-  std::sort(nodes.begin(), nodes.end(),
-            [](const v1::NodeInfo& a, const v1::NodeInfo& b) { return a.node_id() < b.node_id(); });
-  return nodes;
+  std::sort(nodes.begin(), nodes.end(), ByNodeId);
+  return members;
+}
+
+// `fresh` plus the nodes of `previous` it lacks, in node id order.
+std::vector<v1::NodeInfo> Merged(std::vector<v1::NodeInfo> fresh, const std::vector<v1::NodeInfo>& previous) {
+  for (const auto& node : previous) {
+    if (!std::binary_search(fresh.begin(), fresh.end(), node, ByNodeId)) fresh.push_back(node);
+  }
+  std::sort(fresh.begin(), fresh.end(), ByNodeId);
+  return fresh;
 }
 
 }  // namespace
@@ -147,17 +169,25 @@ bool Membership::Renew(RedisClient& redis) {
                                      std::to_string(options_.lease.count()), details});
   if (!result.ok()) {
     spdlog::debug("cluster: lease renewal failed: {}", result.Describe());
+    last_renewal_reached_redis_ = false;
     return false;
   }
-  auto nodes = ParseMembers(*result.value);
-  if (!nodes) {
+  auto members = ParseMembers(*result.value);
+  if (!members) {
     spdlog::warn("cluster: unexpected answer to the lease renewal");
     return false;
   }
-  renewed_at_.store(steady_clock::now().time_since_epoch().count(), std::memory_order_release);
+  const auto now = steady_clock::now();
+  renewed_at_.store(now.time_since_epoch().count(), std::memory_order_release);
+  // After a gap (Redis away, or back without its data) the others may not
+  // have renewed yet: for a lease, a node missing from Redis stays in the
+  // view rather than have its connections answered as gone.
   std::lock_guard lock(mutex_);
+  const bool after_gap = !members->continued || !last_renewal_reached_redis_;
+  if (after_gap && view_->renewals > 0) settle_until_ = now + options_.lease;
+  last_renewal_reached_redis_ = true;
   auto view = std::make_shared<View>();
-  view->nodes = std::move(*nodes);
+  view->nodes = now < settle_until_ ? Merged(std::move(members->nodes), view_->nodes) : std::move(members->nodes);
   view->renewals = view_->renewals + 1;
   view_ = std::move(view);
   return true;

@@ -9,7 +9,10 @@
 //
 // The view is cached: while Redis is away, routing goes on with the last
 // view (the nodes are still there; only the registry is gone). When Redis
-// comes back, even empty, the next renewal registers the node again.
+// comes back, even empty, the next renewal registers the node again, and
+// for one lease after such a gap a node missing from Redis stays in the
+// view (the others may not have renewed yet): nodes then drop out when
+// their lease would have run out, not at once.
 //
 // Keys: "{<prefix>}:members" and "{<prefix>}:nodes"; the braces are a hash
 // tag, so both live in one slot and the scripts stay valid on Redis Cluster.
@@ -102,6 +105,10 @@ class Membership {
   v1::NodeInfo self_ ABSL_GUARDED_BY(mutex_);
   std::shared_ptr<const View> view_ ABSL_GUARDED_BY(mutex_);
   bool leave_ ABSL_GUARDED_BY(mutex_) = false;
+  // The membership thread's own: whether the last renewal reached Redis,
+  // and until when nodes missing from Redis stay in the view.
+  bool last_renewal_reached_redis_ = false;
+  std::chrono::steady_clock::time_point settle_until_;
   // steady_clock ticks of the last renewal that reached Redis; 0 before.
   std::atomic<std::int64_t> renewed_at_{0};
   std::jthread thread_;

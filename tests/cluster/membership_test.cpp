@@ -141,5 +141,26 @@ TEST_F(MembershipTest, TheViewOutlivesRedisAndNodesRegisterAgain) {
   EXPECT_TRUE(Eventually([&] { return Ids(a) == both && Ids(b) == both; }));
 }
 
+// Redis back without its data: a node missing from it (it has not renewed
+// yet, or it is gone) stays in the view for a lease, so its connections are
+// not answered as gone while the others register again; then it drops out.
+TEST_F(MembershipTest, AfterRedisLostItsDataAMissingNodeStaysForALease) {
+  Membership a(Options(2s), Node("a"));
+  Membership b(Options(2s), Node("b"));
+  a.Start();
+  b.Start();
+  const std::vector<std::string> both = {"a", "b"};
+  ASSERT_TRUE(Eventually([&] { return Ids(a) == both; }));
+
+  b.Stop();
+  std::string error;
+  ASSERT_TRUE(redis_->Restart(&error)) << error;
+  ASSERT_TRUE(Eventually([&] { return RedisCount("ZCARD", a.members_key()) == 1; }));
+  const auto renewals = a.view()->renewals;
+  ASSERT_TRUE(Eventually([&] { return a.view()->renewals > renewals; }));
+  EXPECT_EQ(Ids(a), both) << "b was dropped before its lease could have run out";
+  EXPECT_TRUE(Eventually([&] { return Ids(a) == std::vector<std::string>{"a"}; }));
+}
+
 }  // namespace
 }  // namespace wsgateway::cluster
