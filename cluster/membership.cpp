@@ -15,12 +15,14 @@ using std::chrono::steady_clock;
 // KEYS[2] nodes (HASH: node id -> NodeInfo). ARGV[1] node id, ARGV[2] lease
 // ms, ARGV[3] NodeInfo. Renews this node, drops expired ones, and returns
 // whether this node held a live lease before (1 or 0), then the live
-// members as id, NodeInfo pairs.
+// members as id, NodeInfo pairs. A node that (re)joins says so on the
+// channel ARGV[4], so the others read the membership at once.
 constexpr const char* kRenewScript = R"lua(
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local before = tonumber(redis.call('ZSCORE', KEYS[1], ARGV[1]) or '0')
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+if before <= now then redis.call('PUBLISH', ARGV[4], ARGV[1]) end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)) do
   redis.call('ZREM', KEYS[1], id)
@@ -34,12 +36,17 @@ end
 return live
 )lua";
 
-// KEYS as above, ARGV[1] node id.
+// KEYS as above, ARGV[1] node id, ARGV[2] the channel.
 constexpr const char* kLeaveScript = R"lua(
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('PUBLISH', ARGV[2], ARGV[1])
 return 1
 )lua";
+
+// How long the hint listener waits for a message before it subscribes
+// anew (a check that the connection still works).
+constexpr auto kHintQuietPeriod = std::chrono::seconds(60);
 
 bool ByNodeId(const v1::NodeInfo& a, const v1::NodeInfo& b) { return a.node_id() < b.node_id(); }
 
@@ -91,9 +98,30 @@ Membership::~Membership() { Stop(); }
 
 std::string Membership::members_key() const { return "{" + options_.key_prefix + "}:members"; }
 std::string Membership::nodes_key() const { return "{" + options_.key_prefix + "}:nodes"; }
+std::string Membership::changes_channel() const { return "{" + options_.key_prefix + "}:changes"; }
 
 void Membership::Start() {
   thread_ = std::jthread([this](std::stop_token stop) { Run(stop); });
+  hint_thread_ = std::jthread([this](std::stop_token stop) { ListenForHints(stop); });
+}
+
+void Membership::ListenForHints(std::stop_token stop) {
+  RedisClient redis(options_.redis, kHintQuietPeriod);
+  const std::stop_callback interrupt(stop, [&redis] { redis.Interrupt(); });
+  while (!stop.stop_requested()) {
+    const auto subscribed = redis.Command({"SUBSCRIBE", changes_channel()});
+    while (subscribed.ok() && !stop.stop_requested()) {
+      const auto message = redis.NextReply();
+      if (!message.ok()) break;
+      // ["message", channel, node id]: someone joined or left.
+      std::lock_guard lock(mutex_);
+      hinted_ = true;
+      wake_.notify_all();
+    }
+    // Redis away: try again after a renewal interval (or at stop).
+    std::unique_lock lock(mutex_);
+    wake_.wait_for(lock, stop, options_.renew_interval, [] { return false; });
+  }
 }
 
 void Membership::Leave() {
@@ -106,9 +134,11 @@ void Membership::Leave() {
 
 void Membership::Stop() {
   if (!thread_.joinable()) return;
+  hint_thread_.request_stop();
   thread_.request_stop();
   wake_.notify_all();
   thread_.join();
+  hint_thread_.join();
 }
 
 void Membership::SetConnections(std::uint64_t connections) {
@@ -147,8 +177,10 @@ void Membership::Run(std::stop_token stop) {
       }
       reachable = renewed;
     }
+    // Next renewal after the interval, or at once on a hint.
     std::unique_lock lock(mutex_);
-    wake_.wait_for(lock, stop, options_.renew_interval, [] { return false; });
+    wake_.wait_for(lock, stop, options_.renew_interval, [this] { return hinted_; });
+    hinted_ = false;
   }
   bool leave = false;
   {
@@ -166,7 +198,7 @@ bool Membership::Renew(RedisClient& redis) {
     self_.SerializeToString(&details);
   }
   const auto result = redis.Command({"EVAL", kRenewScript, "2", members_key(), nodes_key(), node_id_,
-                                     std::to_string(options_.lease.count()), details});
+                                     std::to_string(options_.lease.count()), details, changes_channel()});
   if (!result.ok()) {
     spdlog::debug("cluster: lease renewal failed: {}", result.Describe());
     last_renewal_reached_redis_ = false;
@@ -194,7 +226,8 @@ bool Membership::Renew(RedisClient& redis) {
 }
 
 void Membership::LeaveNow(RedisClient& redis) {
-  const auto result = redis.Command({"EVAL", kLeaveScript, "2", members_key(), nodes_key(), node_id_});
+  const auto result =
+      redis.Command({"EVAL", kLeaveScript, "2", members_key(), nodes_key(), node_id_, changes_channel()});
   if (!result.ok()) {
     spdlog::warn("cluster: could not leave the membership ({}); the lease runs out in {} ms", result.Describe(),
                  options_.lease.count());

@@ -5,7 +5,9 @@
 // renewed every renew_interval, plus a hash of each node's NodeInfo. Each
 // renewal also drops expired members and reads the live ones, so one round
 // trip a renew_interval per node is all the load Redis sees, whatever the
-// message rate.
+// message rate. A node that joins or leaves also publishes a hint on a
+// channel every node listens to (a second connection, idle otherwise), so
+// the others read the membership at once rather than at their next renewal.
 //
 // The view is cached: while Redis is away, routing goes on with the last
 // view (the nodes are still there; only the registry is gone). When Redis
@@ -17,8 +19,8 @@
 // Keys: "{<prefix>}:members" and "{<prefix>}:nodes"; the braces are a hash
 // tag, so both live in one slot and the scripts stay valid on Redis Cluster.
 //
-// Threads: a thread of its own talks to Redis; every public method may be
-// called from any thread.
+// Threads: a thread of its own renews, another listens for hints; every
+// public method may be called from any thread.
 
 #include <absl/base/thread_annotations.h>
 
@@ -90,9 +92,14 @@ class Membership {
 
   std::string members_key() const;
   std::string nodes_key() const;
+  // Where a node that joins or leaves says so, so that the others read the
+  // membership at once instead of at their next renewal.
+  std::string changes_channel() const;
 
  private:
   void Run(std::stop_token stop);
+  // Subscribes to changes_channel() and wakes the renewal on each message.
+  void ListenForHints(std::stop_token stop);
   // One renewal; false when Redis could not be reached.
   bool Renew(RedisClient& redis);
   void LeaveNow(RedisClient& redis);
@@ -105,6 +112,8 @@ class Membership {
   v1::NodeInfo self_ ABSL_GUARDED_BY(mutex_);
   std::shared_ptr<const View> view_ ABSL_GUARDED_BY(mutex_);
   bool leave_ ABSL_GUARDED_BY(mutex_) = false;
+  // A hint came: renew now.
+  bool hinted_ ABSL_GUARDED_BY(mutex_) = false;
   // The membership thread's own: whether the last renewal reached Redis,
   // and until when nodes missing from Redis stay in the view.
   bool last_renewal_reached_redis_ = false;
@@ -112,6 +121,7 @@ class Membership {
   // steady_clock ticks of the last renewal that reached Redis; 0 before.
   std::atomic<std::int64_t> renewed_at_{0};
   std::jthread thread_;
+  std::jthread hint_thread_;
 };
 
 }  // namespace wsgateway::cluster

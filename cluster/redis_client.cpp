@@ -1,6 +1,7 @@
 #include "cluster/redis_client.hpp"
 
 #include <hiredis/hiredis.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 
 namespace wsgateway::cluster {
@@ -50,8 +51,36 @@ RedisClient::RedisClient(RedisEndpoint endpoint, std::chrono::milliseconds timeo
 RedisClient::~RedisClient() { Drop(); }
 
 void RedisClient::Drop() {
+  {
+    std::lock_guard lock(fd_mutex_);
+    fd_ = -1;
+  }
   if (context_ != nullptr) redisFree(context_);
   context_ = nullptr;
+}
+
+void RedisClient::Interrupt() {
+  std::lock_guard lock(fd_mutex_);
+  if (fd_ >= 0) ::shutdown(fd_, SHUT_RDWR);
+}
+
+RedisResult RedisClient::NextReply() {
+  RedisResult result;
+  if (context_ == nullptr) {
+    result.error = "not connected";
+    return result;
+  }
+  void* raw = nullptr;
+  if (redisGetReply(context_, &raw) != REDIS_OK || raw == nullptr) {
+    result.error =
+        "Redis at " + RedactedRedisUrl(endpoint_) + ": " + (context_->err != 0 ? context_->errstr : "no reply");
+    Drop();
+    return result;
+  }
+  auto* reply = static_cast<redisReply*>(raw);
+  result.value = std::make_unique<RedisValue>(Copy(*reply));
+  freeReplyObject(reply);
+  return result;
 }
 
 std::string RedisClient::Connect() {
@@ -64,6 +93,10 @@ std::string RedisClient::Connect() {
     return error;
   }
   redisSetTimeout(context_, timeout);
+  {
+    std::lock_guard lock(fd_mutex_);
+    fd_ = context_->fd;
+  }
   std::vector<std::vector<std::string>> setup;
   if (!endpoint_.password.empty()) {
     setup.push_back(endpoint_.user.empty() ? std::vector<std::string>{"AUTH", endpoint_.password}

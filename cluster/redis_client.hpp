@@ -7,8 +7,11 @@
 //
 // Thread-safety: none; one owner thread.
 
+#include <absl/base/thread_annotations.h>
+
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -49,6 +52,13 @@ class RedisClient {
 
   // Runs one command; arguments are binary-safe.
   RedisResult Command(const std::vector<std::string>& args);
+  // The next reply Redis pushes on this connection (after SUBSCRIBE),
+  // waiting at most the timeout; an error (the connection is then dropped)
+  // when none came.
+  RedisResult NextReply();
+  // Makes a NextReply blocked on another thread return at once (with an
+  // error). Thread-safe against the thread using the client.
+  void Interrupt();
 
  private:
   // Connects, authenticates and selects the database; empty or the error.
@@ -58,6 +68,9 @@ class RedisClient {
   RedisEndpoint endpoint_;
   std::chrono::milliseconds timeout_;
   redisContext* context_ = nullptr;
+  // The connection's socket while connected, for Interrupt; -1 otherwise.
+  std::mutex fd_mutex_;
+  int fd_ ABSL_GUARDED_BY(fd_mutex_) = -1;
 };
 
 }  // namespace wsgateway::cluster

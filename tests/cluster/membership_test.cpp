@@ -69,6 +69,13 @@ class MembershipTest : public ::testing::Test {
     return result.ok() ? result.value->integer : -1;
   }
 
+  // How many connections listen on `channel`.
+  long long Subscribers(const std::string& channel) {
+    RedisClient client(Options().redis, 1s);
+    const auto result = client.Command({"PUBSUB", "NUMSUB", channel});
+    return result.ok() && result.value->elements.size() == 2 ? result.value->elements[1].integer : -1;
+  }
+
   std::unique_ptr<RedisProcess> redis_;
 };
 
@@ -160,6 +167,24 @@ TEST_F(MembershipTest, AfterRedisLostItsDataAMissingNodeStaysForALease) {
   ASSERT_TRUE(Eventually([&] { return a.view()->renewals > renewals; }));
   EXPECT_EQ(Ids(a), both) << "b was dropped before its lease could have run out";
   EXPECT_TRUE(Eventually([&] { return Ids(a) == std::vector<std::string>{"a"}; }));
+}
+
+// A node that joins or leaves publishes a hint: the others read the
+// membership at once, long before their next renewal would.
+TEST_F(MembershipTest, JoinsAndLeavesAreSeenAtOnceThroughTheHint) {
+  auto slow = Options();
+  slow.renew_interval = 60s;
+  Membership a(slow, Node("a"));
+  Membership b(slow, Node("b"));
+  a.Start();
+  ASSERT_TRUE(Eventually([&] { return Ids(a) == std::vector<std::string>{"a"}; }));
+  // Once a listens, no hint can be missed.
+  ASSERT_TRUE(Eventually([&] { return Subscribers(a.changes_channel()) == 1; }));
+  b.Start();
+  const std::vector<std::string> both = {"a", "b"};
+  EXPECT_TRUE(Eventually([&] { return Ids(a) == both; })) << "a never heard that b joined";
+  b.Leave();
+  EXPECT_TRUE(Eventually([&] { return Ids(a) == std::vector<std::string>{"a"}; })) << "a never heard that b left";
 }
 
 }  // namespace
