@@ -37,6 +37,4 @@ class AdminCall {
   std::chrono::steady_clock::time_point deadline_;
 };
 
-std::string_view StatusCodeName(grpc::StatusCode code);
-
 }  // namespace wsgateway::admin

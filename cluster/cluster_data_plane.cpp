@@ -160,14 +160,16 @@ void ClusterDataPlane::Prepare(grpc::ClientContext& context, Deadline deadline) 
 }
 
 template <typename Request, typename Response, typename Start, typename Finish>
-void ClusterDataPlane::Forward(const Owner& owner, const Membership::View& view, Deadline deadline, Request request,
-                               Start start, Finish finish) {
+void ClusterDataPlane::Forward(std::string_view method, const Owner& owner, const Membership::View& view,
+                               Deadline deadline, Request request, Start start, Finish finish) {
   auto call = std::make_shared<Forwarded<Request, Response>>();
   call->request = std::move(request);
   Prepare(call->context, deadline);
   const auto stub = StubFor(owner.address, view);
   start(*stub->async(), &call->context, &call->request, &call->response,
-        [failures = failures_, call, node_id = owner.node_id, finish = std::move(finish)](grpc::Status status) mutable {
+        [failures = failures_, call, node_id = owner.node_id, method, on_forwarded = options_.on_forwarded,
+         finish = std::move(finish)](grpc::Status status) mutable {
+          if (on_forwarded) on_forwarded(method, static_cast<int>(status.error_code()));
           if (!status.ok()) failures->Note(node_id, status);
           finish(status, call->response);
         });
@@ -231,7 +233,7 @@ void ClusterDataPlane::Push(std::vector<std::string> connection_ids, OutboundFra
         ToWire(frame, request.mutable_frame());
         const auto expected = ids.size();
         Forward<v1::ClusterPushRequest, v1::ClusterResults>(
-            *owner, view, deadline, std::move(request),
+            "Push", *owner, view, deadline, std::move(request),
             [](auto& async, auto* context, auto* request, auto* response, auto callback) {
               async.Push(context, request, response, std::move(callback));
             },
@@ -257,7 +259,7 @@ void ClusterDataPlane::Deliver(std::vector<Delivery> deliveries, Deadline deadli
         }
         const auto expected = part.size();
         Forward<v1::ClusterDeliverRequest, v1::ClusterResults>(
-            *owner, view, deadline, std::move(request),
+            "Deliver", *owner, view, deadline, std::move(request),
             [](auto& async, auto* context, auto* request, auto* response, auto callback) {
               async.Deliver(context, request, response, std::move(callback));
             },
@@ -322,7 +324,7 @@ void ClusterDataPlane::Broadcast(v1::ConnectionFilter filter, OutboundFrame fram
       request.mutable_exclude_connection_ids()->Assign(it->second.begin(), it->second.end());
     }
     Forward<v1::ClusterBroadcastRequest, v1::ClusterBroadcastResponse>(
-        {Owner::Kind::kPeer, node->node_id(), node->advertised_address()}, *view, deadline, std::move(request),
+        "Broadcast", {Owner::Kind::kPeer, node->node_id(), node->advertised_address()}, *view, deadline, std::move(request),
         [](auto& async, auto* context, auto* request, auto* response, auto callback) {
           async.Broadcast(context, request, response, std::move(callback));
         },
@@ -349,7 +351,7 @@ void ClusterDataPlane::Close(std::string connection_id, std::uint16_t code, std:
   request.set_code(code);
   request.set_reason(std::move(reason));
   Forward<v1::ClusterCloseRequest, v1::ClusterResult>(
-      owner, *view, deadline, std::move(request),
+      "Close", owner, *view, deadline, std::move(request),
       [](auto& async, auto* context, auto* request, auto* response, auto callback) {
         async.Close(context, request, response, std::move(callback));
       },
@@ -366,7 +368,7 @@ void ClusterDataPlane::Find(std::string connection_id, Deadline deadline, Done<C
   v1::ClusterFindRequest request;
   request.set_connection_id(std::move(connection_id));
   Forward<v1::ClusterFindRequest, v1::ClusterResult>(
-      owner, *view, deadline, std::move(request),
+      "Find", owner, *view, deadline, std::move(request),
       [](auto& async, auto* context, auto* request, auto* response, auto callback) {
         async.Find(context, request, response, std::move(callback));
       },
@@ -384,7 +386,7 @@ void ClusterDataPlane::Describe(std::string connection_id, Deadline deadline,
   v1::ClusterFindRequest request;
   request.set_connection_id(std::move(connection_id));
   Forward<v1::ClusterFindRequest, v1::ClusterDescribeResponse>(
-      owner, *view, deadline, std::move(request),
+      "Describe", owner, *view, deadline, std::move(request),
       [](auto& async, auto* context, auto* request, auto* response, auto callback) {
         async.Describe(context, request, response, std::move(callback));
       },
@@ -410,7 +412,7 @@ void ClusterDataPlane::ChangeGroups(std::string connection_id, GroupChange chang
   request.mutable_names()->Assign(std::make_move_iterator(change.names.begin()),
                                   std::make_move_iterator(change.names.end()));
   Forward<v1::ClusterChangeGroupsRequest, v1::ClusterChangeGroupsResponse>(
-      owner, *view, deadline, std::move(request),
+      "ChangeGroups", owner, *view, deadline, std::move(request),
       [](auto& async, auto* context, auto* request, auto* response, auto callback) {
         async.ChangeGroups(context, request, response, std::move(callback));
       },
@@ -492,7 +494,7 @@ void ClusterDataPlane::ContinueList(std::shared_ptr<ListWalk> walk, std::string 
   request.set_page_size(remaining);
   request.set_page_token(std::move(local_token));
   Forward<v1::ClusterListRequest, v1::ClusterListResponse>(
-      owner, *view, walk->deadline, std::move(request),
+      "List", owner, *view, walk->deadline, std::move(request),
       [](auto& async, auto* context, auto* request, auto* response, auto callback) {
         async.List(context, request, response, std::move(callback));
       },

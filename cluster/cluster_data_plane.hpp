@@ -39,6 +39,9 @@ struct RouterOptions {
   std::chrono::milliseconds default_timeout{5000};
   // The largest message a peer may answer with (a page of ClientInfo).
   int max_receive_bytes = 64 * 1024 * 1024;
+  // Told of every forwarded call's end: its method and gRPC status code
+  // (metrics). On a gRPC thread; may be empty.
+  std::function<void(std::string_view method, int code)> on_forwarded;
 };
 
 // The live members as the membership last saw them.
@@ -86,8 +89,8 @@ class ClusterDataPlane final : public DataPlane {
   // Sends `request` to `owner` through `start`, then runs `finish(status,
   // response)` on a gRPC thread.
   template <typename Request, typename Response, typename Start, typename Finish>
-  void Forward(const Owner& owner, const Membership::View& view, Deadline deadline, Request request, Start start,
-               Finish finish);
+  void Forward(std::string_view method, const Owner& owner, const Membership::View& view, Deadline deadline,
+               Request request, Start start, Finish finish);
   template <typename Item, typename KeyOf, typename Send>
   // Splits `items` by the owner of each (`key_of` names its connection)
   // and has `send(owner or null for this node, view, part, answer)` deliver

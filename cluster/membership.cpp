@@ -168,6 +168,7 @@ void Membership::Run(std::stop_token stop) {
   bool reachable = true;
   while (!stop.stop_requested()) {
     const bool renewed = Renew(redis);
+    if (options_.observe) options_.observe(renewed, view()->nodes.size());
     if (renewed != reachable) {
       if (renewed) {
         spdlog::info("cluster: Redis at {} reachable again; registered as {}", RedactedRedisUrl(options_.redis),

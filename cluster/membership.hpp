@@ -55,6 +55,9 @@ struct MembershipOptions {
   // Updates this node's record before each renewal (connections, drain);
   // runs on the membership's thread.
   std::function<void(v1::NodeInfo&)> refresh;
+  // Told after each renewal whether it reached Redis, and how many nodes
+  // the view holds (metrics); on the membership's thread.
+  std::function<void(bool reached_redis, std::size_t nodes)> observe;
 };
 
 class Membership {

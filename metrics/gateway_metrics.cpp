@@ -150,6 +150,20 @@ GatewayMetrics::GatewayMetrics()
                         .Help("1 while the gateway drains its connections before exiting (after SIGTERM), else 0.")
                         .Register(*registry_),
                     {});
+  cluster_nodes_ = &prometheus::BuildGauge()
+                        .Name("wsgateway_cluster_nodes")
+                        .Help("Cluster mode: live nodes in this node's view of the membership, itself included.")
+                        .Register(*registry_);
+  cluster_redis_up_ = &prometheus::BuildGauge()
+                           .Name("wsgateway_cluster_redis_up")
+                           .Help("Cluster mode: 1 while this node's lease renewals reach Redis, else 0 (routing "
+                                 "goes on with the last view).")
+                           .Register(*registry_);
+  cluster_forwarded_ = &prometheus::BuildCounter()
+                            .Name("wsgateway_cluster_forwarded_calls_total")
+                            .Help("Cluster mode: calls sent to the replica owning the connections, by method "
+                                  "and gRPC status code.")
+                            .Register(*registry_);
   admin_latency_ = &prometheus::BuildHistogram()
                         .Name("wsgateway_admin_request_duration_seconds")
                         .Help("Admin API call latency, by method and gRPC status code.")
@@ -223,6 +237,10 @@ prometheus::Counter& GatewayMetrics::HttpForwardingFailed(std::string_view reaso
 
 prometheus::Counter& GatewayMetrics::HandshakeRejected(std::string_view reason) {
   return handshake_rejections_->Add({{"reason", std::string(reason)}});
+}
+
+prometheus::Counter& GatewayMetrics::ClusterForwarded(std::string_view method, std::string_view code) {
+  return cluster_forwarded_->Add({{"method", std::string(method)}, {"code", std::string(code)}});
 }
 
 prometheus::Histogram& GatewayMetrics::AdminLatency(std::string_view method, std::string_view code) {

@@ -85,6 +85,10 @@ class GatewayMetrics {
   prometheus::Gauge& pending_message_bytes() { return *pending_message_bytes_; }
   prometheus::Counter& heartbeat_timeouts() { return *heartbeat_timeouts_; }
   prometheus::Gauge& draining() { return *draining_; }
+  // Cluster mode only (the children appear with the first use).
+  prometheus::Gauge& cluster_nodes() { return cluster_nodes_->Add({}); }
+  prometheus::Gauge& cluster_redis_up() { return cluster_redis_up_->Add({}); }
+  prometheus::Counter& ClusterForwarded(std::string_view method, std::string_view code);
 
   prometheus::Histogram& AdminLatency(std::string_view method, std::string_view code);
 
@@ -133,6 +137,9 @@ class GatewayMetrics {
   prometheus::Gauge* pending_message_bytes_ = nullptr;
   prometheus::Counter* heartbeat_timeouts_ = nullptr;
   prometheus::Gauge* draining_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* cluster_nodes_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* cluster_redis_up_ = nullptr;
+  prometheus::Family<prometheus::Counter>* cluster_forwarded_ = nullptr;
   prometheus::Family<prometheus::Histogram>* admin_latency_ = nullptr;
   prometheus::Family<prometheus::Counter>* tls_reloads_ = nullptr;
   prometheus::Family<prometheus::Gauge>* tls_certificate_expiry_ = nullptr;

@@ -32,4 +32,33 @@ std::string CloseCodeLabel(unsigned code) {
   return "other";
 }
 
+std::string_view GrpcCodeLabel(int code) {
+  switch (code) {
+    case 0:  // OK
+      return "OK";
+    case 1:  // CANCELLED
+      return "CANCELLED";
+    case 3:  // INVALID_ARGUMENT
+      return "INVALID_ARGUMENT";
+    case 4:  // DEADLINE_EXCEEDED
+      return "DEADLINE_EXCEEDED";
+    case 5:  // NOT_FOUND
+      return "NOT_FOUND";
+    case 9:  // FAILED_PRECONDITION
+      return "FAILED_PRECONDITION";
+    case 8:  // RESOURCE_EXHAUSTED
+      return "RESOURCE_EXHAUSTED";
+    case 14:  // UNAVAILABLE
+      return "UNAVAILABLE";
+    case 16:  // UNAUTHENTICATED
+      return "UNAUTHENTICATED";
+    case 7:  // PERMISSION_DENIED
+      return "PERMISSION_DENIED";
+    case 13:  // INTERNAL
+      return "INTERNAL";
+    default:
+      return "OTHER";
+  }
+}
+
 }  // namespace wsgateway::metrics

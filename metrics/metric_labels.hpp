@@ -40,6 +40,9 @@ std::string_view StateLabelName(StateLabel state);
 std::string_view CommandLabel(CommandKind kind);
 std::string_view CommandResultLabel(CommandResult result);
 std::string_view RejectionReasonLabel(RejectionReason reason);
+// A gRPC status code's name (OK, NOT_FOUND, ...; OTHER for the rare ones),
+// from its number, so metrics need no gRPC headers.
+std::string_view GrpcCodeLabel(int code);
 
 // Maps a close code to a bounded label: the RFC's registered codes stay as
 // themselves, private ranges collapse to "3xxx" and "4xxx".

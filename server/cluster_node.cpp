@@ -53,7 +53,8 @@ std::string AdvertisedAddress(const Config& config, int port) {
 
 }  // namespace
 
-std::unique_ptr<ClusterNode> ClusterNode::Make(const Config& config, Gateway& gateway, SelfNode& self) {
+std::unique_ptr<ClusterNode> ClusterNode::Make(const Config& config, Gateway& gateway, SelfNode& self,
+                                               metrics::GatewayMetrics& metrics) {
   if (config.cluster_redis.empty()) return nullptr;
   // Read before anything listens, so a bad file stops start-up.
   auto token = FirstToken(config.cluster_token_file);
@@ -64,13 +65,14 @@ std::unique_ptr<ClusterNode> ClusterNode::Make(const Config& config, Gateway& ga
     options.redis.password = ReadPasswordFile(config.cluster_redis_password_file);
   }
   options.key_prefix = config.cluster_key_prefix;
-  return std::unique_ptr<ClusterNode>(new ClusterNode(config, gateway, self, std::move(token), std::move(options)));
+  return std::unique_ptr<ClusterNode>(new ClusterNode(config, gateway, self, metrics, std::move(token), std::move(options)));
 }
 
-ClusterNode::ClusterNode(const Config& config, Gateway& gateway, SelfNode& self, std::string token,
-                         cluster::MembershipOptions membership_options)
+ClusterNode::ClusterNode(const Config& config, Gateway& gateway, SelfNode& self, metrics::GatewayMetrics& metrics,
+                         std::string token, cluster::MembershipOptions membership_options)
     : config_(config),
       self_(self),
+      metrics_(metrics),
       membership_options_(std::move(membership_options)),
       tokens_(config.cluster_token_file, {}, kTokenKey),
       service_(
@@ -78,7 +80,11 @@ ClusterNode::ClusterNode(const Config& config, Gateway& gateway, SelfNode& self,
           config.max_message_bytes),
       router_(
           gateway.data_plane(), [this] { return View(); },
-          cluster::RouterOptions{.self_id = self.id(), .token = std::move(token)}) {}
+          cluster::RouterOptions{.self_id = self.id(),
+                                 .token = std::move(token),
+                                 .on_forwarded = [&metrics](std::string_view method, int code) {
+                                   metrics.ClusterForwarded(method, metrics::GrpcCodeLabel(code)).Increment();
+                                 }}) {}
 
 ClusterNode::~ClusterNode() {
   if (server_) server_->Shutdown(std::chrono::system_clock::now());
@@ -110,6 +116,10 @@ void ClusterNode::Join() {
     const auto now = self_.Now();
     record.set_connections(now.connections());
     record.set_state(now.state());
+  };
+  options.observe = [&metrics = metrics_](bool reached_redis, std::size_t nodes) {
+    metrics.cluster_redis_up().Set(reached_redis ? 1 : 0);
+    metrics.cluster_nodes().Set(static_cast<double>(nodes));
   };
   auto membership = std::make_shared<cluster::Membership>(std::move(options), self_.Now());
   membership->Start();

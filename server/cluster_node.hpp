@@ -21,6 +21,7 @@
 #include "cluster/membership.hpp"
 #include "gateway/config/config.hpp"
 #include "gateway/runtime/gateway.hpp"
+#include "metrics/gateway_metrics.hpp"
 #include "server/self_node.hpp"
 
 namespace wsgateway {
@@ -29,7 +30,8 @@ class ClusterNode {
  public:
   // Null when cluster mode is off. Throws when a file cannot be used:
   // start-up only.
-  static std::unique_ptr<ClusterNode> Make(const Config& config, Gateway& gateway, SelfNode& self);
+  static std::unique_ptr<ClusterNode> Make(const Config& config, Gateway& gateway, SelfNode& self,
+                                           metrics::GatewayMetrics& metrics);
   ~ClusterNode();
 
   // Binds the node-to-node listener and serves it. Throws on failure.
@@ -52,12 +54,13 @@ class ClusterNode {
   int port() const { return port_; }
 
  private:
-  ClusterNode(const Config& config, Gateway& gateway, SelfNode& self, std::string token,
-              cluster::MembershipOptions membership_options);
+  ClusterNode(const Config& config, Gateway& gateway, SelfNode& self, metrics::GatewayMetrics& metrics,
+              std::string token, cluster::MembershipOptions membership_options);
   std::shared_ptr<const cluster::Membership::View> View() const;
 
   const Config& config_;
   SelfNode& self_;
+  metrics::GatewayMetrics& metrics_;
   // Redis and the key prefix, read at Make (the password file too).
   const cluster::MembershipOptions membership_options_;
   admin::BearerTokens tokens_;

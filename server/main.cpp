@@ -45,7 +45,7 @@ int Run(const wsgateway::Config& config) {
   wsgateway::SelfNode self(gateway);
   // Cluster mode (null when this gateway runs alone): the admin API and the
   // backend's commands reach every replica's connections through its router.
-  const auto cluster = wsgateway::ClusterNode::Make(config, gateway, self);
+  const auto cluster = wsgateway::ClusterNode::Make(config, gateway, self, metrics);
   wsgateway::DataPlane& data_plane = cluster ? cluster->data_plane() : gateway.data_plane();
   gateway.RouteCommandsThrough(data_plane);
   wsgateway::admin::NodeDirectory nodes = [&self, &cluster]() -> std::vector<wsgateway::v1::NodeInfo> {

@@ -17,6 +17,7 @@
 #include "tests/support/cluster_stack.hpp"
 #include "tests/support/poll_until.hpp"
 #include "tests/support/processes.hpp"
+#include "tests/support/prometheus_text.hpp"
 #include "tests/support/ws_client.hpp"
 
 namespace wsgateway::testing {
@@ -132,6 +133,14 @@ TEST_F(ClusterFailuresTest, AHangingOwnerIsUnavailableWithinTheCallersDeadline) 
 
   // Awake again, it answers as before.
   ExpectRouted(0, 1, "back");
+
+  // And the metrics say what happened.
+  const auto scrape = ScrapeMetrics(cluster_->node(0).metrics_port());
+  ASSERT_TRUE(scrape.has_value());
+  EXPECT_GE(scrape->Sum("wsgateway_cluster_forwarded_calls_total", {{"code", "DEADLINE_EXCEEDED"}}), 3);
+  EXPECT_GE(scrape->Sum("wsgateway_cluster_forwarded_calls_total", {{"method", "Push"}, {"code", "OK"}}), 1);
+  EXPECT_EQ(scrape->Value("wsgateway_cluster_nodes"), static_cast<double>(kNodes));
+  EXPECT_EQ(scrape->Value("wsgateway_cluster_redis_up"), 1.0);
 }
 
 // Redis stopped for 30 s: routing between the live nodes goes on with the

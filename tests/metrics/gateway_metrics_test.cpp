@@ -227,6 +227,9 @@ TEST(GatewayMetricsDocsTest, EveryFamilyAndEveryLabelIsDocumented) {
   metrics.AdminLatency("Push", "OK");
   metrics.TlsReloads("ok");
   metrics.TlsCertificateExpiry();
+  metrics.cluster_nodes();
+  metrics.cluster_redis_up();
+  metrics.ClusterForwarded("Push", "OK");
   std::set<std::string> exported;
   for (const auto& family : Collect(metrics)) {
     exported.insert(family.name);
