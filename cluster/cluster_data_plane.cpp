@@ -324,7 +324,8 @@ void ClusterDataPlane::Broadcast(v1::ConnectionFilter filter, OutboundFrame fram
       request.mutable_exclude_connection_ids()->Assign(it->second.begin(), it->second.end());
     }
     Forward<v1::ClusterBroadcastRequest, v1::ClusterBroadcastResponse>(
-        "Broadcast", {Owner::Kind::kPeer, node->node_id(), node->advertised_address()}, *view, deadline, std::move(request),
+        "Broadcast", {Owner::Kind::kPeer, node->node_id(), node->advertised_address()}, *view, deadline,
+        std::move(request),
         [](auto& async, auto* context, auto* request, auto* response, auto callback) {
           async.Broadcast(context, request, response, std::move(callback));
         },

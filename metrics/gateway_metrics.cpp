@@ -156,13 +156,15 @@ GatewayMetrics::GatewayMetrics()
                         .Register(*registry_);
   cluster_redis_up_ = &prometheus::BuildGauge()
                            .Name("wsgateway_cluster_redis_up")
-                           .Help("Cluster mode: 1 while this node's lease renewals reach Redis, else 0 (routing "
-                                 "goes on with the last view).")
+                           .Help(
+                               "Cluster mode: 1 while this node's lease renewals reach Redis, else 0 (routing "
+                               "goes on with the last view).")
                            .Register(*registry_);
   cluster_forwarded_ = &prometheus::BuildCounter()
                             .Name("wsgateway_cluster_forwarded_calls_total")
-                            .Help("Cluster mode: calls sent to the replica owning the connections, by method "
-                                  "and gRPC status code.")
+                            .Help(
+                                "Cluster mode: calls sent to the replica owning the connections, by method "
+                                "and gRPC status code.")
                             .Register(*registry_);
   admin_latency_ = &prometheus::BuildHistogram()
                         .Name("wsgateway_admin_request_duration_seconds")

@@ -65,7 +65,8 @@ std::unique_ptr<ClusterNode> ClusterNode::Make(const Config& config, Gateway& ga
     options.redis.password = ReadPasswordFile(config.cluster_redis_password_file);
   }
   options.key_prefix = config.cluster_key_prefix;
-  return std::unique_ptr<ClusterNode>(new ClusterNode(config, gateway, self, metrics, std::move(token), std::move(options)));
+  return std::unique_ptr<ClusterNode>(
+      new ClusterNode(config, gateway, self, metrics, std::move(token), std::move(options)));
 }
 
 ClusterNode::ClusterNode(const Config& config, Gateway& gateway, SelfNode& self, metrics::GatewayMetrics& metrics,
