@@ -45,7 +45,7 @@ class ClusterMembershipTest : public ::testing::Test {
                                                const std::vector<std::string>& extra_args = {}) {
     GatewayProcess::Options options;
     options.backend = backend_->target();
-    options.args = {"--cluster-redis",      redis_url,    "--cluster-key-prefix", kPrefix,
+    options.args = {"--cluster-redis",      redis_url,   "--cluster-key-prefix", kPrefix,
                     "--cluster-token-file", TokenFile(), "--cluster-listen",     "127.0.0.1:0"};
     options.args.insert(options.args.end(), extra_args.begin(), extra_args.end());
     options.env = {{"POD_NAME", pod}};
@@ -163,8 +163,8 @@ TEST_F(ClusterMembershipTest, ThePasswordComesFromItsFile) {
   std::ofstream(empty_file) << "\n";
   ChildProcess::Options refused_options;
   refused_options.program = WsgatewayPath();
-  refused_options.args = {"--cluster-redis", redis_->url(), "--cluster-redis-password-file", empty_file,
-                          "--cluster-token-file", TokenFile()};
+  refused_options.args = {"--cluster-redis", redis_->url(),          "--cluster-redis-password-file",
+                          empty_file,        "--cluster-token-file", TokenFile()};
   refused_options.name = "wsgateway";
   ChildProcess refused(refused_options);
   const auto status = refused.Wait(20s);

@@ -23,8 +23,8 @@
 #include <vector>
 
 #include "gateway/config/config.hpp"
-#include "gateway/data_plane/group_rules.hpp"
 #include "gateway/data_plane/connection_id.hpp"
+#include "gateway/data_plane/group_rules.hpp"
 #include "gateway/runtime/gateway.hpp"
 #include "metrics/gateway_metrics.hpp"
 #include "tests/gateway/runtime/in_process_gateway.hpp"
