@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <map>
 #include <optional>
 #include <utility>
@@ -99,6 +100,24 @@ struct ClusterDataPlane::FailureLog {
   Clock::time_point last_warning;
 };
 
+struct ClusterDataPlane::InFlight {
+  void Add() {
+    std::lock_guard lock(mutex);
+    ++calls;
+  }
+  void Done() {
+    std::lock_guard lock(mutex);
+    if (--calls == 0) idle.notify_all();
+  }
+  void WaitIdle() {
+    std::unique_lock lock(mutex);
+    idle.wait(lock, [this] { return calls == 0; });
+  }
+  std::mutex mutex;
+  std::condition_variable idle;
+  std::size_t calls = 0;
+};
+
 struct ClusterDataPlane::ListWalk {
   v1::ConnectionFilter filter;
   std::uint32_t page_size = 0;
@@ -108,7 +127,13 @@ struct ClusterDataPlane::ListWalk {
 };
 
 ClusterDataPlane::ClusterDataPlane(DataPlane& local, ViewSource view, RouterOptions options)
-    : local_(local), view_(std::move(view)), options_(std::move(options)), failures_(std::make_shared<FailureLog>()) {}
+    : local_(local),
+      view_(std::move(view)),
+      options_(std::move(options)),
+      failures_(std::make_shared<FailureLog>()),
+      in_flight_(std::make_shared<InFlight>()) {}
+
+ClusterDataPlane::~ClusterDataPlane() { in_flight_->WaitIdle(); }
 
 std::string ClusterDataPlane::ListCursor(std::string_view node_id, std::string_view local_token) {
   std::string cursor(node_id);
@@ -166,12 +191,16 @@ void ClusterDataPlane::Forward(std::string_view method, const Owner& owner, cons
   call->request = std::move(request);
   Prepare(call->context, deadline);
   const auto stub = StubFor(owner.address, view);
+  in_flight_->Add();
   start(*stub->async(), &call->context, &call->request, &call->response,
-        [failures = failures_, call, node_id = owner.node_id, method, on_forwarded = options_.on_forwarded,
-         finish = std::move(finish)](grpc::Status status) mutable {
+        [failures = failures_, in_flight = in_flight_, call, node_id = owner.node_id, method,
+         on_forwarded = options_.on_forwarded, finish = std::move(finish)](grpc::Status status) mutable {
           if (on_forwarded) on_forwarded(method, static_cast<int>(status.error_code()));
           if (!status.ok()) failures->Note(node_id, status);
           finish(status, call->response);
+          // Last: the data plane may be destroyed once no call is in flight
+          // (what this lambda still holds never points into it).
+          in_flight->Done();
         });
 }
 

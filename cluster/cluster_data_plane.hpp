@@ -50,6 +50,9 @@ using ViewSource = std::function<std::shared_ptr<const Membership::View>()>;
 class ClusterDataPlane final : public DataPlane {
  public:
   ClusterDataPlane(DataPlane& local, ViewSource view, RouterOptions options);
+  // Waits for the forwarded calls in flight (each ends by its deadline):
+  // their answers may still use this data plane and the local one.
+  ~ClusterDataPlane() override;
 
   void Push(std::vector<std::string> connection_ids, OutboundFrame frame, Deadline deadline,
             Done<std::vector<ConnectionResult>> done) override;
@@ -81,6 +84,8 @@ class ClusterDataPlane final : public DataPlane {
   // Logs peers' failed answers; shared with the calls in flight, which may
   // finish after this data plane is gone.
   struct FailureLog;
+  // Forwarded calls not yet finished.
+  struct InFlight;
 
   Owner OwnerOf(std::string_view connection_id, const Membership::View& view) const;
   std::shared_ptr<v1::Cluster::Stub> StubFor(const std::string& address, const Membership::View& view);
@@ -107,6 +112,7 @@ class ClusterDataPlane final : public DataPlane {
   // The view (its renewal count) the stubs were last pruned against.
   std::uint64_t pruned_at_renewal_ = 0;
   std::shared_ptr<FailureLog> failures_;
+  std::shared_ptr<InFlight> in_flight_;
 };
 
 }  // namespace wsgateway::cluster

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "tests/support/admin_client.hpp"
+#include "tests/support/cluster_stack.hpp"
 #include "tests/support/processes.hpp"
 #include "tests/support/ws_client.hpp"
 
@@ -215,6 +216,44 @@ TEST(ChatBackendTest, WithoutTheHookPeopleAreNamedByTheirId) {
             R"({"type":"joined","name":")" + tag + R"(","online":[")" + tag + R"("]})");
   ASSERT_FALSE(ann.SendText("hi"));
   EXPECT_EQ(ReadUntil(ann, R"("text":"hi")"), R"({"type":"message","from":")" + tag + R"(","text":"hi"})");
+}
+
+// The demo behind two replicas in cluster mode: the chat backend broadcasts
+// through one replica's admin API and reaches people on both.
+TEST(ChatBackendTest, TheRoomSpansTwoReplicas) {
+  std::string error;
+  std::uint16_t backend_port = 0;
+  {
+    auto placeholder = EchoBackendProcess::Start(0, &error);
+    ASSERT_TRUE(placeholder) << error;
+    backend_port = placeholder->port();
+    placeholder->process().Signal(SIGKILL);
+    ASSERT_TRUE(placeholder->process().Wait(kStartTimeout));
+  }
+  auto cluster = ClusterStack::Start({.nodes = 2,
+                                      .backend = "127.0.0.1:" + std::to_string(backend_port),
+                                      .args = kDemoFlags,
+                                      .wait_for_backend = false},
+                                     &error);
+  ASSERT_TRUE(cluster) << error;
+  auto chat =
+      ChatBackendProcess::Start(backend_port, "127.0.0.1:" + std::to_string(cluster->node(0).admin_port()), &error);
+  ASSERT_TRUE(chat) << error;
+  ASSERT_TRUE(cluster->node(0).WaitForBackendUp());
+  ASSERT_TRUE(cluster->node(1).WaitForBackendUp());
+
+  WsClient ann;
+  ASSERT_EQ(ann.Connect(cluster->node(0).ws_port(), "/chat?name=ann").http_status, 101u);
+  EXPECT_TRUE(ReadUntil(ann, R"("name":"ann")"));
+  WsClient bob;
+  ASSERT_EQ(bob.Connect(cluster->node(1).ws_port(), "/chat?name=bob").http_status, 101u);
+  const std::string bob_joined = R"({"type":"joined","name":"bob","online":["ann","bob"]})";
+  EXPECT_EQ(ReadUntil(ann, R"("name":"bob")"), bob_joined);
+  EXPECT_EQ(ReadUntil(bob, R"("name":"bob")"), bob_joined);
+  ASSERT_FALSE(bob.SendText("hi from the other replica"));
+  const std::string line = R"({"type":"message","from":"bob","text":"hi from the other replica"})";
+  EXPECT_EQ(ReadUntil(ann, "other replica"), line);
+  EXPECT_EQ(ReadUntil(bob, "other replica"), line);
 }
 
 }  // namespace

@@ -34,6 +34,7 @@ std::unique_ptr<ClusterStack> ClusterStack::Start(const Options& options, std::s
 bool ClusterStack::AddNode(std::string* error) {
   GatewayProcess::Options options;
   options.backend = options_.backend;
+  options.wait_for_backend = options_.wait_for_backend;
   options.args = {"--cluster-redis",  redis_->url(), "--cluster-token-file", token_file_,
                   "--cluster-listen", "127.0.0.1:0", "--cluster-key-prefix", "stack"};
   options.args.insert(options.args.end(), options_.args.begin(), options_.args.end());

@@ -25,6 +25,8 @@ class ClusterStack {
     std::string backend{};
     // Extra flags for every node.
     std::vector<std::string> args{};
+    // Wait for each node's "backend stream up" (when backend is set).
+    bool wait_for_backend = true;
   };
 
   // Nullptr and *error on failure.
