@@ -130,6 +130,7 @@ ClusterDataPlane::ClusterDataPlane(DataPlane& local, ViewSource view, RouterOpti
     : local_(local),
       view_(std::move(view)),
       options_(std::move(options)),
+      token_(options_.token),
       failures_(std::make_shared<FailureLog>()),
       in_flight_(std::make_shared<InFlight>()) {}
 
@@ -171,7 +172,12 @@ std::shared_ptr<v1::Cluster::Stub> ClusterDataPlane::StubFor(const std::string& 
   return stub;
 }
 
-void ClusterDataPlane::Prepare(grpc::ClientContext& context, Deadline deadline) const {
+void ClusterDataPlane::SetToken(std::string token) {
+  std::lock_guard lock(mutex_);
+  token_ = std::move(token);
+}
+
+void ClusterDataPlane::Prepare(grpc::ClientContext& context, Deadline deadline) {
   auto budget = std::chrono::duration_cast<Clock::duration>(options_.default_timeout);
   if (deadline != Deadline::max()) {
     const auto left = deadline - Clock::now();
@@ -180,7 +186,12 @@ void ClusterDataPlane::Prepare(grpc::ClientContext& context, Deadline deadline) 
   budget = std::max<Clock::duration>(budget, std::chrono::milliseconds(1));
   context.set_deadline(std::chrono::system_clock::now() +
                        std::chrono::duration_cast<std::chrono::system_clock::duration>(budget));
-  context.AddMetadata("authorization", "Bearer " + options_.token);
+  std::string authorization;
+  {
+    std::lock_guard lock(mutex_);
+    authorization = "Bearer " + token_;
+  }
+  context.AddMetadata("authorization", authorization);
   context.AddMetadata("wsgateway-forwarded-by", options_.self_id);
 }
 

@@ -15,6 +15,7 @@
 //
 // Thread-safety: every method from any thread.
 
+#include <absl/base/thread_annotations.h>
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
@@ -68,6 +69,9 @@ class ClusterDataPlane final : public DataPlane {
             Done<ListPage> done) override;
   void ChangeGroups(std::string connection_id, GroupChange change, Deadline deadline, Done<GroupsResult> done) override;
 
+  // The token sent from now on (the token file was re-read). Any thread.
+  void SetToken(std::string token);
+
   // The page token of the first page of `node_id`'s connections after
   // `local_token` (its own page token): what List hands out.
   static std::string ListCursor(std::string_view node_id, std::string_view local_token);
@@ -90,7 +94,7 @@ class ClusterDataPlane final : public DataPlane {
   Owner OwnerOf(std::string_view connection_id, const Membership::View& view) const;
   std::shared_ptr<v1::Cluster::Stub> StubFor(const std::string& address, const Membership::View& view);
   // Sets the deadline, the token and the forwarded mark on a call to a peer.
-  void Prepare(grpc::ClientContext& context, Deadline deadline) const;
+  void Prepare(grpc::ClientContext& context, Deadline deadline);
   // Sends `request` to `owner` through `start`, then runs `finish(status,
   // response)` on a gRPC thread.
   template <typename Request, typename Response, typename Start, typename Finish>
@@ -108,9 +112,10 @@ class ClusterDataPlane final : public DataPlane {
   const RouterOptions options_;
 
   std::mutex mutex_;
-  std::unordered_map<std::string, std::shared_ptr<v1::Cluster::Stub>> stubs_;
+  std::string token_ ABSL_GUARDED_BY(mutex_);
+  std::unordered_map<std::string, std::shared_ptr<v1::Cluster::Stub>> stubs_ ABSL_GUARDED_BY(mutex_);
   // The view (its renewal count) the stubs were last pruned against.
-  std::uint64_t pruned_at_renewal_ = 0;
+  std::uint64_t pruned_at_renewal_ ABSL_GUARDED_BY(mutex_) = 0;
   std::shared_ptr<FailureLog> failures_;
   std::shared_ptr<InFlight> in_flight_;
 };

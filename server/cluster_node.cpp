@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <optional>
 #include <stdexcept>
 #include <string_view>
 
@@ -27,12 +28,14 @@ std::string ReadPasswordFile(const std::string& path) {
 
 // The token this node sends: the file's first (BearerTokens has already
 // refused a file without one).
-std::string FirstToken(const std::string& path) {
-  std::string error;
-  const auto text = ReadConfiguredFile(kTokenKey, path, &error);
-  if (!text) throw std::runtime_error(error);
+std::optional<std::string> FirstToken(const std::string& path, std::string* error) {
+  const auto text = ReadConfiguredFile(kTokenKey, path, error);
+  if (!text) return std::nullopt;
   const auto tokens = admin::TokenLines(*text);
-  if (tokens.empty()) throw std::runtime_error(ConfiguredFileError(kTokenKey, path, "holds no token"));
+  if (tokens.empty()) {
+    *error = ConfiguredFileError(kTokenKey, path, "holds no token");
+    return std::nullopt;
+  }
   return tokens.front();
 }
 
@@ -57,7 +60,9 @@ std::unique_ptr<ClusterNode> ClusterNode::Make(const Config& config, Gateway& ga
                                                metrics::GatewayMetrics& metrics) {
   if (config.cluster_redis.empty()) return nullptr;
   // Read before anything listens, so a bad file stops start-up.
-  auto token = FirstToken(config.cluster_token_file);
+  std::string error;
+  auto token = FirstToken(config.cluster_token_file, &error);
+  if (!token) throw std::runtime_error(error);
   cluster::MembershipOptions options;
   // Validated with the configuration.
   options.redis = *ParseRedisUrl(config.cluster_redis).endpoint;
@@ -66,7 +71,7 @@ std::unique_ptr<ClusterNode> ClusterNode::Make(const Config& config, Gateway& ga
   }
   options.key_prefix = config.cluster_key_prefix;
   return std::unique_ptr<ClusterNode>(
-      new ClusterNode(config, gateway, self, metrics, std::move(token), std::move(options)));
+      new ClusterNode(config, gateway, self, metrics, std::move(*token), std::move(options)));
 }
 
 ClusterNode::ClusterNode(const Config& config, Gateway& gateway, SelfNode& self, metrics::GatewayMetrics& metrics,
@@ -127,6 +132,21 @@ void ClusterNode::Join() {
   membership_.store(std::move(membership));
   spdlog::info("cluster: node {} on {}, advertised as {}, Redis {}", self_.id(), config_.cluster_listen,
                self_.Now().advertised_address(), redis_url);
+}
+
+void ClusterNode::ReloadTokens() {
+  if (auto error = tokens_.Reload(); !error.empty()) {
+    spdlog::error("cluster tokens not reloaded: {}", error);
+    return;
+  }
+  std::string error;
+  auto token = FirstToken(config_.cluster_token_file, &error);
+  if (!token) {
+    spdlog::error("cluster token to send not reloaded: {}", error);
+    return;
+  }
+  router_.SetToken(std::move(*token));
+  spdlog::info("cluster tokens reloaded from {}: {} token(s) accepted", config_.cluster_token_file, tokens_.count());
 }
 
 void ClusterNode::Leave() {

@@ -45,6 +45,11 @@ class ClusterNode {
   // at `deadline`.
   void Shutdown(std::chrono::milliseconds deadline);
 
+  // Re-reads cluster_token_file (SIGHUP): the tokens accepted and the one
+  // sent. A file that cannot be read or holds no token changes nothing,
+  // and the error is logged. Thread-safe.
+  void ReloadTokens();
+
   // The router: every replica's connections. Any thread.
   DataPlane& data_plane() { return router_; }
   // The live members (ListNodes). Any thread.

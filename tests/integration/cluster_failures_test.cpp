@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <csignal>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -167,6 +168,30 @@ TEST_F(ClusterFailuresTest, RoutingOutlivesRedisAndTheNodesRegisterAgainAfterItL
   std::sort(expected.begin(), expected.end());
   EXPECT_TRUE(PollUntil(15s, [&] { return Registered() == expected; }));
   ExpectRouted(2, 0, "after the restart");
+}
+
+// SIGHUP re-reads the token file: the tokens a node accepts and the one it
+// sends. A node that sends a token its peer does not accept yet gets
+// UNAVAILABLE (and UNAUTHENTICATED in its metrics), never a wrong answer.
+TEST_F(ClusterFailuresTest, SighupRotatesTheSharedToken) {
+  std::ofstream(cluster_->token_file()) << "rotated-token\n";
+  const auto from = cluster_->node(0).process().LineCount();
+  cluster_->node(0).process().Signal(SIGHUP);
+  ASSERT_TRUE(cluster_->node(0).process().WaitForLine("cluster tokens reloaded", 10s, from));
+
+  const auto refused = cluster_->admin(0).Exist(ids_[1]);
+  EXPECT_EQ(refused.status.error_code(), grpc::StatusCode::UNAVAILABLE) << Describe(refused.status);
+  const auto scrape = ScrapeMetrics(cluster_->node(0).metrics_port());
+  ASSERT_TRUE(scrape.has_value());
+  EXPECT_GE(scrape->Sum("wsgateway_cluster_forwarded_calls_total", {{"code", "UNAUTHENTICATED"}}), 1);
+
+  for (std::size_t i = 1; i < kNodes; ++i) {
+    const auto line = cluster_->node(i).process().LineCount();
+    cluster_->node(i).process().Signal(SIGHUP);
+    ASSERT_TRUE(cluster_->node(i).process().WaitForLine("cluster tokens reloaded", 10s, line));
+  }
+  ExpectRouted(0, 1, "with the new token");
+  ExpectRouted(2, 0, "and back");
 }
 
 }  // namespace

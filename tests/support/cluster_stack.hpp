@@ -36,6 +36,8 @@ class ClusterStack {
   GatewayProcess& node(std::size_t i) { return *nodes_[i]; }
   AdminClient& admin(std::size_t i) { return *admins_[i]; }
   RedisProcess& redis() { return *redis_; }
+  // The replicas' shared token file (cluster_token_file).
+  const std::string& token_file() const { return token_file_; }
   // The node's id (ListNodes, ClientInfo.node_id).
   const std::string& node_id(std::size_t i) const { return node_ids_[i]; }
 
