@@ -76,8 +76,7 @@ int Run(const wsgateway::Config& config) {
   // Signal handling is installed before the listeners are announced: a
   // test (or an operator) that saw them may send SIGHUP, which must then
   // reload, or SIGTERM, which must then drain rather than kill the process.
-  wsgateway::HangupReloader reloader(control, {[&admin] { admin.ReloadTokens(); },
-                                               [&gateway] { gateway.ReloadTls(); },
+  wsgateway::HangupReloader reloader(control, {[&admin] { admin.ReloadTokens(); }, [&gateway] { gateway.ReloadTls(); },
                                                [&cluster] {
                                                  if (cluster) cluster->ReloadTokens();
                                                }});
