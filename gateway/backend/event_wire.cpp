@@ -130,6 +130,8 @@ void AppendOpenEvent(EventChunk& chunk, std::string_view connection_id, std::uin
   for (const auto& [key, value] : negotiated.metadata) {
     open_size += LengthDelimitedSize(kMetadata, HeaderEntrySize(key, value.size()));
   }
+  constexpr int kGroups = v1::OpenEvent::kGroupsFieldNumber;
+  for (const auto& group : negotiated.groups) open_size += LengthDelimitedSize(kGroups, group.size());
   ForEachHeaderEntry(headers, [&](std::string_view name, std::size_t first, std::size_t last) {
     open_size += LengthDelimitedSize(kHeaders, HeaderEntrySize(name, JoinedSize(headers, first, last)));
   });
@@ -157,6 +159,7 @@ void AppendOpenEvent(EventChunk& chunk, std::string_view connection_id, std::uin
     target = WriteBytes(2, value, target);
   }
   target = WriteStringField(v1::OpenEvent::kNodeIdFieldNumber, node_id, target);
+  for (const auto& group : negotiated.groups) target = WriteBytes(kGroups, group, target);
 }
 
 void AppendEvent(EventChunk& chunk, const v1::Event& event) {

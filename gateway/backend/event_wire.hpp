@@ -45,6 +45,8 @@ struct OpenNegotiation {
   std::string_view extension;
   // Metadata from the handshake hook, as (key, value) pairs.
   std::span<const std::pair<std::string, std::string>> metadata;
+  // Groups the handshake hook put the connection in.
+  std::span<const std::string> groups;
 };
 
 // Appends Event{connection_id, sequence, open{path, query, headers,

@@ -413,7 +413,7 @@ void WebSocketSession::EmitOpen(const HttpRequest& request) {
                    [](const HeaderField& a, const HeaderField& b) { return a.name < b.name; });
   // As answered in Sec-WebSocket-Extensions, the spelling of ClientInfo too.
   s_.loop_.SubmitOpen(s_.route_->backend_index, s_.id_, s_.next_event_sequence_++, s_.path_, s_.query_,
-                      s_.remote_address_, headers, {subprotocol_, extensions_, s_.tags_.metadata()});
+                      s_.remote_address_, headers, {subprotocol_, extensions_, s_.tags_.metadata(), s_.tags_.groups()});
 }
 
 void WebSocketSession::EmitClose(const CloseInfo& info) {

@@ -159,6 +159,10 @@ TEST_F(HandshakeHookTest, AcceptWithSubprotocolHeaderMetadataAndGroups) {
   const Metadata expected_metadata = {{"tenant", "t1"}, {"user", "ann"}};
   EXPECT_EQ(ToMetadata(open->open().metadata()), expected_metadata)
       << "the Open event must carry the metadata the hook attached";
+  EXPECT_EQ(std::vector<std::string>(open->open().groups().begin(), open->open().groups().end()),
+            (std::vector<std::string>{"lobby", "room-7"}))
+      << "the Open event must carry the groups the hook put the connection in";
+  EXPECT_EQ(open->open().node_id(), open->connection_id().substr(0, open->connection_id().find('-')));
 
   const auto info = admin().GetClientInfo(open->connection_id());
   ASSERT_TRUE(info.ok()) << Describe(info.status);

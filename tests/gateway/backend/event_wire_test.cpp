@@ -104,8 +104,9 @@ TEST(EventWireTest, OpenEventCarriesPathQueryAddressAndJoinedHeaders) {
 
 TEST(EventWireTest, OpenEventCarriesWhatWasNegotiatedAndTheMetadata) {
   const std::vector<std::pair<std::string, std::string>> metadata = {{"tenant", "t1"}, {"user", "ann"}, {"x", ""}};
+  const std::vector<std::string> groups = {"lobby", "room \xc3\xa9"};
   EventChunk chunk;
-  AppendOpenEvent(chunk, "c", 1, "/", "", "", {}, {"chat.v1", "permessage-deflate", metadata});
+  AppendOpenEvent(chunk, "c", 1, "/", "", "", {}, {"chat.v1", "permessage-deflate", metadata, groups});
   const auto batch = Decode(1, chunk);
   ASSERT_EQ(batch.events_size(), 1);
   const auto& open = batch.events(0).open();
@@ -116,6 +117,9 @@ TEST(EventWireTest, OpenEventCarriesWhatWasNegotiatedAndTheMetadata) {
   EXPECT_EQ(open.metadata().at("tenant"), "t1");
   EXPECT_EQ(open.metadata().at("user"), "ann");
   EXPECT_EQ(open.metadata().at("x"), "");
+  ASSERT_EQ(open.groups_size(), 2);
+  EXPECT_EQ(open.groups(0), "lobby");
+  EXPECT_EQ(open.groups(1), "room \xc3\xa9");
 }
 
 TEST(EventWireTest, OpenEventWithNothingButThePathIsStillAnOpenEvent) {
