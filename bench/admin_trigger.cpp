@@ -25,6 +25,18 @@ constexpr auto kReadyTimeout = std::chrono::seconds(10);
 constexpr auto kListPause = std::chrono::milliseconds(5);
 constexpr std::uint32_t kListPageSize = 1000;  // the API's maximum
 
+// A broadcast's outcome. In cluster mode a node the broadcast did not reach
+// is a failure, whatever its receivers report.
+TriggerResult BroadcastResult(const grpc::Status& status, const v1::BroadcastResponse& response) {
+  if (!status.ok()) return TriggerResult{AdminClient::Describe("Admin.Broadcast", status), std::nullopt};
+  std::string failed;
+  for (const auto& node : response.failed_nodes()) {
+    failed += (failed.empty() ? "Admin.Broadcast did not reach node " : ", node ") + node.node_id() + " (" +
+              node.message() + ")";
+  }
+  return TriggerResult{std::move(failed), response.queued()};
+}
+
 class AdminTrigger : public BroadcastTrigger {
  public:
   AdminTrigger(RunStrand strand, const std::string& target, const std::string& path_prefix)
@@ -43,11 +55,10 @@ class AdminTrigger : public BroadcastTrigger {
     request.mutable_frame()->set_opcode(v1::OPCODE_TEXT);
     request.mutable_frame()->set_payload(*payload);
     if (!path_prefix_.empty()) request.mutable_filter()->set_path_prefix(path_prefix_);
-    admin_.Broadcast(
-        std::move(request), [done = std::move(done)](const grpc::Status& status, v1::BroadcastResponse& response) {
-          done(status.ok() ? TriggerResult{{}, response.queued()}
-                           : TriggerResult{AdminClient::Describe("Admin.Broadcast", status), std::nullopt});
-        });
+    admin_.Broadcast(std::move(request),
+                     [done = std::move(done)](const grpc::Status& status, v1::BroadcastResponse& response) {
+                       done(BroadcastResult(status, response));
+                     });
   }
 
   // Cancels the calls still in flight and the wait for readiness.

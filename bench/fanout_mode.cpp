@@ -2,14 +2,16 @@
 // how fast and how completely they arrive.
 //
 // The receivers open at --rate (each from its own source address, as in
-// hold). Once all are up and the trigger (broadcast_trigger.hpp:
-// Admin.Broadcast, which first waits until the gateway lists them all as
-// ACTIVE, or a /_broadcast control connection) is ready, it sends the
-// broadcasts. A broadcast is complete when every receiver has it intact;
-// broadcast `seq` is triggered only once broadcast seq - W has completed (a
-// window of W = --in-flight). Its completion time runs from the trigger to
-// the last receiver getting it. The run ends when all are complete, or when
-// none has completed for --drain: whatever is still missing then is dropped.
+// hold), round robin over the --url given (several: the nodes of a cluster,
+// the admin trigger calling one of them). Once all are up and the trigger
+// (broadcast_trigger.hpp: Admin.Broadcast, which first waits until the
+// gateway lists them all as ACTIVE, or a /_broadcast control connection) is
+// ready, it sends the broadcasts. A broadcast is complete when every
+// receiver has it intact; broadcast `seq` is triggered only once broadcast
+// seq - W has completed (a window of W = --in-flight). Its completion time
+// runs from the trigger to the last receiver getting it. The run ends when
+// all are complete, or when none has completed for --drain: whatever is
+// still missing then is dropped.
 //
 // Every payload carries its broadcast number (payload.hpp), and each
 // receiver checks that every broadcast arrives once, intact, and (with the
@@ -117,7 +119,9 @@ class FanoutRun {
 class FanoutReceiver : public HeldConnection {
  public:
   FanoutReceiver(FanoutRun& run, std::uint64_t index)
-      : HeldConnection(run.ioc, run.options.url, index, /*permessage_deflate=*/false, "lost"), run_(run) {}
+      : HeldConnection(run.ioc, run.options.urls[index % run.options.urls.size()], index, /*permessage_deflate=*/false,
+                       "lost"),
+        run_(run) {}
 
  private:
   void Upgraded() override { run_.up.fetch_add(1); }
@@ -286,7 +290,7 @@ int RunFanout(const FanoutOptions& o) {
   FanoutRun run(o, runner.ioc());
   const bool admin = o.trigger == FanoutOptions::Trigger::kAdmin;
   run.trigger = admin ? MakeAdminTrigger(run.strand, o.admin_target, o.path_prefix)
-                      : MakeWsTrigger(run.strand, o.url, o.connections);  // the next source address
+                      : MakeWsTrigger(run.strand, o.urls.front(), o.connections);  // the next source address
   run.unsettled = o.connections;
   run.receivers.reserve(o.connections);
   for (std::uint64_t i = 0; i < o.connections; ++i) run.receivers.push_back(std::make_shared<FanoutReceiver>(run, i));
@@ -307,11 +311,13 @@ int RunFanout(const FanoutOptions& o) {
   const double broadcasts_per_s = seconds > 0 ? static_cast<double>(run.completed) / seconds : 0;
   const std::uint64_t last_source = o.connections - 1;
   const std::string trigger_text = admin ? "admin " + o.admin_target : "ws /_broadcast";
+  std::string urls;
+  for (const Url& url : o.urls) urls += (urls.empty() ? "" : " ") + url.text;
 
   std::printf(
       "fanout %s: %llu receivers at %.0f/s from 127.0.0.1 .. 127.0.%llu.%llu, %llu broadcasts of %zu bytes, "
       "%u in flight, trigger %s, %u thread(s)\n",
-      o.url.text.c_str(), static_cast<unsigned long long>(o.connections), o.rate,
+      urls.c_str(), static_cast<unsigned long long>(o.connections), o.rate,
       static_cast<unsigned long long>(last_source / 250 % 256), static_cast<unsigned long long>(1 + last_source % 250),
       static_cast<unsigned long long>(o.messages), o.size, o.in_flight, trigger_text.c_str(), o.threads);
   std::printf("receivers: %llu up (refused %llu) in %.2f s\n", static_cast<unsigned long long>(run.receivers_up),
@@ -335,7 +341,8 @@ int RunFanout(const FanoutOptions& o) {
   const bool ok = errors == 0 && s.refused == 0 && dropped == 0 && not_sent == 0 && s.VerifyFailures() == 0 &&
                   run.completed == o.messages;
   JsonLine json("fanout");
-  json.Add("url", o.url.text)
+  json.Add("url", urls)
+      .Add("urls", std::uint64_t{o.urls.size()})
       .Add("trigger", admin ? "admin" : "ws")
       .Add("connections", o.connections)
       .Add("established", run.receivers_up)

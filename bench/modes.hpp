@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "bench_common.hpp"
 #include "payload.hpp"
@@ -56,7 +57,9 @@ int RunHold(const HoldOptions& options);
 struct FanoutOptions {
   enum class Trigger { kAdmin, kWs };
 
-  Url url;
+  // Receiver i opens urls[i % urls.size()] (several: the nodes of a
+  // cluster); the ws trigger takes the first.
+  std::vector<Url> urls;
   std::uint64_t connections = 100;  // receivers
   double rate = 5000;               // new receivers per second
   std::uint64_t messages = 100;     // broadcasts
@@ -76,6 +79,25 @@ inline constexpr unsigned kMaxFanoutInFlight = 64;
 // Fails (1) on any refused or lost connection, trigger error, missing,
 // duplicate, out-of-order or altered delivery, or broadcast not sent.
 int RunFanout(const FanoutOptions& options);
+
+struct PushOptions {
+  Url url;                          // its path is the receivers' prefix: receiver i opens PREFIX<i>
+  std::string admin_target;         // gRPC target of the admin API the pushes go to
+  std::string ids_from_target;      // gRPC target of the admin API that lists the receivers' ids
+  std::uint64_t connections = 100;  // receivers
+  double rate = 5000;               // new receivers per second
+  unsigned in_flight = 16;          // Admin.Push calls outstanding (closed loop)
+  std::uint32_t ids_per_call = 1;   // connection ids per call, at most `connections`
+  std::size_t size = 32;            // payload bytes (text), at least kPayloadHeaderSize
+  Clock::duration warmup = std::chrono::seconds(1);
+  Clock::duration duration = std::chrono::seconds(5);
+  Clock::duration drain = std::chrono::seconds(5);  // longest wait for the calls and deliveries owed at the end
+  unsigned threads = 1;
+};
+
+// Fails (1) on any refused or lost receiver, failed call or per-id result,
+// id not listed, missing, duplicate, misdirected or altered delivery.
+int RunPush(const PushOptions& options);
 
 struct ConnectRateOptions {
   Url url;

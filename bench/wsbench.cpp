@@ -6,6 +6,8 @@
 //   wsbench hold --url ws://127.0.0.1:8080/ --connections 10000 --rate 2000 --hold 5s --pid $(pidof wsgateway)
 //   wsbench fanout --url ws://127.0.0.1:8080/ -n 10000 -m 100 --trigger admin --admin 127.0.0.1:50051
 //   wsbench fanout --url ws://127.0.0.1:9000/ -n 10000 -m 100 --trigger ws   # beast_echo_server's relay
+//   wsbench fanout --url ws://127.0.0.1:8080/ --url ws://127.0.0.1:8081/ --trigger admin --admin 127.0.0.1:50051
+//   wsbench push --url ws://127.0.0.1:8080/push --admin 127.0.0.1:50052 --ids-from 127.0.0.1:50051 -n 1000 -p 16
 //   wsbench connect-rate --url ws://127.0.0.1:8080/ --concurrency 50 --duration 5s
 //   wsbench soak --url ws://127.0.0.1:8080/soak --admin 127.0.0.1:50051 --clients 300 --duration 30m --pid $(pidof
 //   wsgateway)
@@ -13,7 +15,10 @@
 // echo: messages echoed and verified (throughput, latency; --count N for a
 // fixed amount of work). hold: idle connections (server memory each).
 // fanout: broadcasts to every connection, triggered through Admin.Broadcast
-// or a /_broadcast control connection (deliveries/s, completion time).
+// or a /_broadcast control connection (deliveries/s, completion time);
+// the receivers may be spread over several gateways (a cluster).
+// push: Admin.Push calls, closed loop, to receivers on one gateway, made on
+// it or on another node of its cluster (calls/s, call latency).
 // connect-rate: connect, upgrade, one echo, close, again (connections/s).
 // soak: reconnecting clients, echoes, pushes and broadcasts for a long time,
 // everything verified, the server's memory and descriptors watched
@@ -24,6 +29,7 @@
 
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -56,12 +62,13 @@ bool ResolveDuration(const char* name, const std::string& text, Clock::duration&
   return true;
 }
 
-// Turns --admin HOST:PORT (loopback) into a gRPC target.
-bool ResolveAdmin(const std::string& text, std::string& target) {
+// Turns --admin HOST:PORT (loopback; `name` is the option) into a gRPC
+// target.
+bool ResolveAdmin(const std::string& text, std::string& target, const char* name = "--admin") {
   std::string error;
   const auto parsed = wsbench::ParseLoopbackUrl("ws://" + text, error);
   if (!parsed || parsed->target != "/" || text.find('/') != std::string::npos || text.rfind(':') == std::string::npos) {
-    std::fprintf(stderr, "wsbench: --admin %s: expected HOST:PORT on loopback%s%s\n", text.c_str(),
+    std::fprintf(stderr, "wsbench: %s %s: expected HOST:PORT on loopback%s%s\n", name, text.c_str(),
                  error.empty() ? "" : ": ", error.c_str());
     return false;
   }
@@ -150,13 +157,17 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1u, 256u));
 
   wsbench::FanoutOptions fanout;
-  std::string fanout_url;
+  std::vector<std::string> fanout_urls;
   std::string fanout_trigger;
   std::string fanout_admin;
   std::string fanout_drain = "5s";
   auto* fanout_cmd = app.add_subcommand(
       "fanout", "Open receivers, trigger broadcasts to all of them, report deliveries/s and completion times.");
-  fanout_cmd->add_option("--url", fanout_url, "ws://HOST:PORT/PATH the receivers open, HOST on loopback")->required();
+  fanout_cmd
+      ->add_option("--url", fanout_urls,
+                   "ws://HOST:PORT/PATH the receivers open, HOST on loopback; several (the nodes of a cluster): "
+                   "receivers round robin over them")
+      ->required();
   fanout_cmd->add_option("-n,--connections", fanout.connections, "receivers")
       ->capture_default_str()
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1000000}));
@@ -187,6 +198,48 @@ int main(int argc, char** argv) {
       ->add_option("--drain", fanout_drain, "end the run when no broadcast completes for this long; the rest dropped")
       ->capture_default_str();
   fanout_cmd->add_option("-t,--threads", fanout.threads, "threads running the connections")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 256u));
+
+  wsbench::PushOptions push;
+  std::string push_url;
+  std::string push_admin;
+  std::string push_ids_from;
+  std::string push_warmup = "1s";
+  std::string push_duration = "5s";
+  std::string push_drain = "5s";
+  auto* push_cmd = app.add_subcommand(
+      "push",
+      "Open receivers on one gateway, call Admin.Push for them closed loop (on that gateway or another node of its "
+      "cluster), verify every push arrives once; report calls/s and call latency.");
+  push_cmd
+      ->add_option("--url", push_url,
+                   "ws://HOST:PORT/PATH, HOST on loopback; receiver i opens PATH/i (PATH is the listing's prefix)")
+      ->required();
+  push_cmd->add_option("--admin", push_admin, "HOST:PORT of the admin API the pushes are called on, on loopback")
+      ->required();
+  push_cmd->add_option("--ids-from", push_ids_from,
+                       "HOST:PORT of the admin API that lists the receivers' ids (default: --admin)");
+  push_cmd->add_option("-n,--connections", push.connections, "receivers")
+      ->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1000000}));
+  push_cmd->add_option("-r,--rate", push.rate, "new receivers per second")
+      ->capture_default_str()
+      ->check(CLI::Range(0.001, 1e9));
+  push_cmd->add_option("-p,--in-flight", push.in_flight, "Admin.Push calls outstanding")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 4096u));
+  push_cmd->add_option("-k,--ids-per-call", push.ids_per_call, "connection ids per call, round robin over receivers")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 10000u));
+  push_cmd->add_option("-s,--size", push.size, "payload bytes (text)")
+      ->capture_default_str()
+      ->check(CLI::Range(wsbench::kPayloadHeaderSize, std::size_t{1} << 20));
+  push_cmd->add_option("-d,--duration", push_duration, "measured time")->capture_default_str();
+  push_cmd->add_option("-w,--warmup", push_warmup, "unmeasured time before it")->capture_default_str();
+  push_cmd->add_option("--drain", push_drain, "how long the calls in flight and the pushes owed may take at the end")
+      ->capture_default_str();
+  push_cmd->add_option("-t,--threads", push.threads, "threads running the connections")
       ->capture_default_str()
       ->check(CLI::Range(1u, 256u));
 
@@ -305,8 +358,15 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "wsbench: --admin and --path-prefix go with --trigger admin\n");
       return 2;
     }
+    if (!admin && fanout_urls.size() > 1) {
+      std::fprintf(stderr, "wsbench: several --url need --trigger admin (the ws trigger relays on one server)\n");
+      return 2;
+    }
+    for (const auto& text : fanout_urls) {
+      if (!ResolveUrl(text, fanout.urls.emplace_back())) return 2;
+    }
     // The receivers, plus the control connection of the ws trigger.
-    if (!ResolveUrl(fanout_url, fanout.url) || (admin && !ResolveAdmin(fanout_admin, fanout.admin_target)) ||
+    if ((admin && !ResolveAdmin(fanout_admin, fanout.admin_target)) ||
         !ResolveDuration("--drain", fanout_drain, fanout.drain) ||
         !FitsOpenFileLimit(fanout.connections + 1, open_file_limit)) {
       return 2;
@@ -316,6 +376,29 @@ int main(int argc, char** argv) {
       return 2;
     }
     return wsbench::RunFanout(fanout);
+  }
+  if (*push_cmd) {
+    if (push_ids_from.empty()) push_ids_from = push_admin;
+    if (!ResolveUrl(push_url, push.url) || !ResolveAdmin(push_admin, push.admin_target) ||
+        !ResolveAdmin(push_ids_from, push.ids_from_target, "--ids-from") ||
+        !ResolveDuration("--duration", push_duration, push.duration) ||
+        !ResolveDuration("--warmup", push_warmup, push.warmup) || !ResolveDuration("--drain", push_drain, push.drain) ||
+        !FitsOpenFileLimit(push.connections, open_file_limit)) {
+      return 2;
+    }
+    if (push.duration <= Clock::duration::zero() || push.drain <= Clock::duration::zero()) {
+      std::fprintf(stderr, "wsbench: --duration and --drain must be positive\n");
+      return 2;
+    }
+    if (push.ids_per_call > push.connections) {
+      std::fprintf(stderr, "wsbench: --ids-per-call must not exceed --connections\n");
+      return 2;
+    }
+    if (push.url.target.find('?') != std::string::npos) {
+      std::fprintf(stderr, "wsbench: push --url takes a path without a query\n");
+      return 2;
+    }
+    return wsbench::RunPush(push);
   }
   if (*connect_cmd) {
     if (!ResolveUrl(connect_url, connect.url) || !ResolveDuration("--duration", connect_duration, connect.duration) ||

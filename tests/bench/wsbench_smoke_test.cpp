@@ -2,9 +2,10 @@
 // says ok, and the faults that faulty_ws_server injects (an altered echo, a
 // dropped one, a refused handshake; the same for broadcasts) each make the
 // run fail with the right counter. One fanout run goes through a real
-// gateway with the admin trigger. Runs are a few connections for a few
-// hundred milliseconds, so the file stays quick under sanitizers. The runs
-// against a single server are one table, SmokeCases(), each case a test.
+// gateway with the admin trigger, and two push runs through one. Runs are a
+// few connections for a few hundred milliseconds, so the file stays quick
+// under sanitizers. The runs against a single server are one table,
+// SmokeCases(), each case a test.
 //
 // SoakScript runs scripts/soak itself for about a minute, backend restart
 // included (ctest label `soak`, not `bench`).
@@ -259,6 +260,31 @@ TEST(WsbenchFanout, AdminTriggerThroughTheGateway) {
   EXPECT_EQ(run.N("admin_short_queued"), 0) << run;
 }
 
+// Admin.Push on the gateway that holds the receivers (the local case of the
+// cluster benchmark): every call answered, every push arrives once.
+TEST(WsbenchPush, LocalPushesThroughTheGateway) {
+  std::string error;
+  auto stack = EchoStack::Start({}, &error);
+  ASSERT_TRUE(stack) << error;
+  const std::string url = "ws://127.0.0.1:" + std::to_string(stack->gateway->ws_port()) + "/push";
+  const std::string admin = "127.0.0.1:" + std::to_string(stack->gateway->admin_port());
+  for (const char* ids_per_call : {"1", "3"}) {
+    SCOPED_TRACE(std::string("--ids-per-call ") + ids_per_call);
+    const auto run =
+        RunWsbench({"push", "--url", url, "--admin", admin, "--ids-from", admin, "--connections", "20", "--in-flight",
+                    "4", "--ids-per-call", ids_per_call, "--warmup", "100ms", "--duration", "300ms", "--drain", "5s"});
+    EXPECT_EQ(run.exit_code, 0) << run;
+    EXPECT_TRUE(run.Ok()) << run;
+    EXPECT_EQ(run.N("established"), 20) << run;
+    EXPECT_GT(run.N("calls"), 0) << run;
+    EXPECT_GT(run.N("latency_p99_us"), 0) << run;
+    EXPECT_EQ(run.N("queued"), run.N("calls_started") * std::stod(ids_per_call)) << run;
+    EXPECT_EQ(run.N("deliveries"), run.N("queued")) << run;
+    EXPECT_EQ(run.N("dropped"), 0) << run;
+    EXPECT_EQ(run.N("verify_failures"), 0) << run;
+  }
+}
+
 // ---- soak -------------------------------------------------------------------
 
 // Under AddressSanitizer the gateway's RSS grows with ASan's quarantine of
@@ -304,6 +330,10 @@ TEST(WsbenchUsage, BadArgumentsExitTwo) {
       {"echo", "--url", "ws://127.0.0.1:9/", "--count", "10", "--rate", "100"},
       {"connect-rate", "--url", "ws://127.0.0.1:9/", "--duration", "0"},
       {"soak", "--url", "ws://127.0.0.1:9/", "--min-lifetime", "5s", "--max-lifetime", "1s"},
+      {"fanout", "--url", "ws://127.0.0.1:9/", "--url", "ws://127.0.0.1:10/", "--trigger", "ws"},
+      {"push", "--url", "ws://127.0.0.1:9/", "--admin", "127.0.0.1:9", "--connections", "2", "--ids-per-call", "3"},
+      {"push", "--url", "ws://127.0.0.1:9/", "--admin", "127.0.0.1:9", "--ids-from", "192.0.2.1:9"},
+      {"push", "--url", "ws://127.0.0.1:9/"},
   };
   for (const auto& args : cases) {
     const auto run = RunWsbench(args);
