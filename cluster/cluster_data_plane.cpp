@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "cluster/cluster_wire.hpp"
+#include "cluster/delivery_pipe.hpp"
 #include "gateway/data_plane/connection_id.hpp"
 
 namespace wsgateway::cluster {
@@ -59,17 +60,6 @@ struct Gather {
   std::atomic<int> pending;
   DataPlane::Done<Results> done;
 };
-
-Results ResultsFromWire(const grpc::Status& status, const v1::ClusterResults& response, std::size_t expected) {
-  Results results;
-  if (!status.ok() || static_cast<std::size_t>(response.results_size()) != expected) {
-    results.assign(expected, {Outcome::kUnreachable, {}});
-    return results;
-  }
-  results.reserve(expected);
-  for (const auto& result : response.results()) results.push_back(FromWire(result));
-  return results;
-}
 
 std::string FailureText(const grpc::Status& status) {
   return status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ? "did not answer in time"
@@ -152,16 +142,21 @@ ClusterDataPlane::Owner ClusterDataPlane::OwnerOf(std::string_view connection_id
   return {Owner::Kind::kPeer, node->node_id(), node->advertised_address()};
 }
 
+void ClusterDataPlane::PruneFor(const Membership::View& view) {
+  if (view.renewals == pruned_at_renewal_) return;
+  // Channels and pipes to nodes that left go with them.
+  pruned_at_renewal_ = view.renewals;
+  const auto gone = [&view](const auto& entry) {
+    return std::none_of(view.nodes.begin(), view.nodes.end(),
+                        [&entry](const v1::NodeInfo& node) { return node.advertised_address() == entry.first; });
+  };
+  std::erase_if(stubs_, gone);
+  std::erase_if(pipes_, gone);
+}
+
 std::shared_ptr<v1::Cluster::Stub> ClusterDataPlane::StubFor(const std::string& address, const Membership::View& view) {
   std::lock_guard lock(mutex_);
-  if (view.renewals != pruned_at_renewal_) {
-    // Channels to nodes that left go with them.
-    pruned_at_renewal_ = view.renewals;
-    std::erase_if(stubs_, [&view](const auto& entry) {
-      return std::none_of(view.nodes.begin(), view.nodes.end(),
-                          [&entry](const v1::NodeInfo& node) { return node.advertised_address() == entry.first; });
-    });
-  }
+  PruneFor(view);
   auto& stub = stubs_[address];
   if (!stub) {
     grpc::ChannelArguments args;
@@ -267,19 +262,10 @@ void ClusterDataPlane::Push(std::vector<std::string> connection_ids, OutboundFra
       [this, &frame, deadline](const Owner* owner, const Membership::View& view, std::vector<std::string> ids,
                                Done<Results> answer) {
         if (owner == nullptr) return local_.Push(std::move(ids), frame, deadline, std::move(answer));
-        v1::ClusterPushRequest request;
-        request.mutable_connection_ids()->Assign(std::make_move_iterator(ids.begin()),
-                                                 std::make_move_iterator(ids.end()));
-        ToWire(frame, request.mutable_frame());
-        const auto expected = ids.size();
-        Forward<v1::ClusterPushRequest, v1::ClusterResults>(
-            "Push", *owner, view, deadline, std::move(request),
-            [](auto& async, auto* context, auto* request, auto* response, auto callback) {
-              async.Push(context, request, response, std::move(callback));
-            },
-            [answer = std::move(answer), expected](const grpc::Status& status, const v1::ClusterResults& response) {
-              answer(ResultsFromWire(status, response, expected));
-            });
+        std::vector<Delivery> deliveries;
+        deliveries.reserve(ids.size());
+        for (auto& id : ids) deliveries.push_back({std::move(id), Delivery::Kind::kPush, frame});
+        PipeTo(*owner, view)->Deliver(std::move(deliveries), deadline, std::move(answer));
       });
 }
 
@@ -291,22 +277,26 @@ void ClusterDataPlane::Deliver(std::vector<Delivery> deliveries, Deadline deadli
       [this, deadline](const Owner* owner, const Membership::View& view, std::vector<Delivery> part,
                        Done<Results> answer) {
         if (owner == nullptr) return local_.Deliver(std::move(part), deadline, std::move(answer));
-        v1::ClusterDeliverRequest request;
-        for (auto& delivery : part) {
-          auto* wire = request.add_deliveries();
-          wire->set_connection_id(std::move(delivery.connection_id));
-          ToWire(delivery.frame, wire->mutable_frame());
-        }
-        const auto expected = part.size();
-        Forward<v1::ClusterDeliverRequest, v1::ClusterResults>(
-            "Deliver", *owner, view, deadline, std::move(request),
-            [](auto& async, auto* context, auto* request, auto* response, auto callback) {
-              async.Deliver(context, request, response, std::move(callback));
-            },
-            [answer = std::move(answer), expected](const grpc::Status& status, const v1::ClusterResults& response) {
-              answer(ResultsFromWire(status, response, expected));
-            });
+        PipeTo(*owner, view)->Deliver(std::move(part), deadline, std::move(answer));
       });
+}
+
+std::shared_ptr<DeliveryPipe> ClusterDataPlane::PipeTo(const Owner& owner, const Membership::View& view) {
+  std::lock_guard lock(mutex_);
+  PruneFor(view);
+  auto& pipe = pipes_[owner.address];
+  if (!pipe) {
+    pipe = std::make_shared<DeliveryPipe>(
+        [this, owner](v1::ClusterDeliverRequest request, Deadline deadline, DeliveryPipe::Answer answer) {
+          Forward<v1::ClusterDeliverRequest, v1::ClusterResults>(
+              "Deliver", owner, *view_(), deadline, std::move(request),
+              [](auto& async, auto* context, auto* request, auto* response, auto callback) {
+                async.Deliver(context, request, response, std::move(callback));
+              },
+              std::move(answer));
+        });
+  }
+  return pipe;
 }
 
 void ClusterDataPlane::Broadcast(v1::ConnectionFilter filter, OutboundFrame frame, std::vector<std::string> exclude,

@@ -31,6 +31,8 @@
 
 namespace wsgateway::cluster {
 
+class DeliveryPipe;
+
 struct RouterOptions {
   // This node's id (FormatEpoch of its epoch).
   std::string self_id;
@@ -93,6 +95,10 @@ class ClusterDataPlane final : public DataPlane {
 
   Owner OwnerOf(std::string_view connection_id, const Membership::View& view) const;
   std::shared_ptr<v1::Cluster::Stub> StubFor(const std::string& address, const Membership::View& view);
+  // The ordered, batching pipe of pushes and closes to `owner`.
+  std::shared_ptr<DeliveryPipe> PipeTo(const Owner& owner, const Membership::View& view);
+  // Drops the channels and pipes of nodes no longer in `view`.
+  void PruneFor(const Membership::View& view) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Sets the deadline, the token and the forwarded mark on a call to a peer.
   void Prepare(grpc::ClientContext& context, Deadline deadline);
   // Sends `request` to `owner` through `start`, then runs `finish(status,
@@ -113,7 +119,9 @@ class ClusterDataPlane final : public DataPlane {
 
   std::mutex mutex_;
   std::string token_ ABSL_GUARDED_BY(mutex_);
+  // By peer address.
   std::unordered_map<std::string, std::shared_ptr<v1::Cluster::Stub>> stubs_ ABSL_GUARDED_BY(mutex_);
+  std::unordered_map<std::string, std::shared_ptr<DeliveryPipe>> pipes_ ABSL_GUARDED_BY(mutex_);
   // The view (its renewal count) the stubs were last pruned against.
   std::uint64_t pruned_at_renewal_ ABSL_GUARDED_BY(mutex_) = 0;
   std::shared_ptr<FailureLog> failures_;

@@ -38,34 +38,31 @@ std::string ClusterService::CheckFrame(const v1::ClusterFrame& frame) const {
          std::to_string(max_message_bytes_) + "): give every replica the same limits";
 }
 
-grpc::ServerUnaryReactor* ClusterService::Push(grpc::CallbackServerContext* context,
-                                               const v1::ClusterPushRequest* request, v1::ClusterResults* response) {
-  return Serve(context, [&](grpc::ServerUnaryReactor* reactor, DataPlane::Deadline deadline) {
-    if (auto error = CheckFrame(request->frame()); !error.empty()) {
-      return reactor->Finish({grpc::StatusCode::INVALID_ARGUMENT, error});
-    }
-    v1::ClusterFrame frame = request->frame();
-    local_.Push({request->connection_ids().begin(), request->connection_ids().end()}, FromWire(std::move(frame)),
-                deadline, [reactor, response](std::vector<ConnectionResult> results) {
-                  AddResults(results, response);
-                  reactor->Finish(grpc::Status::OK);
-                });
-  });
-}
-
 grpc::ServerUnaryReactor* ClusterService::Deliver(grpc::CallbackServerContext* context,
                                                   const v1::ClusterDeliverRequest* request,
                                                   v1::ClusterResults* response) {
   return Serve(context, [&](grpc::ServerUnaryReactor* reactor, DataPlane::Deadline deadline) {
+    // Each frame is made once and shared by every delivery that names it.
+    std::vector<OutboundFrame> frames;
+    frames.reserve(static_cast<std::size_t>(request->frames_size()));
+    for (const auto& wire : request->frames()) {
+      if (auto error = CheckFrame(wire); !error.empty()) {
+        return reactor->Finish({grpc::StatusCode::INVALID_ARGUMENT, error});
+      }
+      v1::ClusterFrame frame = wire;
+      frames.push_back(FromWire(std::move(frame)));
+    }
     std::vector<Delivery> deliveries;
     deliveries.reserve(static_cast<std::size_t>(request->deliveries_size()));
     for (const auto& delivery : request->deliveries()) {
-      if (auto error = CheckFrame(delivery.frame()); !error.empty()) {
-        return reactor->Finish({grpc::StatusCode::INVALID_ARGUMENT, error});
+      if (delivery.frame() >= frames.size()) {
+        return reactor->Finish(
+            {grpc::StatusCode::INVALID_ARGUMENT,
+             "delivery names frame " + std::to_string(delivery.frame()) + " of " + std::to_string(frames.size())});
       }
-      v1::ClusterFrame frame = delivery.frame();
-      const auto kind = frame.type() == v1::CLUSTER_FRAME_TYPE_CLOSE ? Delivery::Kind::kClose : Delivery::Kind::kPush;
-      deliveries.push_back({delivery.connection_id(), kind, FromWire(std::move(frame))});
+      const auto& frame = frames[delivery.frame()];
+      const auto kind = frame.type == FrameType::kClose ? Delivery::Kind::kClose : Delivery::Kind::kPush;
+      deliveries.push_back({delivery.connection_id(), kind, frame});
     }
     local_.Deliver(std::move(deliveries), deadline, [reactor, response](std::vector<ConnectionResult> results) {
       AddResults(results, response);

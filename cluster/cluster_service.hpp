@@ -27,8 +27,6 @@ class ClusterService final : public v1::Cluster::CallbackService {
   // frame payload accepted (a peer with a larger limit is misconfigured).
   ClusterService(DataPlane& local, Authorize authorize, std::size_t max_message_bytes);
 
-  grpc::ServerUnaryReactor* Push(grpc::CallbackServerContext* context, const v1::ClusterPushRequest* request,
-                                 v1::ClusterResults* response) override;
   grpc::ServerUnaryReactor* Deliver(grpc::CallbackServerContext* context, const v1::ClusterDeliverRequest* request,
                                     v1::ClusterResults* response) override;
   grpc::ServerUnaryReactor* Broadcast(grpc::CallbackServerContext* context, const v1::ClusterBroadcastRequest* request,

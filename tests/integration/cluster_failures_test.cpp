@@ -139,7 +139,7 @@ TEST_F(ClusterFailuresTest, AHangingOwnerIsUnavailableWithinTheCallersDeadline) 
   const auto scrape = ScrapeMetrics(cluster_->node(0).metrics_port());
   ASSERT_TRUE(scrape.has_value());
   EXPECT_GE(scrape->Sum("wsgateway_cluster_forwarded_calls_total", {{"code", "DEADLINE_EXCEEDED"}}), 3);
-  EXPECT_GE(scrape->Sum("wsgateway_cluster_forwarded_calls_total", {{"method", "Push"}, {"code", "OK"}}), 1);
+  EXPECT_GE(scrape->Sum("wsgateway_cluster_forwarded_calls_total", {{"method", "Deliver"}, {"code", "OK"}}), 1);
   EXPECT_EQ(scrape->Value("wsgateway_cluster_nodes"), static_cast<double>(kNodes));
   EXPECT_EQ(scrape->Value("wsgateway_cluster_redis_up"), 1.0);
 }
