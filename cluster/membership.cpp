@@ -106,12 +106,14 @@ void Membership::Start() {
 }
 
 void Membership::ListenForHints(std::stop_token stop) {
-  RedisClient redis(options_.redis, kHintQuietPeriod);
+  // Connecting and subscribing are bounded like every command; only the
+  // wait for a message is long.
+  RedisClient redis(options_.redis, options_.redis_timeout);
   const std::stop_callback interrupt(stop, [&redis] { redis.Interrupt(); });
   while (!stop.stop_requested()) {
     const auto subscribed = redis.Command({"SUBSCRIBE", changes_channel()});
     while (subscribed.ok() && !stop.stop_requested()) {
-      const auto message = redis.NextReply();
+      const auto message = redis.NextReply(kHintQuietPeriod);
       if (!message.ok()) break;
       // ["message", channel, node id]: someone joined or left.
       std::lock_guard lock(mutex_);

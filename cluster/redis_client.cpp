@@ -64,12 +64,13 @@ void RedisClient::Interrupt() {
   if (fd_ >= 0) ::shutdown(fd_, SHUT_RDWR);
 }
 
-RedisResult RedisClient::NextReply() {
+RedisResult RedisClient::NextReply(std::chrono::milliseconds timeout) {
   RedisResult result;
   if (context_ == nullptr) {
     result.error = "not connected";
     return result;
   }
+  redisSetTimeout(context_, ToTimeval(timeout));
   void* raw = nullptr;
   if (redisGetReply(context_, &raw) != REDIS_OK || raw == nullptr) {
     result.error =

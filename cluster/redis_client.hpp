@@ -53,9 +53,9 @@ class RedisClient {
   // Runs one command; arguments are binary-safe.
   RedisResult Command(const std::vector<std::string>& args);
   // The next reply Redis pushes on this connection (after SUBSCRIBE),
-  // waiting at most the timeout; an error (the connection is then dropped)
+  // waiting at most `timeout`; an error (the connection is then dropped)
   // when none came.
-  RedisResult NextReply();
+  RedisResult NextReply(std::chrono::milliseconds timeout);
   // Makes a NextReply blocked on another thread return at once (with an
   // error). Thread-safe against the thread using the client.
   void Interrupt();
