@@ -74,11 +74,10 @@ class ClusterDataPlane final : public DataPlane {
   // The token sent from now on (the token file was re-read). Any thread.
   void SetToken(std::string token);
 
+ private:
   // The page token of the first page of `node_id`'s connections after
   // `local_token` (its own page token): what List hands out.
   static std::string ListCursor(std::string_view node_id, std::string_view local_token);
-
- private:
   // Where a connection lives.
   struct Owner {
     enum class Kind : std::uint8_t { kSelf, kPeer, kGone };

@@ -143,16 +143,6 @@ void Membership::Stop() {
   hint_thread_.join();
 }
 
-void Membership::SetConnections(std::uint64_t connections) {
-  std::lock_guard lock(mutex_);
-  self_.set_connections(connections);
-}
-
-void Membership::SetDraining() {
-  std::lock_guard lock(mutex_);
-  self_.set_state(v1::NODE_STATE_DRAINING);
-}
-
 std::shared_ptr<const Membership::View> Membership::view() const {
   std::lock_guard lock(mutex_);
   return view_;

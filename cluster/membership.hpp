@@ -78,15 +78,11 @@ class Membership {
 
   // Registers and starts renewing.
   void Start();
-  // Leaves the membership at once, so the other nodes drop this one at
-  // their next renewal, and stops renewing.
+  // Leaves the membership at once (with a hint, so the other nodes drop
+  // this one without waiting for their next renewal), and stops renewing.
   void Leave();
   // Stops renewing without leaving: the lease runs out, as after a crash.
   void Stop();
-
-  // Published with the next renewal.
-  void SetConnections(std::uint64_t connections);
-  void SetDraining();
 
   // The latest view (never null; empty before the first renewal).
   std::shared_ptr<const View> view() const;

@@ -103,7 +103,7 @@ int Run(const wsgateway::Config& config) {
 
   admin.Shutdown(std::chrono::milliseconds(500));
   shutdown.Finish();
-  // After the drain: the other nodes drop this one at their next renewal.
+  // After the drain: the node leaves, and the others hear of it at once.
   if (cluster) {
     cluster->Leave();
     cluster->Shutdown(std::chrono::milliseconds(500));

@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+
 #include <chrono>
 #include <memory>
 #include <string>
@@ -80,7 +82,14 @@ class MembershipTest : public ::testing::Test {
 };
 
 TEST_F(MembershipTest, NodesSeeEachOtherWithTheirDetails) {
-  Membership a(Options(), Node("a"));
+  std::atomic<bool> busy{false};
+  auto options = Options();
+  options.refresh = [&busy](v1::NodeInfo& self) {
+    if (!busy) return;
+    self.set_connections(42);
+    self.set_state(v1::NODE_STATE_DRAINING);
+  };
+  Membership a(options, Node("a"));
   Membership b(Options(), Node("b"));
   a.Start();
   b.Start();
@@ -89,8 +98,7 @@ TEST_F(MembershipTest, NodesSeeEachOtherWithTheirDetails) {
   EXPECT_TRUE(a.joined());
   EXPECT_EQ(b.view()->nodes[0].pod_name(), "pod-a");
 
-  a.SetConnections(42);
-  a.SetDraining();
+  busy = true;
   ASSERT_TRUE(Eventually([&] { return b.view()->nodes[0].connections() == 42; }));
   EXPECT_EQ(b.view()->nodes[0].state(), v1::NODE_STATE_DRAINING);
 }
