@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <condition_variable>
 #include <map>
 #include <optional>
@@ -116,10 +117,22 @@ struct ClusterDataPlane::ListWalk {
   ListPage page;
 };
 
+namespace {
+
+// A node id (FormatEpoch's 16 hex digits) as its epoch; 0 for anything else.
+std::uint64_t EpochOf(std::string_view node_id) {
+  std::uint64_t epoch = 0;
+  const auto [end, error] = std::from_chars(node_id.data(), node_id.data() + node_id.size(), epoch, 16);
+  return error == std::errc() && end == node_id.data() + node_id.size() ? epoch : 0;
+}
+
+}  // namespace
+
 ClusterDataPlane::ClusterDataPlane(DataPlane& local, ViewSource view, RouterOptions options)
     : local_(local),
       view_(std::move(view)),
       options_(std::move(options)),
+      self_epoch_(EpochOf(options_.self_id)),
       token_(options_.token),
       failures_(std::make_shared<FailureLog>()),
       in_flight_(std::make_shared<InFlight>()) {}
@@ -133,10 +146,20 @@ std::string ClusterDataPlane::ListCursor(std::string_view node_id, std::string_v
   return cursor;
 }
 
+bool ClusterDataPlane::IsSelf(std::string_view node_id) const {
+  return EpochOf(node_id) == self_epoch_.load(std::memory_order_relaxed);
+}
+
+std::string ClusterDataPlane::SelfId() const { return FormatEpoch(self_epoch_.load(std::memory_order_relaxed)); }
+
+void ClusterDataPlane::SetSelfId(std::string_view self_id) {
+  self_epoch_.store(EpochOf(self_id), std::memory_order_relaxed);
+}
+
 ClusterDataPlane::Owner ClusterDataPlane::OwnerOf(std::string_view connection_id, const Membership::View& view) const {
   const auto node_id = NodeIdOf(connection_id);
   // Text that names no node is for the local data plane to refuse.
-  if (node_id.empty() || node_id == options_.self_id) return {Owner::Kind::kSelf, {}, {}};
+  if (node_id.empty() || IsSelf(node_id)) return {Owner::Kind::kSelf, {}, {}};
   const auto* node = FindNode(view, node_id);
   if (node == nullptr) return {Owner::Kind::kGone, std::string(node_id), {}};
   return {Owner::Kind::kPeer, node->node_id(), node->advertised_address()};
@@ -187,7 +210,7 @@ void ClusterDataPlane::Prepare(grpc::ClientContext& context, Deadline deadline) 
     authorization = "Bearer " + token_;
   }
   context.AddMetadata("authorization", authorization);
-  context.AddMetadata("wsgateway-forwarded-by", options_.self_id);
+  context.AddMetadata("wsgateway-forwarded-by", SelfId());
 }
 
 template <typename Request, typename Response, typename Start, typename Finish>
@@ -307,7 +330,7 @@ void ClusterDataPlane::Broadcast(v1::ConnectionFilter filter, OutboundFrame fram
   std::map<std::string, std::vector<std::string>> peer_exclude;
   for (auto& id : exclude) {
     const auto node_id = NodeIdOf(id);
-    if (node_id.empty() || node_id == options_.self_id) {
+    if (node_id.empty() || IsSelf(node_id)) {
       local_exclude.push_back(std::move(id));
     } else {
       peer_exclude[std::string(node_id)].push_back(std::move(id));
@@ -315,7 +338,7 @@ void ClusterDataPlane::Broadcast(v1::ConnectionFilter filter, OutboundFrame fram
   }
   std::vector<const v1::NodeInfo*> peers;
   for (const auto& node : view->nodes) {
-    if (node.node_id() != options_.self_id) peers.push_back(&node);
+    if (!IsSelf(node.node_id())) peers.push_back(&node);
   }
   if (peers.empty())
     return local_.Broadcast(std::move(filter), std::move(frame), std::move(local_exclude), deadline, std::move(done));
@@ -483,10 +506,9 @@ void ClusterDataPlane::ContinueList(std::shared_ptr<ListWalk> walk, std::string 
   // The nodes in id order, this one among them even before it registered.
   std::vector<Owner> nodes;
   for (const auto& node : view->nodes) {
-    if (node.node_id() != options_.self_id)
-      nodes.push_back({Owner::Kind::kPeer, node.node_id(), node.advertised_address()});
+    if (!IsSelf(node.node_id())) nodes.push_back({Owner::Kind::kPeer, node.node_id(), node.advertised_address()});
   }
-  nodes.push_back({Owner::Kind::kSelf, options_.self_id, {}});
+  nodes.push_back({Owner::Kind::kSelf, SelfId(), {}});
   std::sort(nodes.begin(), nodes.end(), [](const Owner& a, const Owner& b) { return a.node_id < b.node_id; });
   const auto it = std::lower_bound(nodes.begin(), nodes.end(), node_from,
                                    [](const Owner& node, const std::string& id) { return node.node_id < id; });

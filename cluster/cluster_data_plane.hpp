@@ -18,6 +18,7 @@
 #include <absl/base/thread_annotations.h>
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -73,6 +74,8 @@ class ClusterDataPlane final : public DataPlane {
 
   // The token sent from now on (the token file was re-read). Any thread.
   void SetToken(std::string token);
+  // This node continues under a new id (it was fenced). Any thread.
+  void SetSelfId(std::string_view self_id);
 
  private:
   // The page token of the first page of `node_id`'s connections after
@@ -93,6 +96,10 @@ class ClusterDataPlane final : public DataPlane {
   struct InFlight;
 
   Owner OwnerOf(std::string_view connection_id, const Membership::View& view) const;
+  // Whether `node_id` (a connection id's first part, or a member's id) is
+  // this node: compared as a number, without formatting ours per call.
+  bool IsSelf(std::string_view node_id) const;
+  std::string SelfId() const;
   std::shared_ptr<v1::Cluster::Stub> StubFor(const std::string& address, const Membership::View& view);
   // The ordered, batching pipe of pushes and closes to `owner`.
   std::shared_ptr<DeliveryPipe> PipeTo(const Owner& owner, const Membership::View& view);
@@ -115,6 +122,9 @@ class ClusterDataPlane final : public DataPlane {
   DataPlane& local_;
   const ViewSource view_;
   const RouterOptions options_;
+  // This node's epoch (options_.self_id as a number); a fenced node gets a
+  // new one.
+  std::atomic<std::uint64_t> self_epoch_;
 
   std::mutex mutex_;
   std::string token_ ABSL_GUARDED_BY(mutex_);

@@ -116,11 +116,11 @@ std::string RedisClient::Connect() {
 }
 
 RedisResult RedisClient::Command(const std::vector<std::string>& args) {
-  RedisResult result;
-  if (context_ == nullptr) {
-    result.error = Connect();
-    if (!result.error.empty()) return result;
-  }
+  auto results = Pipeline({args});
+  return std::move(results.front());
+}
+
+bool RedisClient::Append(const std::vector<std::string>& args) {
   std::vector<const char*> argv;
   std::vector<std::size_t> lengths;
   argv.reserve(args.size());
@@ -129,17 +129,45 @@ RedisResult RedisClient::Command(const std::vector<std::string>& args) {
     argv.push_back(arg.data());
     lengths.push_back(arg.size());
   }
-  auto* reply =
-      static_cast<redisReply*>(redisCommandArgv(context_, static_cast<int>(argv.size()), argv.data(), lengths.data()));
-  if (reply == nullptr) {
-    result.error =
-        "Redis at " + RedactedRedisUrl(endpoint_) + ": " + (context_->err != 0 ? context_->errstr : "no reply");
-    Drop();
-    return result;
+  return redisAppendCommandArgv(context_, static_cast<int>(argv.size()), argv.data(), lengths.data()) == REDIS_OK;
+}
+
+std::string RedisClient::TransportError() const {
+  return "Redis at " + RedactedRedisUrl(endpoint_) + ": " +
+         (context_ != nullptr && context_->err != 0 ? context_->errstr : "no reply");
+}
+
+std::vector<RedisResult> RedisClient::Pipeline(const std::vector<std::vector<std::string>>& commands) {
+  std::vector<RedisResult> results(commands.size());
+  if (commands.empty()) return results;
+  std::string error;
+  if (context_ == nullptr) error = Connect();
+  std::size_t read = 0;
+  if (error.empty()) {
+    for (const auto& args : commands) {
+      if (!Append(args)) {
+        error = TransportError();
+        break;
+      }
+    }
   }
-  result.value = std::make_unique<RedisValue>(Copy(*reply));
-  freeReplyObject(reply);
-  return result;
+  // hiredis writes the whole buffer at the first redisGetReply, then reads
+  // replies in order.
+  for (; error.empty() && read < commands.size(); ++read) {
+    void* raw = nullptr;
+    if (redisGetReply(context_, &raw) != REDIS_OK || raw == nullptr) {
+      error = TransportError();
+      break;
+    }
+    auto* reply = static_cast<redisReply*>(raw);
+    results[read].value = std::make_unique<RedisValue>(Copy(*reply));
+    freeReplyObject(reply);
+  }
+  if (error.empty()) return results;
+  // Replies still owed would be read as answers to later commands.
+  Drop();
+  for (std::size_t i = read; i < results.size(); ++i) results[i].error = error;
+  return results;
 }
 
 }  // namespace wsgateway::cluster

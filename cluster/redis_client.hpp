@@ -1,9 +1,10 @@
 #pragma once
 // One synchronous connection to Redis (hiredis), for one thread: the
-// membership's. Redis is never on the per-message path, so blocking calls
-// with a timeout on a thread of their own are the simple, safe choice. A
-// command that fails drops the connection; the next one reconnects (and
-// authenticates and selects the database again).
+// membership's, the connection registry's or the loss reporter's. Redis is
+// never on the per-message path, so blocking calls with a timeout on a
+// thread of their own are the simple, safe choice. A command that fails
+// drops the connection; the next one reconnects (and authenticates and
+// selects the database again).
 //
 // Thread-safety: none; one owner thread.
 
@@ -52,6 +53,11 @@ class RedisClient {
 
   // Runs one command; arguments are binary-safe.
   RedisResult Command(const std::vector<std::string>& args);
+  // Runs several commands in one round trip: one write, then their replies
+  // in order. A transport error gives every reply not yet read that error
+  // (and drops the connection, as Command does); error replies stay per
+  // command.
+  std::vector<RedisResult> Pipeline(const std::vector<std::vector<std::string>>& commands);
   // The next reply Redis pushes on this connection (after SUBSCRIBE),
   // waiting at most `timeout`; an error (the connection is then dropped)
   // when none came.
@@ -64,6 +70,10 @@ class RedisClient {
   // Connects, authenticates and selects the database; empty or the error.
   std::string Connect();
   void Drop();
+  // Queues one command in hiredis's output buffer; false when it cannot.
+  bool Append(const std::vector<std::string>& args);
+  // The transport error of the connection, for a result.
+  std::string TransportError() const;
 
   RedisEndpoint endpoint_;
   std::chrono::milliseconds timeout_;

@@ -61,6 +61,8 @@ void ChatRoom::OnEvent(Event& event, CommandBatch& commands) {
     case Event::kControlFrame:
     case Event::kCloseFrame:
     case Event::kDisconnect:
+    // A lost node's Close events came before it, one per connection.
+    case Event::kNodeLost:
     case Event::KIND_NOT_SET:
       break;
   }

@@ -3,6 +3,9 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <condition_variable>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string_view>
@@ -10,6 +13,7 @@
 #include "gateway/config/configured_file.hpp"
 #include "gateway/config/endpoint.hpp"
 #include "gateway/config/redis_url.hpp"
+#include "gateway/data_plane/connection_id.hpp"
 
 namespace wsgateway {
 namespace {
@@ -77,6 +81,7 @@ std::unique_ptr<ClusterNode> ClusterNode::Make(const Config& config, Gateway& ga
 ClusterNode::ClusterNode(const Config& config, Gateway& gateway, SelfNode& self, metrics::GatewayMetrics& metrics,
                          std::string token, cluster::MembershipOptions membership_options)
     : config_(config),
+      gateway_(gateway),
       self_(self),
       metrics_(metrics),
       membership_options_(std::move(membership_options)),
@@ -88,11 +93,89 @@ ClusterNode::ClusterNode(const Config& config, Gateway& gateway, SelfNode& self,
           gateway.data_plane(), [this] { return View(); },
           cluster::RouterOptions{.self_id = self.id(),
                                  .token = std::move(token),
-                                 .on_forwarded = [&metrics](std::string_view method, int code) {
-                                   metrics.ClusterForwarded(method, metrics::GrpcCodeLabel(code)).Increment();
-                                 }}) {}
+                                 .on_forwarded =
+                                     [&metrics](std::string_view method, int code) {
+                                       metrics.ClusterForwarded(method, metrics::GrpcCodeLabel(code)).Increment();
+                                     }}),
+      registry_(RegistryOptions(), self.id()),
+      reporter_(ReporterOptions(), self.id()) {
+  gateway.ObserveConnections(*this);
+}
+
+cluster::ConnectionRegistryOptions ClusterNode::RegistryOptions() {
+  cluster::ConnectionRegistryOptions options;
+  options.redis = membership_options_.redis;
+  options.key_prefix = membership_options_.key_prefix;
+  options.list_live = [this] { return gateway_.ListOpenConnections(std::chrono::seconds(10)); };
+  return options;
+}
+
+cluster::LossReporterOptions ClusterNode::ReporterOptions() {
+  cluster::LossReporterOptions options;
+  options.redis = membership_options_.redis;
+  options.key_prefix = membership_options_.key_prefix;
+  options.report_closes = [this](const std::string&, const std::vector<cluster::LostConnection>& lost) {
+    std::vector<std::pair<std::string, std::string>> id_and_target;
+    id_and_target.reserve(lost.size());
+    for (const auto& connection : lost) id_and_target.emplace_back(connection.id, connection.backend_target);
+    gateway_.ReportLostConnections(id_and_target);
+  };
+  options.report_summary = [this](const std::string& lost_node, const std::map<std::string, std::uint64_t>& counts) {
+    gateway_.ReportNodeLost(lost_node, counts);
+  };
+  options.acknowledged_mark = [this] { return gateway_.AcknowledgedMark(); };
+  return options;
+}
+
+void ClusterNode::Opened(std::string_view connection_id, std::size_t backend) {
+  registry_.Opened(connection_id, gateway_.backend_target(backend));
+}
+
+void ClusterNode::Closed(std::string_view connection_id) { registry_.Closed(connection_id); }
+
+void ClusterNode::OnFenced() {
+  const auto id = FormatEpoch(gateway_.Fence());
+  router_.SetSelfId(id);
+  registry_.Rename(id);
+  reporter_.Rename(id);
+  if (const auto membership = membership_.load()) membership->Rename(self_.Now());
+  spdlog::info("cluster: rejoining as node {}", id);
+}
+
+void ClusterNode::WatchForEagerFence(std::stop_token stop) {
+  // Closed a second before the lease could run out at Redis (the lease
+  // counts from Redis's receipt of the renewal, after it was sent), so the
+  // close handshakes finish before a survivor may report the connections.
+  const auto threshold = config_.cluster_lease - std::chrono::seconds(1);
+  std::mutex mutex;
+  std::condition_variable_any wake;
+  bool closed = false;
+  while (!stop.stop_requested()) {
+    const auto membership = membership_.load();
+    const auto since = membership ? membership->since_renewal() : std::nullopt;
+    const bool cut_off = since && *since >= threshold;
+    if (cut_off && (!closed || gateway_.connection_count() > 0)) {
+      spdlog::warn("cluster: no lease renewal for {} ms (cluster_fence eager): closing every connection with 1012",
+                   std::chrono::duration_cast<std::chrono::milliseconds>(*since).count());
+      // Reported by this node itself: if Redis as a whole is away, no
+      // survivor will report them.
+      gateway_.CloseEveryConnection(1012, "cut off from the cluster", v1::CLOSED_BY_SERVER);
+    }
+    closed = cut_off;
+    std::unique_lock lock(mutex);
+    wake.wait_for(lock, stop, std::chrono::milliseconds(250), [] { return false; });
+  }
+}
 
 ClusterNode::~ClusterNode() {
+  if (eager_fence_.joinable()) {
+    eager_fence_.request_stop();
+    eager_fence_.join();
+  }
+  // The membership's callbacks use the registry and the reporter.
+  if (const auto membership = membership_.load()) membership->Stop();
+  reporter_.Stop();
+  registry_.Stop();
   if (server_) server_->Shutdown(std::chrono::system_clock::now());
 }
 
@@ -127,9 +210,18 @@ void ClusterNode::Join() {
     metrics.cluster_redis_up().Set(reached_redis ? 1 : 0);
     metrics.cluster_nodes().Set(static_cast<double>(nodes));
   };
+  options.lease = config_.cluster_lease;
+  options.reap_grace = config_.cluster_reap_grace;
+  options.on_fenced = [this] { OnFenced(); };
+  options.on_registered_anew = [this] { registry_.Resync(); };
+  registry_.Start();
+  reporter_.Start();
   auto membership = std::make_shared<cluster::Membership>(std::move(options), self_.Now());
   membership->Start();
   membership_.store(std::move(membership));
+  if (config_.cluster_fence == "eager") {
+    eager_fence_ = std::jthread([this](std::stop_token stop) { WatchForEagerFence(stop); });
+  }
   spdlog::info("cluster: node {} on {}, advertised as {}, Redis {}", self_.id(), config_.cluster_listen,
                self_.Now().advertised_address(), redis_url);
 }
@@ -150,6 +242,12 @@ void ClusterNode::ReloadTokens() {
 }
 
 void ClusterNode::Leave() {
+  if (eager_fence_.joinable()) {
+    eager_fence_.request_stop();
+    eager_fence_.join();
+  }
+  reporter_.Stop();
+  registry_.Stop();
   if (const auto membership = membership_.load()) membership->Leave();
 }
 

@@ -27,8 +27,11 @@ SelfNode::SelfNode(const Gateway& gateway) : gateway_(gateway) {
   *info_.mutable_started_at() = google::protobuf::util::TimeUtil::GetCurrentTime();
 }
 
+std::string SelfNode::id() const { return FormatEpoch(gateway_.epoch()); }
+
 v1::NodeInfo SelfNode::Now() const {
   auto now = info_;
+  now.set_node_id(id());
   now.set_connections(gateway_.connection_count());
   now.set_state(gateway_.draining() ? v1::NODE_STATE_DRAINING : v1::NODE_STATE_SERVING);
   return now;

@@ -3,7 +3,7 @@
 // membership say about it. Its id is the process epoch, so every
 // connection id names the node that owns it.
 //
-// Thread-safety: Now() from any thread.
+// Thread-safety: Now() and id() from any thread.
 
 #include <string>
 
@@ -21,7 +21,8 @@ class SelfNode {
   // Sets where the other replicas reach it (cluster mode). Before any
   // other thread reads the record.
   void SetAdvertisedAddress(std::string address) { info_.set_advertised_address(std::move(address)); }
-  const std::string& id() const { return info_.node_id(); }
+  // The gateway's epoch as a node id: a new one after a fence.
+  std::string id() const;
 
  private:
   const Gateway& gateway_;

@@ -62,7 +62,15 @@ BackendLink::BackendLink(std::string target, std::string node_id, const Config& 
       poll_timer_(control_),
       sweep_timer_(control_),
       backoff_(config.backend_reconnect_min),
-      log_(config.backend_buffer_bytes, config.backend_max_message_bytes, std::move(node_id)) {}
+      log_(config.backend_buffer_bytes, config.backend_max_message_bytes, node_id),
+      preamble_(hooks_.snapshot_parts, node_id) {
+  if (!hooks_.on_snapshot) {
+    // Nobody to list connections: every snapshot is empty.
+    hooks_.on_snapshot = [this](std::uint64_t snapshot_id) {
+      for (std::size_t part = 0; part < hooks_.snapshot_parts; ++part) AddSnapshotPart(snapshot_id, {});
+    };
+  }
+}
 
 BackendLink::~BackendLink() { Stop(); }
 
@@ -100,6 +108,7 @@ void BackendLink::PollReady() {
   const bool channel_ready = channel_->GetState(false) == GRPC_CHANNEL_READY;
 
   PendingWrite write;
+  std::uint64_t snapshot_id = 0;
   {
     std::lock_guard lock(mutex_);
     if (stopping_ || stream_ == nullptr || ready_) return;
@@ -110,12 +119,16 @@ void BackendLink::PollReady() {
       logged_down_ = false;
       logged_bogus_ack_ = false;
       log_.Rewind();
+      // Every stream opens with the hello and a snapshot, then the replay.
+      snapshot_id = preamble_.BeginStream(HelloLocked());
       backend_metrics_.up->Set(1);
       backend_metrics_.connects->Increment();
-      spdlog::info("backend stream up: {} (replaying {} unacknowledged batches)", target_, log_.batches());
+      spdlog::info("backend stream up: {} (snapshot {}, then replaying {} unacknowledged batches)", target_,
+                   snapshot_id, log_.batches());
       write = TakeNextWriteLocked();
     }
   }
+  if (snapshot_id != 0) hooks_.on_snapshot(snapshot_id);
   if (!channel_ready) {
     poll_timer_.expires_after(kReadyPollInterval);
     poll_timer_.async_wait([this](boost::system::error_code ec) {
@@ -141,8 +154,75 @@ void BackendLink::Submit(EventChunk&& chunk) {
   write.Start();
 }
 
+v1::EventBatch BackendLink::HelloLocked() const {
+  v1::EventBatch message;
+  message.set_node_id(preamble_.node_id());
+  auto* hello = message.mutable_hello();
+  hello->set_node_id(preamble_.node_id());
+  hello->set_version(WSGATEWAY_VERSION);
+  const auto since_epoch = started_at_.time_since_epoch();
+  const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(since_epoch);
+  hello->mutable_started_at()->set_seconds(seconds.count());
+  hello->mutable_started_at()->set_nanos(
+      static_cast<std::int32_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(since_epoch - seconds).count()));
+  hello->set_acknowledged(log_.acknowledged());
+  return message;
+}
+
+void BackendLink::AddSnapshotPart(std::uint64_t snapshot_id, std::vector<v1::ClientInfo>&& connections) {
+  std::string node_id;
+  std::size_t byte_limit = 0;
+  {
+    std::lock_guard lock(mutex_);
+    if (snapshot_id != preamble_.open_snapshot()) return;
+    node_id = preamble_.node_id();
+    byte_limit = log_.batch_limit() / 2;
+  }
+  // Encoded outside the lock: a loop may hold thousands of connections.
+  const std::size_t count = connections.size();
+  auto messages = EncodeSnapshotChunks(snapshot_id, node_id, connections, byte_limit);
+  PendingWrite write;
+  {
+    std::lock_guard lock(mutex_);
+    if (!preamble_.AddPart(snapshot_id, std::move(messages), count)) return;
+    if (preamble_.open_snapshot() == 0) spdlog::debug("snapshot {} for {} taken", snapshot_id, target_);
+    write = TakeNextWriteLocked();
+  }
+  write.Start();
+}
+
+void BackendLink::RequestSnapshot() {
+  std::uint64_t snapshot_id = 0;
+  {
+    std::lock_guard lock(mutex_);
+    // A stream that is not up yet gets one when it comes up.
+    if (stream_ == nullptr || !ready_) return;
+    snapshot_id = preamble_.Request();
+  }
+  if (snapshot_id != 0) hooks_.on_snapshot(snapshot_id);
+}
+
+void BackendLink::Rename(std::string node_id) {
+  std::lock_guard lock(mutex_);
+  log_.set_node_id(node_id);
+  preamble_.set_node_id(std::move(node_id));
+}
+
+std::uint64_t BackendLink::Mark() const {
+  std::lock_guard lock(mutex_);
+  return log_.appended_events();
+}
+
+bool BackendLink::Reached(std::uint64_t mark) const {
+  std::lock_guard lock(mutex_);
+  return log_.appended_events() - log_.held_events() >= mark;
+}
+
 BackendLink::PendingWrite BackendLink::TakeNextWriteLocked() {
   if (stream_ == nullptr || !ready_) return {};
+  if (preamble_.write_in_flight() || log_.write_in_flight()) return {};
+  if (const auto* message = preamble_.StartWrite()) return {stream_, message};
+  if (preamble_.holds_events()) return {};
   const grpc::ByteBuffer* batch = log_.StartWrite(std::chrono::steady_clock::now());
   if (batch == nullptr) return {};
   return {stream_, batch};
@@ -182,7 +262,7 @@ void BackendLink::Notify(const Wake& wake) {
 
 bool BackendLink::ReleasableLocked(BackendStream* stream) {
   if (!stream->dead || stream->hold_released || stream->cancel_pending) return false;
-  if (log_.write_in_flight()) return false;
+  if (log_.write_in_flight() || preamble_.write_in_flight()) return false;
   stream->hold_released = true;
   return true;
 }
@@ -190,7 +270,12 @@ bool BackendLink::ReleasableLocked(BackendStream* stream) {
 void BackendLink::OnStreamRead(BackendStream* stream, bool ok, v1::CommandBatch* commands) {
   if (!ok) return OnStreamBroken(stream);
   const auto ack = commands->ack();
+  const bool wants_snapshot = std::any_of(commands->commands().begin(), commands->commands().end(),
+                                          [](const v1::Command& command) { return command.has_snapshot(); });
   if (commands->commands_size() > 0) hooks_.on_commands(*commands);
+  // After the batch's other commands: the loops list their connections
+  // once those were applied.
+  if (wants_snapshot) RequestSnapshot();
   OnAcknowledged(ack);
 }
 
@@ -235,7 +320,12 @@ void BackendLink::OnStreamWriteDone(BackendStream* stream, bool ok) {
   {
     std::lock_guard lock(mutex_);
     const bool was_paused = log_.paused();
-    const std::size_t events = log_.FinishWrite();
+    std::size_t events = 0;
+    if (preamble_.write_in_flight()) {
+      preamble_.FinishWrite();
+    } else {
+      events = log_.FinishWrite();
+    }
     if (ok && events > 0) {
       backend_metrics_.batches_sent->Increment();
       backend_metrics_.events_sent->Increment(static_cast<double>(events));

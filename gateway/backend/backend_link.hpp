@@ -39,6 +39,7 @@
 #include "gateway/backend/backend_stream.hpp"
 #include "gateway/backend/event_log.hpp"
 #include "gateway/backend/event_wire.hpp"
+#include "gateway/backend/stream_preamble.hpp"
 #include "gateway/config/config.hpp"
 #include "metrics/gateway_metrics.hpp"
 #include "wsgateway/v1/backend.grpc.pb.h"
@@ -59,6 +60,12 @@ class BackendLink final : private BackendStream::Listener {
     // Every event submitted so far is acknowledged, and a loop asked to
     // hear of it (SettledOrWakeWhenSettled).
     std::function<void()> on_settled;
+    // A snapshot is wanted (a stream came up, or the backend asked): every
+    // event loop should list the connections it holds for this link and
+    // hand them to AddSnapshotPart with this id. Never under the lock.
+    std::function<void(std::uint64_t snapshot_id)> on_snapshot;
+    // How many AddSnapshotPart calls make a snapshot whole (the loops).
+    std::size_t snapshot_parts = 1;
   };
 
   // `target` is a gRPC target; empty runs without a backend (events are
@@ -80,8 +87,25 @@ class BackendLink final : private BackendStream::Listener {
   // to end.
   void Stop() ABSL_LOCKS_EXCLUDED(mutex_);
 
-  // Loop threads. Takes a loop's chunk and writes it if the stream is idle.
+  // Loop threads (or any). Takes a chunk of events and writes it if the
+  // stream is idle.
   void Submit(EventChunk&& chunk) ABSL_LOCKS_EXCLUDED(mutex_);
+
+  // Loop threads. One loop's part of snapshot `snapshot_id` (on_snapshot):
+  // the connections it holds for this link. Dropped if the stream it was
+  // for has ended.
+  void AddSnapshotPart(std::uint64_t snapshot_id, std::vector<v1::ClientInfo>&& connections)
+      ABSL_LOCKS_EXCLUDED(mutex_);
+
+  // Any thread. Later messages name `node_id` (a fenced node rejoining
+  // under a new id).
+  void Rename(std::string node_id) ABSL_LOCKS_EXCLUDED(mutex_);
+
+  // Any thread. A mark for every event submitted so far, and whether all
+  // of them have left the log since (acknowledged by the backend, or given
+  // up on after backend_event_timeout).
+  std::uint64_t Mark() const ABSL_LOCKS_EXCLUDED(mutex_);
+  bool Reached(std::uint64_t mark) const ABSL_LOCKS_EXCLUDED(mutex_);
 
   // Loop threads, without the lock. True when the backend has acknowledged
   // every event submitted so far. Otherwise asks for on_settled to run once
@@ -157,6 +181,9 @@ class BackendLink final : private BackendStream::Listener {
   void OnStreamDone(BackendStream* stream, const grpc::Status& status) ABSL_LOCKS_EXCLUDED(mutex_) override;
   void OnStreamBroken(BackendStream* stream) ABSL_LOCKS_EXCLUDED(mutex_);
   void OnAcknowledged(std::uint64_t ack) ABSL_LOCKS_EXCLUDED(mutex_);
+  // The backend asked for a snapshot (SnapshotCommand).
+  void RequestSnapshot() ABSL_LOCKS_EXCLUDED(mutex_);
+  v1::EventBatch HelloLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // After the backend refused a batch as too large.
   void GiveUpOversizedBatches(const grpc::Status& status) ABSL_LOCKS_EXCLUDED(mutex_);
 
@@ -197,6 +224,9 @@ class BackendLink final : private BackendStream::Listener {
   mutable std::mutex mutex_;
   std::condition_variable changed_;
   EventLog log_ ABSL_GUARDED_BY(mutex_);
+  // The hello and snapshots, written before the log's batches.
+  StreamPreamble preamble_ ABSL_GUARDED_BY(mutex_);
+  const std::chrono::system_clock::time_point started_at_ = std::chrono::system_clock::now();
   // The current stream; a stream ending stays alive until OnDone.
   BackendStream* stream_ ABSL_GUARDED_BY(mutex_) = nullptr;
   // The current stream's channel became ready: writes may start.

@@ -31,6 +31,7 @@ void EventLog::Append(grpc::Slice chunk, std::size_t events, Clock::time_point n
   if (waiting_.empty()) waiting_since_ = now;
   held_bytes_ += chunk.size();
   held_events_ += events;
+  appended_events_ += events;
   waiting_.push_back({std::move(chunk), events});
   UpdatePause();
 }

@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <deque>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace wsgateway {
@@ -91,6 +92,15 @@ class EventLog {
   // Sealed batches held (written or not).
   std::size_t batches() const { return batches_.size(); }
   std::uint64_t last_sealed() const { return next_sequence_ - 1; }
+  // The highest batch the backend acknowledged (StreamHello.acknowledged).
+  std::uint64_t acknowledged() const { return acknowledged_; }
+  // Events appended since the log was made. Every event appended before
+  // the n-th is out of the log (acknowledged or given up) once
+  // appended_events() - held_events() >= n, unless a batch in the middle
+  // was given up as too large.
+  std::uint64_t appended_events() const { return appended_events_; }
+  // A node that rejoined under a new id names it on later batches.
+  void set_node_id(std::string node_id) { node_id_ = std::move(node_id); }
   std::size_t batch_limit() const { return batch_limit_; }
 
  private:
@@ -128,6 +138,7 @@ class EventLog {
   Clock::time_point waiting_since_;
   std::size_t held_bytes_ = 0;
   std::size_t held_events_ = 0;
+  std::uint64_t appended_events_ = 0;
   std::uint64_t next_sequence_ = 1;
   // The stream has been given every batch before this one.
   std::uint64_t next_send_sequence_ = 1;

@@ -258,6 +258,9 @@ void Validate(const Config& c) {
   require(std::find(levels.begin(), levels.end(), c.log_level) != levels.end(), "log-level",
           "must be one of trace, debug, info, warn, error, critical, off");
   require(c.log_format == "text" || c.log_format == "json", "log-format", "must be text or json");
+  require(c.cluster_fence == "lazy" || c.cluster_fence == "eager", "cluster-fence", "must be lazy or eager");
+  require(c.cluster_lease >= std::chrono::seconds(2), "cluster-lease",
+          "must be at least 2s: leases are renewed every second");
 }
 
 // --check-config: every file the configuration names exists and can be

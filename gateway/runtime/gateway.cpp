@@ -4,12 +4,15 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <cstdint>
+#include <mutex>
 #include <stdexcept>
 
 #include "gateway/backend/event_wire.hpp"
 #include "gateway/config/endpoint.hpp"
 #include "gateway/runtime/backend_commands.hpp"
+#include "gateway/runtime/lost_node_events.hpp"
 #include "gateway/runtime/session.hpp"
 
 namespace wsgateway {
@@ -41,7 +44,9 @@ Gateway::Gateway(const Config& config, metrics::GatewayMetrics& metrics, net::an
   context_.pending_message_bytes = &pending_message_bytes_;
   context_.open_client_sockets = &open_client_sockets_;
   client_socket_cap_ = ClientSocketCap();
+  const unsigned loop_count = std::max(1u, config.threads);
   for (auto& target : BackendTargets(routes_)) {
+    const std::size_t index = backends_.size();
     backends_.push_back(std::make_unique<BackendLink>(
         std::move(target), FormatEpoch(epoch_), config, metrics, control,
         BackendLink::Hooks{
@@ -49,6 +54,8 @@ Gateway::Gateway(const Config& config, metrics::GatewayMetrics& metrics, net::an
             .on_resume = [this] { PostToEveryLoop(&EventLoop::ResumeParked); },
             .on_events_lost = [this](std::vector<std::string>&& ids) { CloseLost(std::move(ids)); },
             .on_settled = [this] { PostToEveryLoop(&EventLoop::OnBackendSettled); },
+            .on_snapshot = [this, index](std::uint64_t snapshot_id) { CollectSnapshot(index, snapshot_id); },
+            .snapshot_parts = loop_count,
         }));
   }
   if (config.max_message_bytes + kEventEnvelopeBytes > config.backend_max_message_bytes) {
@@ -63,7 +70,6 @@ Gateway::Gateway(const Config& config, metrics::GatewayMetrics& metrics, net::an
     context_.tls = tls_.get();
   }
   // Last: a loop sizes itself to the backend links.
-  const unsigned loop_count = std::max(1u, config.threads);
   for (unsigned i = 0; i < loop_count; ++i) loops_.push_back(std::make_unique<EventLoop>(i, context_));
   acceptor_.emplace(loops_.front()->io_context());
   accept_retry_.emplace(loops_.front()->io_context());
@@ -192,17 +198,7 @@ void Gateway::Stop(std::chrono::milliseconds grace) {
   CloseListener();
   if (tls_) tls_->StopWatching();
   spdlog::info("closing all connections (grace {} ms)", grace.count());
-  for (auto& loop : loops_) {
-    loop->Post([&loop = *loop] {
-      // Copy: closing may unregister sessions while iterating.
-      std::vector<std::shared_ptr<Session>> sessions;
-      sessions.reserve(loop.sessions().size());
-      for (const auto& [counter, session] : loop.sessions()) sessions.push_back(session);
-      for (const auto& session : sessions) {
-        session->Close(1001, "server shutting down", v1::CLOSED_BY_SERVER);
-      }
-    });
-  }
+  CloseEveryConnection(1001, "server shutting down", v1::CLOSED_BY_SERVER);
   const auto deadline = std::chrono::steady_clock::now() + grace;
   for (auto& loop : loops_) {
     loop->StopAndJoin(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -218,7 +214,7 @@ void Gateway::Stop(std::chrono::milliseconds grace) {
 
 std::optional<Gateway::Location> Gateway::Resolve(std::string_view connection_id) const {
   const auto id = ParseConnectionId(connection_id);
-  if (!id || id->epoch != epoch_ || id->loop >= loops_.size()) return std::nullopt;
+  if (!id || id->epoch != epoch() || id->loop >= loops_.size()) return std::nullopt;
   return Location{id->loop, id->counter};
 }
 
@@ -238,6 +234,116 @@ void Gateway::CloseLost(std::vector<std::string>&& connection_ids) {
       session->Close(1011, "backend unavailable", v1::CLOSED_BY_SERVER);
     });
   }
+}
+
+void Gateway::CollectSnapshot(std::size_t backend, std::uint64_t snapshot_id) {
+  for (auto& loop : loops_) {
+    loop->Post([this, &loop = *loop, backend, snapshot_id] {
+      // At one instant on this loop: what it hands over later comes after
+      // the snapshot on the stream.
+      std::vector<v1::ClientInfo> connections;
+      for (const auto& [counter, session] : loop.sessions()) {
+        if (session->ReportsTo(backend)) session->Describe(&connections.emplace_back());
+      }
+      backends_[backend]->AddSnapshotPart(snapshot_id, std::move(connections));
+    });
+  }
+}
+
+void Gateway::CloseEveryConnection(std::uint16_t code, std::string reason, v1::ClosedBy closed_by) {
+  CloseConnectionsOf(0, code, std::move(reason), closed_by);
+}
+
+void Gateway::CloseConnectionsOf(std::uint64_t epoch, std::uint16_t code, std::string reason, v1::ClosedBy closed_by) {
+  for (auto& loop : loops_) {
+    loop->Post([&loop = *loop, epoch, code, reason, closed_by] {
+      // Copy: closing may unregister sessions while iterating.
+      std::vector<std::shared_ptr<Session>> sessions;
+      sessions.reserve(loop.sessions().size());
+      for (const auto& [counter, session] : loop.sessions()) {
+        if (epoch == 0 || ParseConnectionId(session->id())->epoch == epoch) sessions.push_back(session);
+      }
+      for (const auto& session : sessions) session->Close(code, reason, closed_by);
+    });
+  }
+}
+
+std::vector<std::pair<std::string, std::string>> Gateway::ListOpenConnections(std::chrono::milliseconds timeout) {
+  // Shared with the loops: a loop that answers after the wait gave up
+  // writes into it harmlessly.
+  struct Answers {
+    std::mutex mutex;
+    std::condition_variable done;
+    std::vector<std::pair<std::string, std::string>> connections;
+    std::size_t loops_left = 0;
+  };
+  auto answers = std::make_shared<Answers>();
+  answers->loops_left = loops_.size();
+  const auto epoch_now = epoch();
+  for (auto& loop : loops_) {
+    loop->Post([this, &loop = *loop, answers, epoch_now] {
+      std::vector<std::pair<std::string, std::string>> here;
+      for (const auto& [counter, session] : loop.sessions()) {
+        for (std::size_t backend = 0; backend < backends_.size(); ++backend) {
+          if (!session->ReportsTo(backend)) continue;
+          if (ParseConnectionId(session->id())->epoch != epoch_now) continue;
+          here.emplace_back(session->id(), backends_[backend]->target());
+        }
+      }
+      std::lock_guard lock(answers->mutex);
+      for (auto& entry : here) answers->connections.push_back(std::move(entry));
+      if (--answers->loops_left == 0) answers->done.notify_all();
+    });
+  }
+  std::unique_lock lock(answers->mutex);
+  if (!answers->done.wait_for(lock, timeout, [&] { return answers->loops_left == 0; })) {
+    spdlog::warn("listing open connections: {} event loops did not answer within {} ms", answers->loops_left,
+                 timeout.count());
+  }
+  return std::move(answers->connections);
+}
+
+BackendLink& Gateway::LinkFor(std::string_view target) const {
+  for (const auto& backend : backends_) {
+    if (backend->target() == target) return *backend;
+  }
+  return *backends_[routes_.back().backend_index];
+}
+
+void Gateway::ReportLostConnections(const std::vector<std::pair<std::string, std::string>>& id_and_target) {
+  std::map<BackendLink*, std::vector<std::string_view>> by_link;
+  for (const auto& [id, target] : id_and_target) by_link[&LinkFor(target)].push_back(id);
+  for (auto& [link, ids] : by_link) {
+    // A chunk travels in one batch: a few hundred thousand ids at most per
+    // call keep it far below any batch limit.
+    link->Submit(LostConnectionCloses(ids));
+  }
+}
+
+void Gateway::ReportNodeLost(std::string_view lost_node, const std::map<std::string, std::uint64_t>& per_target) {
+  std::map<BackendLink*, std::uint64_t> counts;
+  for (const auto& backend : backends_) counts[backend.get()] = 0;
+  for (const auto& [target, count] : per_target) counts[&LinkFor(target)] += count;
+  for (auto& [link, count] : counts) link->Submit(NodeLostSummary(lost_node, count));
+}
+
+std::function<bool()> Gateway::AcknowledgedMark() const {
+  std::vector<std::pair<BackendLink*, std::uint64_t>> marks;
+  for (const auto& backend : backends_) marks.emplace_back(backend.get(), backend->Mark());
+  return [marks = std::move(marks)] {
+    return std::all_of(marks.begin(), marks.end(), [](const auto& mark) { return mark.first->Reached(mark.second); });
+  };
+}
+
+std::uint64_t Gateway::Fence() {
+  const auto fresh = DrawEpoch();
+  const auto old = epoch_.exchange(fresh);
+  for (auto& backend : backends_) backend->Rename(FormatEpoch(fresh));
+  spdlog::warn("this node ({}) was reported lost while it ran: closing its {} connections with 1012; continuing as {}",
+               FormatEpoch(old), connection_count(), FormatEpoch(fresh));
+  // Connections accepted from now on have the new epoch and stay.
+  CloseConnectionsOf(old, 1012, "node rejoining the cluster", v1::CLOSED_BY_NODE_LOST);
+  return fresh;
 }
 
 void Gateway::ReloadTls() {

@@ -12,6 +12,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -30,6 +31,7 @@
 
 namespace wsgateway {
 
+class ConnectionObserver;
 class Session;
 
 class Gateway {
@@ -50,8 +52,8 @@ class Gateway {
   bool draining() const { return draining_.load(std::memory_order_relaxed); }
 
   // This process's epoch: the first part of every connection id it hands
-  // out. Any thread.
-  std::uint64_t epoch() const { return epoch_; }
+  // out; a new one after Fence. Any thread.
+  std::uint64_t epoch() const { return epoch_.load(std::memory_order_relaxed); }
 
   // This process's connections through the one data-plane face: what the
   // backend's commands go through, and what the admin API is given. Any
@@ -98,6 +100,38 @@ class Gateway {
   // out of `batch`.
   void ApplyCommands(v1::CommandBatch& batch);
 
+  // ---- Cluster mode -------------------------------------------------------
+  // Tells `observer` of every WebSocket connection opened or closed from
+  // now on. Before Start; `observer` outlives the gateway's loops.
+  void ObserveConnections(ConnectionObserver& observer) { context_.observer = &observer; }
+  // The gRPC target of backend link `backend` (Route::backend_index).
+  const std::string& backend_target(std::size_t backend) const { return backends_[backend]->target(); }
+
+  // The WebSocket connections open now under the current epoch, with
+  // their backend's target: everything the observer was told is open.
+  // Asks every loop and waits up to `timeout` for their answers; not on a
+  // loop thread.
+  std::vector<std::pair<std::string, std::string>> ListOpenConnections(std::chrono::milliseconds timeout);
+
+  // Reports connections of a lost node closed (lost_node_events.hpp), each
+  // to the backend link of the target it names, or the default route's
+  // link when none here serves that target. Any thread.
+  void ReportLostConnections(const std::vector<std::pair<std::string, std::string>>& id_and_target);
+  // Then, to every backend link, the NodeLostEvent with the connections
+  // it held for that link (`per_target`, by target). Any thread.
+  void ReportNodeLost(std::string_view lost_node, const std::map<std::string, std::uint64_t>& per_target);
+  // A predicate that turns true once every event handed to the backend
+  // links so far has been acknowledged (or given up on). Any thread.
+  std::function<bool()> AcknowledgedMark() const;
+
+  // This node was reported lost while it ran: closes every connection with
+  // 1012 and no Close event (they were reported already) and continues
+  // under a new epoch, which it returns. Any thread.
+  std::uint64_t Fence();
+  // Closes every connection with `code` (a close handshake where the
+  // WebSocket is open). Any thread.
+  void CloseEveryConnection(std::uint16_t code, std::string reason, v1::ClosedBy closed_by);
+
   // Re-reads tls_cert_file and tls_key_file for new connections (open ones
   // keep theirs); a failure keeps the current certificate. Does nothing
   // without TLS. Control thread only (SIGHUP).
@@ -108,12 +142,19 @@ class Gateway {
   // Closes the listener, on the thread that accepts.
   void CloseListener();
   void CloseLost(std::vector<std::string>&& connection_ids);
+  // Has every loop hand the connections it holds for backend link
+  // `backend` to that link, as snapshot `snapshot_id`.
+  void CollectSnapshot(std::size_t backend, std::uint64_t snapshot_id);
   // Runs `work` on every loop's thread (backend link hooks).
   void PostToEveryLoop(void (EventLoop::*work)());
+  // Closes the connections whose ids have `epoch` (0: all).
+  void CloseConnectionsOf(std::uint64_t epoch, std::uint16_t code, std::string reason, v1::ClosedBy closed_by);
+  // The link serving `target`, or the default route's.
+  BackendLink& LinkFor(std::string_view target) const;
 
   const Config& config_;
   metrics::GatewayMetrics& metrics_;
-  const std::uint64_t epoch_;
+  std::atomic<std::uint64_t> epoch_;
   const std::vector<Route> routes_;
   std::vector<std::unique_ptr<BackendLink>> backends_;
   const OriginPolicy origins_;

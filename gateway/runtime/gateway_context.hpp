@@ -15,6 +15,7 @@
 namespace wsgateway {
 
 class BackendLink;
+class ConnectionObserver;
 class ListenerTls;
 
 struct GatewayContext {
@@ -24,8 +25,9 @@ struct GatewayContext {
   const std::vector<Route>& routes;
   // One link per distinct backend target, by Route::backend_index.
   const std::vector<std::unique_ptr<BackendLink>>& backends;
-  // Identifies this process in connection ids.
-  std::uint64_t epoch;
+  // Identifies this process in connection ids; a node reported lost
+  // while it ran continues under a new one (Gateway::Fence).
+  const std::atomic<std::uint64_t>& epoch;
   // allowed_origins, checked on every upgrade.
   const OriginPolicy& origins;
   // TLS on the public listener; null when it speaks plain TCP.
@@ -38,6 +40,9 @@ struct GatewayContext {
   // session exists), given back when the session is destroyed. The listener
   // stops accepting short of the open-file limit. Owned by the Gateway.
   std::atomic<std::size_t>* open_client_sockets = nullptr;
+  // Told of WebSocket connections opening and closing (cluster mode's
+  // registry); null when nobody asked. Set before the loops start.
+  ConnectionObserver* observer = nullptr;
 };
 
 }  // namespace wsgateway

@@ -4,6 +4,8 @@
 
 #include "gateway/runtime/session.hpp"
 
+#include "gateway/runtime/connection_observer.hpp"
+
 #include <algorithm>
 
 #include <google/protobuf/util/time_util.h>
@@ -69,7 +71,7 @@ Session::Session(EventLoop& loop, LoopSocket&& socket, std::uint64_t counter, co
       transport_(socket_),
       timer_(loop.io_context().get_executor()),
       counter_(counter),
-      id_(FormatConnectionId({ctx.epoch, loop.index(), counter})),
+      id_(FormatConnectionId({ctx.epoch.load(std::memory_order_relaxed), loop.index(), counter})),
       route_(&ctx.routes.back()),
       remote_address_(RemoteAddressOf(socket_)),
       connected_at_(std::chrono::system_clock::now()),
@@ -269,7 +271,10 @@ void Session::Finish(const CloseInfo& info) {
   // Unregistering may drop the last owner other than this call.
   const auto self = shared_from_this();
   if (ws != nullptr) {
-    ws->EmitClose(info);
+    // A node reported lost had its connections' Close events sent by the
+    // node that reported it.
+    if (info.closed_by != v1::CLOSED_BY_NODE_LOST) ws->EmitClose(info);
+    if (ctx_.observer != nullptr) ctx_.observer->Closed(id_);
     ctx_.metrics.Closed(info.code, ClosedByLabel(info.closed_by)).Increment();
     ws->AccountPendingBytes();
   } else if (http().requests() > 0) {

@@ -6,6 +6,8 @@
 
 #include "gateway/runtime/websocket_session.hpp"
 
+#include "gateway/runtime/connection_observer.hpp"
+
 #include <algorithm>
 #include <utility>
 
@@ -49,6 +51,7 @@ void WebSocketSession::Open(const HttpRequest& request) {
   s_.SetPhase(ConnectionPhase::kOpen);
   s_.ctx_.metrics.opened().Increment();
   EmitOpen(request);
+  if (s_.ctx_.observer != nullptr) s_.ctx_.observer->Opened(s_.id_, s_.route_->backend_index);
   if (s_.ctx_.config.ping_interval.count() > 0) {
     s_.ArmTimer(s_.ctx_.config.ping_interval);
   } else {

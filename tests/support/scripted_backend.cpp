@@ -125,11 +125,11 @@ class ScriptedBackend::Service final : public v1::Backend::CallbackService {
   ScriptedBackend& backend_;
 };
 
-std::unique_ptr<ScriptedBackend> ScriptedBackend::Start(std::string* error) {
+std::unique_ptr<ScriptedBackend> ScriptedBackend::Start(std::string* error, int port) {
   auto backend = std::unique_ptr<ScriptedBackend>(new ScriptedBackend());
   backend->service_ = std::make_unique<Service>(*backend);
   grpc::ServerBuilder builder;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &backend->port_);
+  builder.AddListeningPort("127.0.0.1:" + std::to_string(port), grpc::InsecureServerCredentials(), &backend->port_);
   // Event batches can carry several large messages.
   builder.SetMaxReceiveMessageSize(-1);
   builder.SetMaxSendMessageSize(-1);
@@ -137,7 +137,7 @@ std::unique_ptr<ScriptedBackend> ScriptedBackend::Start(std::string* error) {
   builder.RegisterService(backend->service_.get());
   backend->server_ = builder.BuildAndStart();
   if (!backend->server_ || backend->port_ == 0) {
-    *error = "the scripted backend could not listen on 127.0.0.1:0";
+    *error = "the scripted backend could not listen on 127.0.0.1:" + std::to_string(port);
     return nullptr;
   }
   return backend;
@@ -208,6 +208,7 @@ void ScriptedBackend::Record(const v1::EventBatch& batch, v1::CommandBatch& repl
   EventHandler handler;
   {
     std::lock_guard lock(mutex_);
+    if (batch.has_hello() || batch.has_snapshot()) preamble_.push_back({batch, events_.size()});
     events_.insert(events_.end(), batch.events().begin(), batch.events().end());
     handler = event_handler_;
   }
@@ -309,6 +310,17 @@ std::vector<v1::Event> ScriptedBackend::EventsOf(const std::string& connection_i
   std::copy_if(events_.begin(), events_.end(), std::back_inserter(matching),
                [&](const v1::Event& event) { return event.connection_id() == connection_id; });
   return matching;
+}
+
+std::vector<ScriptedBackend::PreambleMessage> ScriptedBackend::preamble() const {
+  std::lock_guard lock(mutex_);
+  return preamble_;
+}
+
+bool ScriptedBackend::WaitUntilPreamble(const std::function<bool(const std::vector<PreambleMessage>&)>& predicate,
+                                        std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mutex_);
+  return changed_.wait_until(lock, Clock::now() + timeout, [&] { return predicate(preamble_); });
 }
 
 bool ScriptedBackend::WaitUntil(const std::function<bool(const std::vector<v1::Event>&)>& predicate,

@@ -58,14 +58,16 @@ class ScriptedBackend {
   using EventHandler = std::function<void(const v1::Event&, v1::CommandBatch&)>;
   using EventPredicate = std::function<bool(const v1::Event&)>;
 
-  // Starts serving; nullptr and *error on failure.
-  static std::unique_ptr<ScriptedBackend> Start(std::string* error);
+  // Starts serving on `port` (0: one the OS chooses; a port of a backend
+  // that stopped, to restart it); nullptr and *error on failure.
+  static std::unique_ptr<ScriptedBackend> Start(std::string* error, int port = 0);
   // Finishes held calls, then shuts the server down.
   ~ScriptedBackend();
   ScriptedBackend(const ScriptedBackend&) = delete;
   ScriptedBackend& operator=(const ScriptedBackend&) = delete;
 
   std::string target() const { return "127.0.0.1:" + std::to_string(port_); }
+  int port() const { return port_; }
 
   // ---- Scripting ------------------------------------------------------
   // Defaults: accept every upgrade; answer every HTTP request 404; no
@@ -89,6 +91,16 @@ class ScriptedBackend {
   std::vector<v1::HttpRequest> http_requests() const;
   // Every event received, in order of arrival, redeliveries included.
   std::vector<v1::Event> events() const;
+  // A stream's hello or snapshot chunk, and how many events had been
+  // received before it (its place among events()).
+  struct PreambleMessage {
+    v1::EventBatch message;
+    std::size_t events_before = 0;
+  };
+  // Every hello and snapshot chunk received, in order of arrival.
+  std::vector<PreambleMessage> preamble() const;
+  bool WaitUntilPreamble(const std::function<bool(const std::vector<PreambleMessage>&)>& predicate,
+                         std::chrono::milliseconds timeout);
   std::vector<v1::Event> EventsOf(const std::string& connection_id) const;
 
   // Waits until `predicate` holds for the recorded events (or for the
@@ -131,6 +143,7 @@ class ScriptedBackend {
   std::vector<v1::HandshakeRequest> handshake_requests_;
   std::vector<v1::HttpRequest> http_requests_;
   std::vector<v1::Event> events_;
+  std::vector<PreambleMessage> preamble_;
   std::vector<grpc::ServerUnaryReactor*> held_;
   std::vector<Stream*> streams_;  // open Connect streams, oldest first
   bool stopping_ = false;
