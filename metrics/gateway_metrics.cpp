@@ -166,6 +166,22 @@ GatewayMetrics::GatewayMetrics()
                                 "Cluster mode: calls sent to the replica owning the connections, by method "
                                 "and gRPC status code.")
                             .Register(*registry_);
+  cluster_lost_nodes_ = &prometheus::BuildCounter()
+                             .Name("wsgateway_cluster_lost_nodes_reported_total")
+                             .Help("Cluster mode: lost nodes whose connections this node reported closed.")
+                             .Register(*registry_);
+  cluster_lost_connections_ = &prometheus::BuildCounter()
+                                   .Name("wsgateway_cluster_lost_connections_reported_total")
+                                   .Help(
+                                       "Cluster mode: Close events this node sent for connections of lost "
+                                       "nodes (CLOSED_BY_NODE_LOST).")
+                                   .Register(*registry_);
+  cluster_fenced_ = &prometheus::BuildCounter()
+                         .Name("wsgateway_cluster_fenced_total")
+                         .Help(
+                             "Cluster mode: times this node found it had been reported lost while it ran, and "
+                             "closed its connections with 1012 to rejoin under a new id.")
+                         .Register(*registry_);
   admin_latency_ = &prometheus::BuildHistogram()
                         .Name("wsgateway_admin_request_duration_seconds")
                         .Help("Admin API call latency, by method and gRPC status code.")

@@ -89,6 +89,9 @@ class GatewayMetrics {
   prometheus::Gauge& cluster_nodes() { return cluster_nodes_->Add({}); }
   prometheus::Gauge& cluster_redis_up() { return cluster_redis_up_->Add({}); }
   prometheus::Counter& ClusterForwarded(std::string_view method, std::string_view code);
+  prometheus::Counter& cluster_lost_nodes_reported() { return cluster_lost_nodes_->Add({}); }
+  prometheus::Counter& cluster_lost_connections_reported() { return cluster_lost_connections_->Add({}); }
+  prometheus::Counter& cluster_fenced() { return cluster_fenced_->Add({}); }
 
   prometheus::Histogram& AdminLatency(std::string_view method, std::string_view code);
 
@@ -140,6 +143,9 @@ class GatewayMetrics {
   prometheus::Family<prometheus::Gauge>* cluster_nodes_ = nullptr;
   prometheus::Family<prometheus::Gauge>* cluster_redis_up_ = nullptr;
   prometheus::Family<prometheus::Counter>* cluster_forwarded_ = nullptr;
+  prometheus::Family<prometheus::Counter>* cluster_lost_nodes_ = nullptr;
+  prometheus::Family<prometheus::Counter>* cluster_lost_connections_ = nullptr;
+  prometheus::Family<prometheus::Counter>* cluster_fenced_ = nullptr;
   prometheus::Family<prometheus::Histogram>* admin_latency_ = nullptr;
   prometheus::Family<prometheus::Counter>* tls_reloads_ = nullptr;
   prometheus::Family<prometheus::Gauge>* tls_certificate_expiry_ = nullptr;

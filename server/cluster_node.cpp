@@ -119,9 +119,11 @@ cluster::LossReporterOptions ClusterNode::ReporterOptions() {
     id_and_target.reserve(lost.size());
     for (const auto& connection : lost) id_and_target.emplace_back(connection.id, connection.backend_target);
     gateway_.ReportLostConnections(id_and_target);
+    metrics_.cluster_lost_connections_reported().Increment(static_cast<double>(lost.size()));
   };
   options.report_summary = [this](const std::string& lost_node, const std::map<std::string, std::uint64_t>& counts) {
     gateway_.ReportNodeLost(lost_node, counts);
+    metrics_.cluster_lost_nodes_reported().Increment();
   };
   options.acknowledged_mark = [this] { return gateway_.AcknowledgedMark(); };
   return options;
@@ -134,6 +136,7 @@ void ClusterNode::Opened(std::string_view connection_id, std::size_t backend) {
 void ClusterNode::Closed(std::string_view connection_id) { registry_.Closed(connection_id); }
 
 void ClusterNode::OnFenced() {
+  metrics_.cluster_fenced().Increment();
   const auto id = FormatEpoch(gateway_.Fence());
   router_.SetSelfId(id);
   registry_.Rename(id);

@@ -237,7 +237,7 @@ def _stop(number, _frame):
 
 def main():
     parser = argparse.ArgumentParser(description="wsgateway echo + presence backend")
-    parser.add_argument("--listen", default="127.0.0.1:50051", help="host:port to serve on (port 0: any free one)")
+    parser.add_argument("--listen", default="127.0.0.1:50052", help="host:port to serve on (port 0: any free one)")
     parser.add_argument("--max-receive-bytes", type=int, default=16 * 1024 * 1024,
                         help="largest EventBatch taken; at least the gateway's backend_max_message_bytes "
                         "(default 16 MiB, the gateway's default is 4 MiB)")

@@ -92,7 +92,9 @@ export function installDepsPackages(text) {
 // scripts/run use them), so the image's build stage leaves them out. A
 // package added to scripts/install-deps must go into the Dockerfile's build
 // stage or here.
-export const NOT_FOR_BUILDING = new Set(["prometheus", "curl", "redis-server"]);
+// python3-grpcio and python3-protobuf run examples/python_backend and its
+// test, not the image's build.
+export const NOT_FOR_BUILDING = new Set(["prometheus", "curl", "redis-server", "python3-grpcio", "python3-protobuf"]);
 
 export function checkDockerfile(text, installDeps) {
   const errors = [];

@@ -230,6 +230,9 @@ TEST(GatewayMetricsDocsTest, EveryFamilyAndEveryLabelIsDocumented) {
   metrics.cluster_nodes();
   metrics.cluster_redis_up();
   metrics.ClusterForwarded("Push", "OK");
+  metrics.cluster_lost_nodes_reported();
+  metrics.cluster_lost_connections_reported();
+  metrics.cluster_fenced();
   std::set<std::string> exported;
   for (const auto& family : Collect(metrics)) {
     exported.insert(family.name);
