@@ -112,6 +112,7 @@ void ConnectionRegistry::Stop() {
     std::lock_guard lock(mutex_);
     running_ = false;
     pending_.clear();
+    unregistered_.clear();
   }
   thread_.request_stop();
   thread_.join();
@@ -119,12 +120,39 @@ void ConnectionRegistry::Stop() {
 
 void ConnectionRegistry::Opened(std::string_view id, std::string_view backend_target) {
   std::lock_guard lock(mutex_);
+  if (running_) unregistered_.insert_or_assign(std::string(id), std::string(backend_target));
   Enqueue(id, Change{true, std::string(backend_target), false});
 }
 
 void ConnectionRegistry::Closed(std::string_view id) {
   std::lock_guard lock(mutex_);
+  if (!holding_) unregistered_.erase(std::string(id));
   Enqueue(id, Change{false, {}, false});
+}
+
+void ConnectionRegistry::HoldUnregistered() {
+  std::lock_guard lock(mutex_);
+  holding_ = true;
+}
+
+std::vector<std::pair<std::string, std::string>> ConnectionRegistry::TakeUnregistered() {
+  std::lock_guard lock(mutex_);
+  const auto prefix = node_id_ + "-";
+  std::vector<std::pair<std::string, std::string>> taken;
+  for (auto it = unregistered_.begin(); it != unregistered_.end();) {
+    if (it->first.starts_with(prefix)) {
+      taken.emplace_back(it->first, std::move(it->second));
+      it = unregistered_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return taken;
+}
+
+void ConnectionRegistry::Confirm(const std::vector<std::string>& ids) {
+  std::lock_guard lock(mutex_);
+  for (const auto& id : ids) unregistered_.erase(id);
 }
 
 void ConnectionRegistry::Resync() {
@@ -137,6 +165,11 @@ void ConnectionRegistry::Resync() {
 void ConnectionRegistry::Rename(std::string node_id) {
   std::lock_guard lock(mutex_);
   node_id_ = std::move(node_id);
+  // The old id's connections are closed; the new id's may have opened
+  // already and are not confirmed yet either.
+  const auto prefix = node_id_ + "-";
+  std::erase_if(unregistered_, [&](const auto& entry) { return !entry.first.starts_with(prefix); });
+  holding_ = false;
   fenced_ = false;
   resync_requested_ = true;
   wake_.notify_one();
@@ -232,6 +265,7 @@ bool ConnectionRegistry::FullResync(RedisClient& redis) {
     Fence(node_id);
     return true;
   }
+  for (const auto& [id, target] : live) unregistered_.erase(id);
   resyncs_.fetch_add(1, std::memory_order_relaxed);
   spdlog::debug("cluster: connection registry {} resynced ({} connections)", key, live.size());
   return true;
@@ -241,12 +275,14 @@ bool ConnectionRegistry::Flush(RedisClient& redis) {
   std::string node_id;
   Command opens;
   Command closes;
+  std::vector<std::string> opened;
   {
     std::lock_guard lock(mutex_);
     node_id = node_id_;
     for (std::size_t taken = 0; taken < options_.max_batch && !pending_.empty(); ++taken) {
       auto node = pending_.extract(pending_.begin());
       if (node.mapped().open) {
+        opened.push_back(node.key());
         opens.push_back(std::move(node.key()));
         opens.push_back(std::move(node.mapped().backend_target));
       } else {
@@ -270,7 +306,9 @@ bool ConnectionRegistry::Flush(RedisClient& redis) {
   if (Fenced(result)) {
     std::lock_guard lock(mutex_);
     Fence(node_id);
+    return true;
   }
+  Confirm(opened);
   return true;
 }
 

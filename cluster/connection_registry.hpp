@@ -19,6 +19,10 @@
 // registry writes nothing more under its id: the key was handed to the loss
 // reporter. It starts again under a new key on Rename.
 //
+// It also knows which open connections Redis has not confirmed holding
+// (written by no flush or resync that succeeded): if the node is reaped,
+// the survivors cannot report those, so the node must (TakeUnregistered).
+//
 // Threads: one of its own; every public method may be called from any
 // thread, before Start and after Stop too (then they do nothing).
 
@@ -84,8 +88,19 @@ class ConnectionRegistry {
   // Asks for a full resync (e.g. after Redis came back empty).
   void Resync();
   // A fenced node continues under a new id: resyncs into the new key; the
-  // old key is left alone (it belongs to the lost node now).
+  // old key is left alone (it belongs to the lost node now). Ends
+  // HoldUnregistered.
   void Rename(std::string node_id);
+
+  // The node is being fenced: its connections are about to be closed
+  // without Close events. From now until Rename, a close no longer makes
+  // the registry forget that a connection was never confirmed in Redis.
+  void HoldUnregistered();
+  // The connections of the current node id that opened and that Redis was
+  // never confirmed to hold (id, backend target), forgotten as they are
+  // returned. A write whose answer was lost counts as unconfirmed: at least
+  // once.
+  std::vector<std::pair<std::string, std::string>> TakeUnregistered();
 
   // "{<prefix>}:conns:<node id>".
   std::string key() const;
@@ -123,6 +138,8 @@ class ConnectionRegistry {
   void Fence(const std::string& node_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Counts one round trip and tracks reachability for the logs.
   void NoteOutcome(bool reached);
+  // Redis holds these (a write that named them succeeded).
+  void Confirm(const std::vector<std::string>& ids);
   // Queues a change; the caller holds mutex_.
   void Enqueue(std::string_view id, Change change) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
@@ -137,6 +154,10 @@ class ConnectionRegistry {
   // The node was reaped (its tombstone exists); cleared by Rename.
   bool fenced_ ABSL_GUARDED_BY(mutex_) = false;
   Changes pending_ ABSL_GUARDED_BY(mutex_);
+  // Open connections (id -> backend target) that no successful write
+  // confirmed; erased on close unless holding_.
+  std::unordered_map<std::string, std::string> unregistered_ ABSL_GUARDED_BY(mutex_);
+  bool holding_ ABSL_GUARDED_BY(mutex_) = false;
 
   // The registry thread's own.
   bool reachable_ = true;

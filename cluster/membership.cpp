@@ -49,9 +49,11 @@ if ARGV[5] == '1' and before > now then
     if redis.call('EXISTS', conns) == 1 then
       n = redis.call('HLEN', conns)
       redis.call('RENAME', conns, ARGV[7] .. ':lost:' .. id)
-      redis.pcall('XGROUP', 'CREATE', KEYS[4], ARGV[8], '$', 'MKSTREAM')
-      redis.call('XADD', KEYS[4], 'MAXLEN', '~', '10000', '*', 'node', id, 'connections', n)
     end
+    -- A record even for a node with no connections: the backends hear of
+    -- every lost node (NodeLostEvent with 0).
+    redis.pcall('XGROUP', 'CREATE', KEYS[4], ARGV[8], '$', 'MKSTREAM')
+    redis.call('XADD', KEYS[4], 'MAXLEN', '~', '10000', '*', 'node', id, 'connections', n)
     reaped[#reaped + 1] = id
     reaped[#reaped + 1] = n
     reaped[#reaped + 1] = now - tonumber(expired[i + 1])

@@ -137,7 +137,19 @@ void ClusterNode::Closed(std::string_view connection_id) { registry_.Closed(conn
 
 void ClusterNode::OnFenced() {
   metrics_.cluster_fenced().Increment();
+  // The survivors report what Redis held at the reap; connections that
+  // never reached it (opened while this node was cut off) are reported
+  // here, or the backend would never see them close: Fence closes the old
+  // connections without Close events.
+  registry_.HoldUnregistered();
   const auto id = FormatEpoch(gateway_.Fence());
+  // Every loop has run the closes Fence posted (and so told the registry
+  // of every old connection that opened) once it answers.
+  gateway_.ListOpenConnections(std::chrono::seconds(10));
+  if (const auto unregistered = registry_.TakeUnregistered(); !unregistered.empty()) {
+    spdlog::warn("cluster: reporting {} connections closed that the survivors could not know of", unregistered.size());
+    gateway_.ReportLostConnections(unregistered);
+  }
   router_.SetSelfId(id);
   registry_.Rename(id);
   reporter_.Rename(id);

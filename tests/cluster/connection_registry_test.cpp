@@ -301,6 +301,38 @@ TEST_F(ConnectionRegistryTest, AReapedNodesRegistryIsNotWrittenAgain) {
   EXPECT_EQ(Length("{test}:conns:n1"), 0);
 }
 
+// What the survivors cannot report: the connections no successful write
+// put in Redis before the reap. Closes while the node is being fenced do
+// not hide them; the new id's connections are not handed out.
+TEST_F(ConnectionRegistryTest, ConnectionsRedisNeverConfirmedAreHandedOutOnce) {
+  using Entries = std::vector<std::pair<std::string, std::string>>;
+  LiveConnections live;
+  ConnectionRegistry registry(Options(live), "n1");
+  registry.Start();
+  live.Open(registry, "n1-a", "chat");
+  ASSERT_TRUE(Eventually([&] { return Length("{test}:conns:n1") == 1; }));
+  EXPECT_TRUE(registry.TakeUnregistered().empty());
+  ASSERT_TRUE(Run({"RENAME", "{test}:conns:n1", "{test}:lost:n1"}).ok());
+  ASSERT_TRUE(Run({"SET", "{test}:reaped:n1", "1", "PX", "3600000"}).ok());
+
+  live.Open(registry, "n1-b", "chat");
+  live.Open(registry, "n1-c", "chat");
+  // Closed with its Close event before the fence: nothing to hand out.
+  live.Close(registry, "n1-c");
+  ASSERT_TRUE(Eventually([&] { return registry.fenced(); }));
+  registry.HoldUnregistered();
+  live.Close(registry, "n1-b");
+  live.Open(registry, "n2-a", "chat");
+  EXPECT_EQ(registry.TakeUnregistered(), (Entries{{"n1-b", "chat"}}));
+  EXPECT_TRUE(registry.TakeUnregistered().empty());
+
+  const auto resyncs = registry.resyncs();
+  registry.Rename("n2");
+  ASSERT_TRUE(Eventually([&] { return registry.resyncs() > resyncs; }));
+  EXPECT_EQ(HashAt("{test}:conns:n2"), live.Snapshot());
+  EXPECT_TRUE(registry.TakeUnregistered().empty());
+}
+
 TEST_F(ConnectionRegistryTest, CallsBeforeStartAndAfterStopDoNothing) {
   LiveConnections live;
   ConnectionRegistry registry(Options(live), "n1");

@@ -35,10 +35,16 @@ bool ClusterStack::AddNode(std::string* error) {
   GatewayProcess::Options options;
   options.backend = options_.backend;
   options.wait_for_backend = options_.wait_for_backend;
-  options.args = {"--cluster-redis",  redis_->url(), "--cluster-token-file", token_file_,
+  const std::size_t index = nodes_.size();
+  std::string redis_url = options_.redis_url_of ? options_.redis_url_of(index, *redis_) : std::string();
+  if (redis_url.empty()) redis_url = redis_->url();
+  options.args = {"--cluster-redis",  redis_url,     "--cluster-token-file", token_file_,
                   "--cluster-listen", "127.0.0.1:0", "--cluster-key-prefix", "stack"};
   options.args.insert(options.args.end(), options_.args.begin(), options_.args.end());
-  options.env = {{"POD_NAME", "node-" + std::to_string(nodes_.size())}};
+  if (const auto own = options_.node_args.find(index); own != options_.node_args.end()) {
+    options.args.insert(options.args.end(), own->second.begin(), own->second.end());
+  }
+  options.env = {{"POD_NAME", "node-" + std::to_string(index)}};
   auto node = GatewayProcess::Start(options, error);
   if (!node) return false;
   auto admin = std::make_unique<AdminClient>(node->admin_port());

@@ -7,6 +7,8 @@
 // Thread-safety: the test's thread.
 
 #include <chrono>
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -27,6 +29,12 @@ class ClusterStack {
     std::vector<std::string> args{};
     // Wait for each node's "backend stream up" (when backend is set).
     bool wait_for_backend = true;
+    // Extra flags for node i only, after `args`.
+    std::map<std::size_t, std::vector<std::string>> node_args{};
+    // The --cluster-redis of node i, given the stack's Redis (e.g. a
+    // TcpProxy in front of it, to cut that node off); unset or empty: the
+    // Redis itself.
+    std::function<std::string(std::size_t node, const RedisProcess& redis)> redis_url_of{};
   };
 
   // Nullptr and *error on failure.

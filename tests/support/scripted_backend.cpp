@@ -1,6 +1,7 @@
 #include "tests/support/scripted_backend.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <deque>
 #include <iterator>
 #include <utility>
@@ -34,6 +35,9 @@ class ScriptedBackend::Stream final : public grpc::ServerBidiReactor<v1::EventBa
 
   void StartQueuedWrite() { StartWrite(&outgoing_); }
 
+  // The highest batch_sequence this stream carried.
+  std::uint64_t last_sequence() const { return last_sequence_.load(); }
+
   void OnReadDone(bool ok) override {
     if (!ok) {
       bool finish = false;
@@ -46,8 +50,11 @@ class ScriptedBackend::Stream final : public grpc::ServerBidiReactor<v1::EventBa
       return;
     }
     v1::CommandBatch reply;
-    backend_.Record(incoming_, reply);
-    reply.set_ack(incoming_.batch_sequence());
+    // Noted before Record reads whether to acknowledge, so that a
+    // SetAcknowledging(true) in between acknowledges this batch (it reads
+    // the sequence after setting the flag).
+    last_sequence_.store(std::max(last_sequence_.load(), incoming_.batch_sequence()));
+    if (backend_.Record(incoming_, reply)) reply.set_ack(incoming_.batch_sequence());
     incoming_.Clear();
     bool accepted = false;
     if (Enqueue(std::move(reply), &accepted)) StartQueuedWrite();
@@ -93,6 +100,7 @@ class ScriptedBackend::Stream final : public grpc::ServerBidiReactor<v1::EventBa
   ScriptedBackend& backend_;
   grpc::CallbackServerContext* const context_;
   v1::EventBatch incoming_;  // owned by the outstanding read
+  std::atomic<std::uint64_t> last_sequence_{0};
 
   std::mutex mutex_;
   std::deque<v1::CommandBatch> queue_;
@@ -202,19 +210,41 @@ bool ScriptedBackend::Send(v1::CommandBatch batch) {
   return true;
 }
 
+void ScriptedBackend::SetAcknowledging(bool acknowledging) {
+  std::vector<Stream*> claimed;
+  {
+    std::lock_guard lock(mutex_);
+    acknowledging_ = acknowledging;
+    if (!acknowledging) return;
+    // Under the lock a stream cannot finish being deleted.
+    for (auto* stream : streams_) {
+      v1::CommandBatch ack;
+      ack.set_ack(stream->last_sequence());
+      bool accepted = false;
+      if (stream->Enqueue(std::move(ack), &accepted)) claimed.push_back(stream);
+    }
+  }
+  for (auto* stream : claimed) stream->StartQueuedWrite();
+}
+
 // ---- Called by the service and the streams -----------------------------------
 
-void ScriptedBackend::Record(const v1::EventBatch& batch, v1::CommandBatch& reply) {
+bool ScriptedBackend::Record(const v1::EventBatch& batch, v1::CommandBatch& reply) {
   EventHandler handler;
+  bool acknowledge = true;
   {
     std::lock_guard lock(mutex_);
     if (batch.has_hello() || batch.has_snapshot()) preamble_.push_back({batch, events_.size()});
     events_.insert(events_.end(), batch.events().begin(), batch.events().end());
+    arrivals_.insert(arrivals_.end(), batch.events_size(), Arrival{batch.node_id(), Clock::now()});
     handler = event_handler_;
+    acknowledge = acknowledging_;
   }
   changed_.notify_all();
-  if (!handler) return;
-  for (const auto& event : batch.events()) handler(event, reply);
+  if (handler) {
+    for (const auto& event : batch.events()) handler(event, reply);
+  }
+  return acknowledge;
 }
 
 void ScriptedBackend::StreamStarted(Stream* stream) {
@@ -304,6 +334,11 @@ std::vector<v1::Event> ScriptedBackend::events() const {
   return events_;
 }
 
+std::vector<ScriptedBackend::Arrival> ScriptedBackend::arrivals() const {
+  std::lock_guard lock(mutex_);
+  return arrivals_;
+}
+
 std::vector<v1::Event> ScriptedBackend::EventsOf(const std::string& connection_id) const {
   std::lock_guard lock(mutex_);
   std::vector<v1::Event> matching;
@@ -327,6 +362,13 @@ bool ScriptedBackend::WaitUntil(const std::function<bool(const std::vector<v1::E
                                 std::chrono::milliseconds timeout) {
   std::unique_lock lock(mutex_);
   return changed_.wait_until(lock, Clock::now() + timeout, [&] { return predicate(events_); });
+}
+
+bool ScriptedBackend::WaitUntilArrived(
+    const std::function<bool(const std::vector<v1::Event>&, const std::vector<Arrival>&)>& predicate,
+    std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mutex_);
+  return changed_.wait_until(lock, Clock::now() + timeout, [&] { return predicate(events_, arrivals_); });
 }
 
 bool ScriptedBackend::WaitForCalls(std::size_t handshakes, std::size_t http_requests,

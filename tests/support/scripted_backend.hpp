@@ -1,7 +1,8 @@
 #pragma once
 // An in-process wsgateway.v1.Backend whose behaviour each test scripts: it
-// records every event the gateway sends on Connect streams (and
-// acknowledges every batch), sends the commands a test asks for, and
+// records every event the gateway sends on Connect streams, with the node
+// each came from and when (and acknowledges every batch, unless told to
+// hold its acknowledgements), sends the commands a test asks for, and
 // answers Handshake and HandleRequest with handlers the test sets. A
 // handler may hold its call unanswered, so a test can watch the gateway's
 // deadline expire without sleeping; held calls are finished when the
@@ -84,6 +85,12 @@ class ScriptedBackend {
   // stream is open.
   bool Send(v1::CommandBatch batch);
 
+  // false: batches are answered with ack 0 (the gateways keep them, and
+  // whatever waits for the backend's acknowledgement waits). true (the
+  // default): every open stream is acknowledged at once up to the last
+  // batch it carried, and later batches as they come.
+  void SetAcknowledging(bool acknowledging);
+
   // ---- What happened --------------------------------------------------
   std::size_t handshake_calls() const;
   std::size_t http_calls() const;
@@ -91,6 +98,13 @@ class ScriptedBackend {
   std::vector<v1::HttpRequest> http_requests() const;
   // Every event received, in order of arrival, redeliveries included.
   std::vector<v1::Event> events() const;
+  // Where and when each event of events() (same index) arrived: the batch's
+  // node_id and the time the backend read it.
+  struct Arrival {
+    std::string node_id;
+    std::chrono::steady_clock::time_point at;
+  };
+  std::vector<Arrival> arrivals() const;
   // A stream's hello or snapshot chunk, and how many events had been
   // received before it (its place among events()).
   struct PreambleMessage {
@@ -107,6 +121,11 @@ class ScriptedBackend {
   // recorded calls); false when the deadline passes first.
   bool WaitUntil(const std::function<bool(const std::vector<v1::Event>&)>& predicate,
                  std::chrono::milliseconds timeout);
+  // The same with each event's arrival (events and arrivals index alike).
+  // Both only grow, so a predicate may remember how far it has looked.
+  bool WaitUntilArrived(
+      const std::function<bool(const std::vector<v1::Event>&, const std::vector<Arrival>&)>& predicate,
+      std::chrono::milliseconds timeout);
   bool WaitForCalls(std::size_t handshakes, std::size_t http_requests, std::chrono::milliseconds timeout);
   // The first recorded event that matches, waiting for it if need be.
   std::optional<v1::Event> WaitForEvent(const EventPredicate& match, std::chrono::milliseconds timeout);
@@ -123,8 +142,9 @@ class ScriptedBackend {
 
   ScriptedBackend() = default;
 
-  // Called by the service and the streams (gRPC threads).
-  void Record(const v1::EventBatch& batch, v1::CommandBatch& reply);
+  // Called by the service and the streams (gRPC threads). Record answers
+  // whether to acknowledge the batch.
+  bool Record(const v1::EventBatch& batch, v1::CommandBatch& reply);
   void StreamStarted(Stream* stream);
   void StreamDone(Stream* stream);
   grpc::ServerUnaryReactor* AnswerHandshake(grpc::CallbackServerContext* context, const v1::HandshakeRequest& request,
@@ -143,6 +163,8 @@ class ScriptedBackend {
   std::vector<v1::HandshakeRequest> handshake_requests_;
   std::vector<v1::HttpRequest> http_requests_;
   std::vector<v1::Event> events_;
+  std::vector<Arrival> arrivals_;
+  bool acknowledging_ = true;
   std::vector<PreambleMessage> preamble_;
   std::vector<grpc::ServerUnaryReactor*> held_;
   std::vector<Stream*> streams_;  // open Connect streams, oldest first
