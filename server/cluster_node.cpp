@@ -164,19 +164,22 @@ void ClusterNode::WatchForEagerFence(std::stop_token stop) {
   const auto threshold = config_.cluster_lease - std::chrono::seconds(1);
   std::mutex mutex;
   std::condition_variable_any wake;
-  bool closed = false;
+  bool was_cut_off = false;
   while (!stop.stop_requested()) {
     const auto membership = membership_.load();
     const auto since = membership ? membership->since_renewal() : std::nullopt;
     const bool cut_off = since && *since >= threshold;
-    if (cut_off && (!closed || gateway_.connection_count() > 0)) {
+    if (cut_off && !was_cut_off) {
       spdlog::warn("cluster: no lease renewal for {} ms (cluster_fence eager): closing every connection with 1012",
                    std::chrono::duration_cast<std::chrono::milliseconds>(*since).count());
-      // Reported by this node itself: if Redis as a whole is away, no
-      // survivor will report them.
-      gateway_.CloseEveryConnection(1012, "cut off from the cluster", v1::CLOSED_BY_SERVER);
     }
-    closed = cut_off;
+    if (cut_off) {
+      // Reported by this node itself: if Redis as a whole is away, no
+      // survivor will report them. Connections that open meanwhile are
+      // closed on the next round; those closing already finish.
+      gateway_.CloseActiveConnections(1012, "cut off from the cluster", v1::CLOSED_BY_SERVER);
+    }
+    was_cut_off = cut_off;
     std::unique_lock lock(mutex);
     wake.wait_for(lock, stop, std::chrono::milliseconds(250), [] { return false; });
   }

@@ -251,17 +251,23 @@ void Gateway::CollectSnapshot(std::size_t backend, std::uint64_t snapshot_id) {
 }
 
 void Gateway::CloseEveryConnection(std::uint16_t code, std::string reason, v1::ClosedBy closed_by) {
-  CloseConnectionsOf(0, code, std::move(reason), closed_by);
+  CloseWhere([](const Session&) { return true; }, code, std::move(reason), closed_by);
 }
 
-void Gateway::CloseConnectionsOf(std::uint64_t epoch, std::uint16_t code, std::string reason, v1::ClosedBy closed_by) {
+void Gateway::CloseActiveConnections(std::uint16_t code, std::string reason, v1::ClosedBy closed_by) {
+  CloseWhere([](const Session& session) { return session.state() == v1::CONNECTION_STATE_ACTIVE; }, code,
+             std::move(reason), closed_by);
+}
+
+void Gateway::CloseWhere(std::function<bool(const Session&)> which, std::uint16_t code, std::string reason,
+                         v1::ClosedBy closed_by) {
   for (auto& loop : loops_) {
-    loop->Post([&loop = *loop, epoch, code, reason, closed_by] {
+    loop->Post([&loop = *loop, which, code, reason, closed_by] {
       // Copy: closing may unregister sessions while iterating.
       std::vector<std::shared_ptr<Session>> sessions;
       sessions.reserve(loop.sessions().size());
       for (const auto& [counter, session] : loop.sessions()) {
-        if (epoch == 0 || ParseConnectionId(session->id())->epoch == epoch) sessions.push_back(session);
+        if (which(*session)) sessions.push_back(session);
       }
       for (const auto& session : sessions) session->Close(code, reason, closed_by);
     });
@@ -342,7 +348,8 @@ std::uint64_t Gateway::Fence() {
   spdlog::warn("this node ({}) was reported lost while it ran: closing its {} connections with 1012; continuing as {}",
                FormatEpoch(old), connection_count(), FormatEpoch(fresh));
   // Connections accepted from now on have the new epoch and stay.
-  CloseConnectionsOf(old, 1012, "node rejoining the cluster", v1::CLOSED_BY_NODE_LOST);
+  CloseWhere([old](const Session& session) { return ParseConnectionId(session.id())->epoch == old; }, 1012,
+             "node rejoining the cluster", v1::CLOSED_BY_NODE_LOST);
   return fresh;
 }
 

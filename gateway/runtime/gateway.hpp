@@ -131,6 +131,10 @@ class Gateway {
   // Closes every connection with `code` (a close handshake where the
   // WebSocket is open). Any thread.
   void CloseEveryConnection(std::uint16_t code, std::string reason, v1::ClosedBy closed_by);
+  // Starts the close handshake of every open WebSocket (ACTIVE), leaving
+  // connections in any other phase alone: those already closing finish
+  // their handshake. Any thread.
+  void CloseActiveConnections(std::uint16_t code, std::string reason, v1::ClosedBy closed_by);
 
   // Re-reads tls_cert_file and tls_key_file for new connections (open ones
   // keep theirs); a failure keeps the current certificate. Does nothing
@@ -147,8 +151,9 @@ class Gateway {
   void CollectSnapshot(std::size_t backend, std::uint64_t snapshot_id);
   // Runs `work` on every loop's thread (backend link hooks).
   void PostToEveryLoop(void (EventLoop::*work)());
-  // Closes the connections whose ids have `epoch` (0: all).
-  void CloseConnectionsOf(std::uint64_t epoch, std::uint16_t code, std::string reason, v1::ClosedBy closed_by);
+  // Closes the connections `which` picks, on their loops.
+  void CloseWhere(std::function<bool(const Session&)> which, std::uint16_t code, std::string reason,
+                  v1::ClosedBy closed_by);
   // The link serving `target`, or the default route's.
   BackendLink& LinkFor(std::string_view target) const;
 
