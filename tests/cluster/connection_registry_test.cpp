@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "cluster/redis_client.hpp"
+#include "tests/cluster/redis_test.hpp"
 #include "tests/support/poll_until.hpp"
 #include "tests/support/redis_process.hpp"
 
@@ -67,19 +68,11 @@ class LiveConnections {
   Hash live_;
 };
 
-class ConnectionRegistryTest : public ::testing::Test {
+class ConnectionRegistryTest : public RedisTest {
  protected:
-  void SetUp() override {
-    // A write to a server that died must fail, not kill the test.
-    std::signal(SIGPIPE, SIG_IGN);
-    std::string error;
-    redis_ = RedisProcess::Start(&error);
-    ASSERT_TRUE(redis_) << error;
-  }
-
   ConnectionRegistryOptions Options(LiveConnections& live) const {
     ConnectionRegistryOptions options;
-    options.redis = *ParseRedisUrl(redis_->url()).endpoint;
+    options.redis = Endpoint();
     options.key_prefix = "test";
     options.redis_timeout = 500ms;
     options.idle_check_interval = 50ms;
@@ -88,7 +81,7 @@ class ConnectionRegistryTest : public ::testing::Test {
   }
 
   RedisResult Run(const std::vector<std::string>& command) {
-    RedisClient client(*ParseRedisUrl(redis_->url()).endpoint, 1s);
+    RedisClient client(Endpoint(), 1s);
     return client.Command(command);
   }
 
@@ -115,8 +108,6 @@ class ConnectionRegistryTest : public ::testing::Test {
     if (at == std::string::npos) return 0;
     return std::stoll(text.substr(at + command.size() + 15));
   }
-
-  std::unique_ptr<RedisProcess> redis_;
 };
 
 TEST_F(ConnectionRegistryTest, OpensAndClosesLandInTheHash) {

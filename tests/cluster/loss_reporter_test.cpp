@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "cluster/redis_client.hpp"
+#include "tests/cluster/redis_test.hpp"
 #include "tests/support/poll_until.hpp"
 #include "tests/support/redis_process.hpp"
 
@@ -66,18 +67,11 @@ struct Backends {
   }
 };
 
-class LossReporterTest : public ::testing::Test {
+class LossReporterTest : public RedisTest {
  protected:
-  void SetUp() override {
-    std::signal(SIGPIPE, SIG_IGN);
-    std::string error;
-    redis_ = RedisProcess::Start(&error);
-    ASSERT_TRUE(redis_) << error;
-  }
-
   LossReporterOptions Options(Backends& backends) const {
     LossReporterOptions options;
-    options.redis = *ParseRedisUrl(redis_->url()).endpoint;
+    options.redis = Endpoint();
     options.key_prefix = "test";
     options.redis_timeout = 500ms;
     options.claim_idle = kClaimIdle;
@@ -88,7 +82,7 @@ class LossReporterTest : public ::testing::Test {
   }
 
   RedisResult Run(const std::vector<std::string>& command) {
-    RedisClient client(*ParseRedisUrl(redis_->url()).endpoint, 1s);
+    RedisClient client(Endpoint(), 1s);
     return client.Command(command);
   }
 
@@ -114,8 +108,6 @@ class LossReporterTest : public ::testing::Test {
     const auto result = Run({"EXISTS", key});
     return result.ok() ? result.value->integer : -1;
   }
-
-  std::unique_ptr<RedisProcess> redis_;
 };
 
 TEST_F(LossReporterTest, ARecordIsReportedWithEveryConnection) {

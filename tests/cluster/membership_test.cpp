@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "cluster/redis_client.hpp"
+#include "tests/cluster/redis_test.hpp"
 #include "tests/support/poll_until.hpp"
 #include "tests/support/redis_process.hpp"
 
@@ -42,19 +43,11 @@ std::vector<std::string> Ids(const Membership& membership) {
   return ids;
 }
 
-class MembershipTest : public ::testing::Test {
+class MembershipTest : public RedisTest {
  protected:
-  void SetUp() override {
-    // A write to a server that died must fail, not kill the test.
-    std::signal(SIGPIPE, SIG_IGN);
-    std::string error;
-    redis_ = RedisProcess::Start(&error);
-    ASSERT_TRUE(redis_) << error;
-  }
-
   MembershipOptions Options(std::chrono::milliseconds lease = 60s) const {
     MembershipOptions options;
-    options.redis = *ParseRedisUrl(redis_->url()).endpoint;
+    options.redis = Endpoint();
     options.key_prefix = "test";
     options.renew_interval = 20ms;
     options.lease = lease;
@@ -93,8 +86,6 @@ class MembershipTest : public ::testing::Test {
     const auto result = client.Command({"PUBSUB", "NUMSUB", channel});
     return result.ok() && result.value->elements.size() == 2 ? result.value->elements[1].integer : -1;
   }
-
-  std::unique_ptr<RedisProcess> redis_;
 };
 
 TEST_F(MembershipTest, NodesSeeEachOtherWithTheirDetails) {

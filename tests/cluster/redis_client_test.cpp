@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/cluster/redis_test.hpp"
 #include "tests/support/redis_process.hpp"
 
 namespace wsgateway::cluster {
@@ -20,20 +21,7 @@ namespace {
 using namespace std::chrono_literals;
 using wsgateway::testing::RedisProcess;
 
-class RedisClientTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    // A write to a server that died must fail, not kill the test.
-    std::signal(SIGPIPE, SIG_IGN);
-    std::string error;
-    redis_ = RedisProcess::Start(&error);
-    ASSERT_TRUE(redis_) << error;
-  }
-
-  RedisEndpoint Endpoint() const { return *ParseRedisUrl(redis_->url()).endpoint; }
-
-  std::unique_ptr<RedisProcess> redis_;
-};
+class RedisClientTest : public RedisTest {};
 
 TEST_F(RedisClientTest, APipelineAnswersInOrder) {
   RedisClient client(Endpoint(), 1s);
