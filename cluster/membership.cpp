@@ -43,7 +43,9 @@ if ARGV[5] == '1' and before > now then
     local id = expired[i]
     redis.call('ZREM', KEYS[1], id)
     redis.call('HDEL', KEYS[2], id)
-    redis.call('SET', ARGV[7] .. ':reaped:' .. id, '1', 'PX', 3600000)
+    -- A week: a node cut off for longer than its tombstone lasts would
+    -- come back under its old id with connections already reported closed.
+    redis.call('SET', ARGV[7] .. ':reaped:' .. id, '1', 'PX', 604800000)
     local conns = ARGV[7] .. ':conns:' .. id
     local n = 0
     if redis.call('EXISTS', conns) == 1 then
