@@ -217,7 +217,8 @@ prometheus::Counter& GatewayMetrics::Closed(unsigned code, std::string_view clos
 }
 
 std::optional<std::size_t> GatewayMetrics::ClosedSlot(unsigned code, std::string_view closed_by) {
-  static constexpr std::array<std::string_view, kClosedByValues> kClosedBy = {"client", "server", "backend", "error"};
+  static constexpr std::array<std::string_view, kClosedByValues> kClosedBy = {"client", "server", "backend", "error",
+                                                                              "node_lost"};
   std::size_t by = 0;
   while (by < kClosedBy.size() && kClosedBy[by] != closed_by) ++by;
   if (by == kClosedBy.size()) return std::nullopt;

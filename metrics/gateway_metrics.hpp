@@ -111,7 +111,7 @@ class GatewayMetrics {
   // Children of closed_ by (close code label, closed_by), resolved on first
   // use: 1000-1015, 3xxx, 4xxx, other; client, server, backend, error.
   static constexpr std::size_t kCodeLabels = 19;
-  static constexpr std::size_t kClosedByValues = 4;
+  static constexpr std::size_t kClosedByValues = 5;
   static std::optional<std::size_t> ClosedSlot(unsigned code, std::string_view closed_by);
   std::array<std::atomic<prometheus::Counter*>, kCodeLabels * kClosedByValues> closed_cache_{};
 

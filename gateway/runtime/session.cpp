@@ -4,8 +4,6 @@
 
 #include "gateway/runtime/session.hpp"
 
-#include "gateway/runtime/connection_observer.hpp"
-
 #include <algorithm>
 
 #include <google/protobuf/util/time_util.h>
@@ -14,6 +12,7 @@
 #include "gateway/backend/backend_link.hpp"
 #include "gateway/config/endpoint.hpp"
 #include "gateway/data_plane/connection_id.hpp"
+#include "gateway/runtime/connection_observer.hpp"
 #include "gateway/runtime/event_loop.hpp"
 #include "gateway/runtime/loop_thread.hpp"
 
@@ -38,6 +37,8 @@ std::string_view ClosedByLabel(v1::ClosedBy by) {
       return "server";
     case v1::CLOSED_BY_BACKEND:
       return "backend";
+    case v1::CLOSED_BY_NODE_LOST:
+      return "node_lost";
     default:
       return "error";
   }

@@ -6,14 +6,13 @@
 
 #include "gateway/runtime/websocket_session.hpp"
 
-#include "gateway/runtime/connection_observer.hpp"
-
 #include <algorithm>
 #include <utility>
 
 #include <spdlog/spdlog.h>
 
 #include "gateway/backend/backend_link.hpp"
+#include "gateway/runtime/connection_observer.hpp"
 #include "gateway/runtime/event_loop.hpp"
 #include "gateway/runtime/session.hpp"
 

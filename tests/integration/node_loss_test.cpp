@@ -36,6 +36,7 @@
 #include "tests/support/cluster_stack.hpp"
 #include "tests/support/poll_until.hpp"
 #include "tests/support/processes.hpp"
+#include "tests/support/prometheus_text.hpp"
 #include "tests/support/scripted_backend.hpp"
 #include "tests/support/tcp_proxy.hpp"
 
@@ -545,6 +546,15 @@ TEST_F(CutOffNodeTest, ACutOffNodeIsReportedOnceThenFencesAndRejoinsUnderANewId)
     ASSERT_TRUE(swarm_->WaitForClosed(k, 20s)) << "client " << k;
     EXPECT_EQ(swarm_->State(k).close_code, 1012) << "client " << k;
   }
+  // What an operator sees: one fence, and the closes counted as node_lost.
+  const auto scrape = ScrapeMetrics(cluster_->node(2).metrics_port());
+  ASSERT_TRUE(scrape.has_value());
+  EXPECT_EQ(scrape->Value("wsgateway_cluster_fenced_total"), 1.0);
+  EXPECT_TRUE(PollUntil(10s, [&] {
+    const auto now = ScrapeMetrics(cluster_->node(2).metrics_port());
+    return now && now->Sum("wsgateway_connections_closed_total", {{"closed_by", "node_lost"}, {"code", "1012"}}) ==
+                      static_cast<double>(clients_of_[2].size());
+  })) << "closes counted as node_lost";
   std::string rejoined;
   EXPECT_TRUE(PollUntil(20s,
                         [&] {
