@@ -5,19 +5,13 @@
 #include <algorithm>
 #include <random>
 
+#include "gateway/backend/owning_slice.hpp"
+
 namespace wsgateway {
 namespace {
 
 constexpr auto kReadyPollInterval = std::chrono::milliseconds(20);
 constexpr auto kSweepInterval = std::chrono::seconds(1);
-
-// A slice that owns `bytes`: gRPC frees them when its last reference goes,
-// which may be after the write completed.
-grpc::Slice OwningSlice(std::string&& bytes) {
-  auto* owned = new std::string(std::move(bytes));
-  return grpc::Slice(
-      owned->data(), owned->size(), [](void* p) { delete static_cast<std::string*>(p); }, owned);
-}
 
 std::shared_ptr<grpc::Channel> MakeChannel(const Config& config, const std::string& target) {
   grpc::ChannelArguments args;

@@ -1,15 +1,13 @@
 #include "gateway/backend/stream_preamble.hpp"
 
-#include <grpcpp/support/slice.h>
-
 #include <utility>
+
+#include "gateway/backend/owning_slice.hpp"
 
 namespace wsgateway {
 
 grpc::ByteBuffer SerializeToBuffer(const v1::EventBatch& message) {
-  auto* bytes = new std::string(message.SerializeAsString());
-  grpc::Slice slice(
-      bytes->data(), bytes->size(), [](void* p) { delete static_cast<std::string*>(p); }, bytes);
+  grpc::Slice slice = OwningSlice(message.SerializeAsString());
   return grpc::ByteBuffer(&slice, 1);
 }
 

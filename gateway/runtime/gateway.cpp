@@ -243,7 +243,7 @@ void Gateway::CollectSnapshot(std::size_t backend, std::uint64_t snapshot_id) {
       // the snapshot on the stream.
       std::vector<v1::ClientInfo> connections;
       for (const auto& [counter, session] : loop.sessions()) {
-        if (session->ReportsTo(backend)) session->Describe(&connections.emplace_back());
+        if (session->ReportingBackend() == backend) session->Describe(&connections.emplace_back());
       }
       backends_[backend]->AddSnapshotPart(snapshot_id, std::move(connections));
     });
@@ -290,11 +290,9 @@ std::vector<std::pair<std::string, std::string>> Gateway::ListOpenConnections(st
     loop->Post([this, &loop = *loop, answers, epoch_now] {
       std::vector<std::pair<std::string, std::string>> here;
       for (const auto& [counter, session] : loop.sessions()) {
-        for (std::size_t backend = 0; backend < backends_.size(); ++backend) {
-          if (!session->ReportsTo(backend)) continue;
-          if (ParseConnectionId(session->id())->epoch != epoch_now) continue;
-          here.emplace_back(session->id(), backends_[backend]->target());
-        }
+        const auto backend = session->ReportingBackend();
+        if (!backend || ParseConnectionId(session->id())->epoch != epoch_now) continue;
+        here.emplace_back(session->id(), backends_[*backend]->target());
       }
       std::lock_guard lock(answers->mutex);
       for (auto& entry : here) answers->connections.push_back(std::move(entry));

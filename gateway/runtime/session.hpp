@@ -93,11 +93,12 @@ class Session : public std::enable_shared_from_this<Session> {
   void EndThrottle();
 
   void Describe(v1::ClientInfo* info) const;
-  // The WebSocket is open (its Open event is out, its Close event is not)
-  // and its events go to backend link `backend` (Route::backend_index):
-  // what a snapshot for that link lists.
-  bool ReportsTo(std::size_t backend) const {
-    return websocket() != nullptr && !finished() && route_->backend_index == backend;
+  // While the WebSocket is open (its Open event is out, its Close event
+  // is not): the backend link its events go to (Route::backend_index),
+  // which a snapshot for that link lists it in. Nullopt otherwise.
+  std::optional<std::size_t> ReportingBackend() const {
+    if (websocket() == nullptr || finished()) return std::nullopt;
+    return route_->backend_index;
   }
 
  private:
