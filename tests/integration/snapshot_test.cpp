@@ -15,6 +15,8 @@
 
 #include "tests/support/client_swarm.hpp"
 #include "tests/support/gateway_stack.hpp"
+#include "tests/support/poll_until.hpp"
+#include "tests/support/prometheus_text.hpp"
 #include "tests/support/ws_client.hpp"
 
 namespace wsgateway::testing {
@@ -128,9 +130,14 @@ TEST_F(SnapshotTest, ARestartedBackendLearnsEveryOpenConnection) {
     ASSERT_EQ(clients[i].Connect(port, "/room/" + std::to_string(i) + "?user=u" + std::to_string(i)).http_status, 101u);
   }
   auto ids = WaitForOpens(clients.size());
-  // Acknowledged: a Close for /room/4 proves every earlier batch arrived.
   clients[4].Close(1000);
   ASSERT_TRUE(stack_->backend->WaitForClose(ids.at("/room/4"), kWait));
+  // Everything acknowledged: the gateway holds no event once the backend's
+  // ack of the Close came back, which the Close's arrival alone does not say.
+  ASSERT_TRUE(PollUntil(kWait, [&] {
+    const auto scrape = ScrapeMetrics(stack_->gateway->metrics_port());
+    return scrape && scrape->Value("wsgateway_backend_buffered_events", {{"backend", stack_->backend->target()}}) == 0;
+  }));
 
   const std::size_t from_line = stack_->gateway->process().LineCount();
   RestartBackend();
