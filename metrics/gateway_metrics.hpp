@@ -109,7 +109,8 @@ class GatewayMetrics {
   prometheus::Counter* accepted_ = nullptr;
   prometheus::Family<prometheus::Counter>* closed_ = nullptr;
   // Children of closed_ by (close code label, closed_by), resolved on first
-  // use: 1000-1015, 3xxx, 4xxx, other; client, server, backend, error.
+  // use: 1000-1015, 3xxx, 4xxx, other; client, server, backend, error,
+  // node_lost.
   static constexpr std::size_t kCodeLabels = 19;
   static constexpr std::size_t kClosedByValues = 5;
   static std::optional<std::size_t> ClosedSlot(unsigned code, std::string_view closed_by);
